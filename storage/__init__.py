@@ -1,0 +1,33 @@
+"""The trial store: project tables next to Optuna's, behind one repository API.
+
+Imports neither TensorFlow nor Optuna.
+"""
+
+from storage._errors import StorageError
+from storage._records import (
+    ArtifactRecord,
+    EpochRecord,
+    EvaluationRecord,
+    PromotionRecord,
+    StudyRecord,
+    StudySummary,
+    TrialRecord,
+    TrialState,
+)
+from storage._session import engine_kwargs
+from storage._store import DEFAULT_STORAGE_URL, TrialStore
+
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "ArtifactRecord",
+    "EpochRecord",
+    "EvaluationRecord",
+    "PromotionRecord",
+    "StorageError",
+    "StudyRecord",
+    "StudySummary",
+    "TrialRecord",
+    "TrialState",
+    "TrialStore",
+    "engine_kwargs",
+]

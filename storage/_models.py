@@ -1,0 +1,161 @@
+"""SQLAlchemy 2.0 typed tables. All prefixed ``automl_``: Optuna owns the unprefixed ones.
+
+Trials link to Optuna by (study name, trial number), never by foreign keys into its tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Every datetime is stored and returned as aware UTC (SQLite would drop the tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class StudyRow(Base):
+    __tablename__ = "automl_studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    task: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(16), default="maximize")
+    search_space_version: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    trials: Mapped[list[TrialRow]] = relationship(back_populates="study")
+
+
+class TrialRow(Base):
+    __tablename__ = "automl_trials"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_automl_trials_study_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("automl_studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    param_count: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs_run: Mapped[int] = mapped_column(Integer, default=0)
+    pruned_at_epoch: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    test_accuracy: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+
+    study: Mapped[StudyRow] = relationship(back_populates="trials")
+
+
+class EpochRow(Base):
+    __tablename__ = "automl_epochs"
+    __table_args__ = (UniqueConstraint("trial_id", "epoch", name="uq_automl_epochs_trial_epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("automl_trials.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float | None] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArtifactRow(Base):
+    __tablename__ = "automl_artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_trials.id", ondelete="CASCADE"), unique=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EvaluationRow(Base):
+    __tablename__ = "automl_evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_trials.id", ondelete="CASCADE"), unique=True
+    )
+    accuracy: Mapped[float] = mapped_column(Float)
+    macro_f1: Mapped[float] = mapped_column(Float)
+    per_class: Mapped[dict] = mapped_column(JSON)
+    confusion: Mapped[list] = mapped_column(JSON)
+    latency_ms_batch1: Mapped[float | None] = mapped_column(Float)
+    throughput_batch256: Mapped[float | None] = mapped_column(Float)
+    cv_folds: Mapped[int | None] = mapped_column(Integer)
+    cv_mean: Mapped[float | None] = mapped_column(Float)
+    cv_std: Mapped[float | None] = mapped_column(Float)
+    cv_scores: Mapped[list | None] = mapped_column(JSON)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChampionRow(Base):
+    """At most one champion per study: the primary key *is* the study."""
+
+    __tablename__ = "automl_champions"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    trial_id: Mapped[int] = mapped_column(ForeignKey("automl_trials.id", ondelete="CASCADE"))
+    promoted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PromotionRow(Base):
+    __tablename__ = "automl_promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), index=True
+    )
+    trial_id: Mapped[int] = mapped_column(ForeignKey("automl_trials.id", ondelete="CASCADE"))
+    previous_trial_id: Mapped[int | None] = mapped_column(
+        ForeignKey("automl_trials.id", ondelete="SET NULL")
+    )
+    promoted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,121 @@
+"""Frozen records handed out by the store: callers never see ORM rows."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class TrialState(str, enum.Enum):
+    """Mirrors Optuna's states by name so the two stores read the same."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+    @property
+    def is_finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    task: str
+    direction: str
+    search_space_version: int
+    created_at: datetime
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One row of the studies overview: counts and best value in one query."""
+
+    study: StudyRecord
+    counts: dict[TrialState, int]
+    best_value: float | None
+    best_trial_number: int | None
+    last_activity: datetime | None
+    champion_trial_number: int | None
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def is_running(self) -> bool:
+        return self.counts.get(TrialState.RUNNING, 0) > 0
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    study_name: str
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    param_count: int | None
+    value: float | None
+    best_epoch: int | None
+    epochs_run: int
+    pruned_at_epoch: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    reason: str | None
+    test_accuracy: float | None
+    test_loss: float | None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    trial_number: int
+    epoch: int
+    loss: float | None
+    accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    learning_rate: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    trial_number: int
+    path: str
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    trial_number: int
+    accuracy: float
+    macro_f1: float
+    class_names: list[str]
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    confusion: list[list[int]]
+    latency_ms_batch1: float | None
+    throughput_batch256: float | None
+    cv_folds: int | None
+    cv_mean: float | None
+    cv_std: float | None
+    cv_scores: list[float] | None
+    evaluated_at: datetime
+
+
+@dataclass(frozen=True)
+class PromotionRecord:
+    trial_number: int
+    previous_trial_number: int | None
+    promoted_at: datetime
+    note: str | None

@@ -1,0 +1,576 @@
+"""TrialStore: the one repository every reader and writer of project data goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from storage._errors import StorageError
+from storage._migrations import upgrade_to_head
+from storage._models import (
+    ArtifactRow,
+    ChampionRow,
+    EpochRow,
+    EvaluationRow,
+    PromotionRow,
+    StudyRow,
+    TrialRow,
+    utcnow,
+)
+from storage._records import (
+    ArtifactRecord,
+    EpochRecord,
+    EvaluationRecord,
+    PromotionRecord,
+    StudyRecord,
+    StudySummary,
+    TrialRecord,
+    TrialState,
+)
+from storage._session import make_engine, make_session_factory, parse_url, session_scope
+
+DEFAULT_STORAGE_URL = "sqlite:///automl.db"
+
+
+def _study_record(row: StudyRow) -> StudyRecord:
+    return StudyRecord(
+        id=row.id,
+        name=row.name,
+        task=row.task,
+        direction=row.direction,
+        search_space_version=row.search_space_version,
+        created_at=row.created_at,
+        config=dict(row.config or {}),
+    )
+
+
+def _trial_record(row: TrialRow, study_name: str) -> TrialRecord:
+    return TrialRecord(
+        id=row.id,
+        study_name=study_name,
+        number=row.number,
+        state=TrialState(row.state),
+        params=dict(row.params or {}),
+        param_count=row.param_count,
+        value=row.value,
+        best_epoch=row.best_epoch,
+        epochs_run=row.epochs_run,
+        pruned_at_epoch=row.pruned_at_epoch,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_s=row.duration_s,
+        reason=row.reason,
+        test_accuracy=row.test_accuracy,
+        test_loss=row.test_loss,
+    )
+
+
+def _epoch_record(row: EpochRow, number: int) -> EpochRecord:
+    return EpochRecord(
+        trial_number=number,
+        epoch=row.epoch,
+        loss=row.loss,
+        accuracy=row.accuracy,
+        val_loss=row.val_loss,
+        val_accuracy=row.val_accuracy,
+        learning_rate=row.learning_rate,
+        seconds=row.seconds,
+    )
+
+
+def _evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
+    per_class = row.per_class
+    return EvaluationRecord(
+        trial_number=number,
+        accuracy=row.accuracy,
+        macro_f1=row.macro_f1,
+        class_names=list(per_class["class_names"]),
+        precision=list(per_class["precision"]),
+        recall=list(per_class["recall"]),
+        f1=list(per_class["f1"]),
+        support=list(per_class["support"]),
+        confusion=[list(r) for r in row.confusion],
+        latency_ms_batch1=row.latency_ms_batch1,
+        throughput_batch256=row.throughput_batch256,
+        cv_folds=row.cv_folds,
+        cv_mean=row.cv_mean,
+        cv_std=row.cv_std,
+        cv_scores=list(row.cv_scores) if row.cv_scores is not None else None,
+        evaluated_at=row.evaluated_at,
+    )
+
+
+class TrialStore:
+    """Project data (studies, trials, epochs, artifacts, evaluations, champions) in one database.
+
+    ``create=False`` opens an existing store only: a missing SQLite file is an error rather than
+    silently creating an empty database (what a read-only dashboard wants).
+    """
+
+    def __init__(self, url: str = DEFAULT_STORAGE_URL, *, create: bool = True) -> None:
+        self.url = url
+        parsed = parse_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            db_path = Path(parsed.database)
+            if not create and not db_path.exists():
+                raise StorageError(f"no database at {db_path} (run a search first)")
+            if create and not db_path.parent.exists():
+                raise StorageError(f"directory {db_path.parent} for the database does not exist")
+        self._engine: Engine = make_engine(url)
+        self._sessions = make_session_factory(self._engine)
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            upgrade_to_head(self._engine)
+        except OperationalError as exc:
+            self._engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageError(f"cannot open database {_redacted(url)}: {reason}") from None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _scope(self):  # noqa: ANN202 - a context manager of Session
+        return session_scope(self._sessions)
+
+    # ------------------------------------------------------------------ studies
+    def ensure_study(
+        self, name: str, task: str, search_space_version: int, config: dict[str, Any]
+    ) -> StudyRecord:
+        """Create the study, or return it when it already exists for the same task."""
+        with self._scope() as session:
+            row = session.scalar(select(StudyRow).where(StudyRow.name == name))
+            if row is None:
+                row = StudyRow(
+                    name=name, task=task, search_space_version=search_space_version, config=config
+                )
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:  # another worker created it first
+                    session.rollback()
+                    row = session.scalars(select(StudyRow).where(StudyRow.name == name)).one()
+            if row.task != task:
+                raise StorageError(
+                    f"study {name!r} already exists for task {row.task!r}, not {task!r}; "
+                    "choose another --study name"
+                )
+            return _study_record(row)
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self._scope() as session:
+            return _study_record(self._study_row(session, name))
+
+    def study_names(self) -> list[str]:
+        with self._scope() as session:
+            return list(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+
+    def list_studies(self) -> list[StudySummary]:
+        """Every study with its trial counts, best value, champion and last activity."""
+        with self._scope() as session:
+            studies = list(session.scalars(select(StudyRow).order_by(StudyRow.id)))
+            counts: dict[int, dict[TrialState, int]] = {s.id: {} for s in studies}
+            for study_id, state, n in session.execute(
+                select(TrialRow.study_id, TrialRow.state, func.count()).group_by(
+                    TrialRow.study_id, TrialRow.state
+                )
+            ):
+                counts[study_id][TrialState(state)] = n
+            last = dict(
+                session.execute(
+                    select(
+                        TrialRow.study_id,
+                        func.max(func.coalesce(TrialRow.finished_at, TrialRow.started_at)),
+                    ).group_by(TrialRow.study_id)
+                ).all()
+            )
+            best: dict[int, tuple[float, int]] = {}
+            for study_id, number, value in session.execute(
+                select(TrialRow.study_id, TrialRow.number, TrialRow.value)
+                .where(TrialRow.state == TrialState.COMPLETE.value, TrialRow.value.is_not(None))
+                .order_by(TrialRow.value.desc(), TrialRow.number)
+            ):
+                best.setdefault(study_id, (value, number))
+            champions = dict(
+                session.execute(
+                    select(ChampionRow.study_id, TrialRow.number).join(
+                        TrialRow, TrialRow.id == ChampionRow.trial_id
+                    )
+                ).all()
+            )
+            return [
+                StudySummary(
+                    study=_study_record(s),
+                    counts=counts[s.id],
+                    best_value=best[s.id][0] if s.id in best else None,
+                    best_trial_number=best[s.id][1] if s.id in best else None,
+                    last_activity=_as_utc(last.get(s.id)),
+                    champion_trial_number=champions.get(s.id),
+                )
+                for s in studies
+            ]
+
+    # ------------------------------------------------------------------- trials
+    def start_trial(self, study_name: str, number: int) -> TrialRecord:
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            row = session.scalar(
+                select(TrialRow).where(TrialRow.study_id == study.id, TrialRow.number == number)
+            )
+            if row is None:
+                row = TrialRow(study_id=study.id, number=number, state=TrialState.RUNNING.value)
+                session.add(row)
+            else:  # a re-used number (should not happen with Optuna) restarts cleanly
+                row.state = TrialState.RUNNING.value
+                row.started_at = utcnow()
+            session.flush()
+            return _trial_record(row, study_name)
+
+    def set_trial_params(self, trial_id: int, params: dict[str, Any], param_count: int) -> None:
+        with self._scope() as session:
+            row = session.get_one(TrialRow, trial_id)
+            row.params = params
+            row.param_count = param_count
+
+    def record_epoch(
+        self,
+        trial_id: int,
+        epoch: int,
+        *,
+        seconds: float,
+        loss: float | None = None,
+        accuracy: float | None = None,
+        val_loss: float | None = None,
+        val_accuracy: float | None = None,
+        learning_rate: float | None = None,
+    ) -> None:
+        """Write one epoch as it ends, so readers see a running trial's curve grow."""
+        with self._scope() as session:
+            row = session.scalar(
+                select(EpochRow).where(EpochRow.trial_id == trial_id, EpochRow.epoch == epoch)
+            )
+            if row is None:
+                row = EpochRow(trial_id=trial_id, epoch=epoch, seconds=seconds)
+                session.add(row)
+            row.loss, row.accuracy = _finite(loss), _finite(accuracy)
+            row.val_loss, row.val_accuracy = _finite(val_loss), _finite(val_accuracy)
+            row.learning_rate, row.seconds = _finite(learning_rate), seconds
+            trial = session.get_one(TrialRow, trial_id)
+            trial.epochs_run = max(trial.epochs_run, epoch)
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        *,
+        value: float | None = None,
+        best_epoch: int | None = None,
+        pruned_at_epoch: int | None = None,
+        reason: str | None = None,
+    ) -> TrialRecord:
+        if state is TrialState.RUNNING:
+            raise ValueError("finish_trial needs a finished state")
+        with self._scope() as session:
+            row = session.get_one(TrialRow, trial_id)
+            row.state = state.value
+            row.value = _finite(value)
+            row.best_epoch = best_epoch
+            row.pruned_at_epoch = pruned_at_epoch
+            row.reason = reason
+            row.finished_at = utcnow()
+            row.duration_s = (row.finished_at - _as_utc(row.started_at)).total_seconds()
+            return _trial_record(row, row.study.name)
+
+    def set_test_score(self, study_name: str, number: int, accuracy: float, loss: float) -> None:
+        with self._scope() as session:
+            row = self._trial_row(session, study_name, number)
+            row.test_accuracy, row.test_loss = float(accuracy), float(loss)
+
+    def trials(
+        self, study_name: str, states: Iterable[TrialState] | None = None
+    ) -> list[TrialRecord]:
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            query = select(TrialRow).where(TrialRow.study_id == study.id)
+            if states is not None:
+                query = query.where(TrialRow.state.in_([s.value for s in states]))
+            rows = session.scalars(query.order_by(TrialRow.number))
+            return [_trial_record(r, study_name) for r in rows]
+
+    def trial(self, study_name: str, number: int) -> TrialRecord:
+        with self._scope() as session:
+            return _trial_record(self._trial_row(session, study_name, number), study_name)
+
+    def best_trial(self, study_name: str, *, with_artifact: bool = False) -> TrialRecord | None:
+        """The completed trial with the highest value (lowest number on ties)."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            query = select(TrialRow).where(
+                TrialRow.study_id == study.id,
+                TrialRow.state == TrialState.COMPLETE.value,
+                TrialRow.value.is_not(None),
+            )
+            if with_artifact:
+                query = query.join(ArtifactRow, ArtifactRow.trial_id == TrialRow.id)
+            row = session.scalars(query.order_by(TrialRow.value.desc(), TrialRow.number)).first()
+            return _trial_record(row, study_name) if row else None
+
+    def mark_interrupted(self, study_name: str, finished: dict[int, TrialState]) -> int:
+        """Close RUNNING rows whose Optuna trial already ended (a killed worker); returns count."""
+        closed = 0
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.scalars(
+                select(TrialRow).where(
+                    TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value
+                )
+            )
+            for row in rows:
+                if row.number in finished:
+                    row.state = finished[row.number].value
+                    row.finished_at = utcnow()
+                    row.reason = row.reason or "worker stopped before the trial finished"
+                    closed += 1
+        return closed
+
+    # ------------------------------------------------------------------- epochs
+    def epochs(self, study_name: str, numbers: Sequence[int] | None = None) -> list[EpochRecord]:
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            query = (
+                select(EpochRow, TrialRow.number)
+                .join(TrialRow, TrialRow.id == EpochRow.trial_id)
+                .where(TrialRow.study_id == study.id)
+            )
+            if numbers is not None:
+                query = query.where(TrialRow.number.in_(list(numbers)))
+            rows = session.execute(query.order_by(TrialRow.number, EpochRow.epoch))
+            return [_epoch_record(row, number) for row, number in rows]
+
+    # ---------------------------------------------------------------- artifacts
+    def save_artifact(
+        self, study_name: str, number: int, path: str, size_bytes: int, sha256: str
+    ) -> ArtifactRecord:
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(ArtifactRow).where(ArtifactRow.trial_id == trial.id))
+            if row is None:
+                row = ArtifactRow(trial_id=trial.id, path=path, size_bytes=size_bytes, sha256=sha256)
+                session.add(row)
+            else:
+                row.path, row.size_bytes, row.sha256 = path, size_bytes, sha256
+                row.created_at = utcnow()
+            session.flush()
+            return ArtifactRecord(number, row.path, row.size_bytes, row.sha256, row.created_at)
+
+    def artifacts(self, study_name: str) -> list[ArtifactRecord]:
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.execute(
+                select(ArtifactRow, TrialRow.number)
+                .join(TrialRow, TrialRow.id == ArtifactRow.trial_id)
+                .where(TrialRow.study_id == study.id)
+                .order_by(TrialRow.number)
+            )
+            return [
+                ArtifactRecord(n, a.path, a.size_bytes, a.sha256, a.created_at) for a, n in rows
+            ]
+
+    def artifact(self, study_name: str, number: int) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts(study_name) if a.trial_number == number), None)
+
+    def delete_artifact(self, study_name: str, number: int) -> None:
+        """Forget a trial's saved model (the caller removes the file)."""
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(ArtifactRow).where(ArtifactRow.trial_id == trial.id))
+            if row is not None:
+                session.delete(row)
+
+    # -------------------------------------------------------------- evaluations
+    def save_evaluation(
+        self,
+        study_name: str,
+        number: int,
+        *,
+        accuracy: float,
+        macro_f1: float,
+        class_names: list[str],
+        precision: list[float],
+        recall: list[float],
+        f1: list[float],
+        support: list[int],
+        confusion: list[list[int]],
+        latency_ms_batch1: float | None = None,
+        throughput_batch256: float | None = None,
+    ) -> EvaluationRecord:
+        """Insert or replace a trial's test-set evaluation (cross-validation is kept)."""
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(EvaluationRow).where(EvaluationRow.trial_id == trial.id))
+            if row is None:
+                row = EvaluationRow(trial_id=trial.id)
+                session.add(row)
+            row.accuracy, row.macro_f1 = float(accuracy), float(macro_f1)
+            row.per_class = {
+                "class_names": list(class_names),
+                "precision": [float(v) for v in precision],
+                "recall": [float(v) for v in recall],
+                "f1": [float(v) for v in f1],
+                "support": [int(v) for v in support],
+            }
+            row.confusion = [[int(v) for v in r] for r in confusion]
+            row.latency_ms_batch1 = latency_ms_batch1
+            row.throughput_batch256 = throughput_batch256
+            row.evaluated_at = utcnow()
+            session.flush()
+            return _evaluation_record(row, number)
+
+    def save_cross_validation(
+        self, study_name: str, number: int, scores: list[float]
+    ) -> EvaluationRecord:
+        if not scores:
+            raise ValueError("no cross-validation scores")
+        mean = sum(scores) / len(scores)
+        std = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(EvaluationRow).where(EvaluationRow.trial_id == trial.id))
+            if row is None:
+                raise StorageError(f"trial {number} has no test evaluation yet")
+            row.cv_folds, row.cv_mean, row.cv_std = len(scores), mean, std
+            row.cv_scores = [float(s) for s in scores]
+            session.flush()
+            return _evaluation_record(row, number)
+
+    def evaluation(self, study_name: str, number: int) -> EvaluationRecord | None:
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(EvaluationRow).where(EvaluationRow.trial_id == trial.id))
+            return _evaluation_record(row, number) if row else None
+
+    def evaluated_trials(self, study_name: str) -> dict[int, float]:
+        """Trial number -> evaluated test accuracy, for tables."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.execute(
+                select(TrialRow.number, EvaluationRow.accuracy)
+                .join(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
+                .where(TrialRow.study_id == study.id)
+            )
+            return {n: a for n, a in rows}
+
+    # ---------------------------------------------------------------- champions
+    def promote(self, study_name: str, number: int, note: str | None = None) -> PromotionRecord:
+        """Make a trial the study's champion; the previous one is kept in the history."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            trial = self._trial_row(session, study_name, number)
+            if trial.state != TrialState.COMPLETE.value:
+                raise StorageError(f"trial {number} is {trial.state}, only COMPLETE trials can win")
+            current = session.get(ChampionRow, study.id)
+            previous_id = current.trial_id if current else None
+            now = utcnow()
+            if current is None:
+                session.add(ChampionRow(study_id=study.id, trial_id=trial.id, promoted_at=now))
+            else:
+                current.trial_id, current.promoted_at = trial.id, now
+            session.add(
+                PromotionRow(
+                    study_id=study.id,
+                    trial_id=trial.id,
+                    previous_trial_id=previous_id,
+                    promoted_at=now,
+                    note=note,
+                )
+            )
+            previous_number = (
+                session.get_one(TrialRow, previous_id).number if previous_id is not None else None
+            )
+            return PromotionRecord(number, previous_number, now, note)
+
+    def champion(self, study_name: str) -> TrialRecord | None:
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            current = session.get(ChampionRow, study.id)
+            if current is None:
+                return None
+            return _trial_record(session.get_one(TrialRow, current.trial_id), study_name)
+
+    def promotions(self, study_name: str) -> list[PromotionRecord]:
+        """Promotion history, newest first."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            number_of = dict(
+                session.execute(
+                    select(TrialRow.id, TrialRow.number).where(TrialRow.study_id == study.id)
+                ).all()
+            )
+            rows = session.scalars(
+                select(PromotionRow)
+                .where(PromotionRow.study_id == study.id)
+                .order_by(PromotionRow.promoted_at.desc(), PromotionRow.id.desc())
+            )
+            return [
+                PromotionRecord(
+                    number_of[r.trial_id],
+                    number_of.get(r.previous_trial_id) if r.previous_trial_id else None,
+                    r.promoted_at,
+                    r.note,
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _study_row(session: Session, name: str) -> StudyRow:
+        row = session.scalar(select(StudyRow).where(StudyRow.name == name))
+        if row is None:
+            known = list(session.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+            hint = f"; known studies: {', '.join(known)}" if known else "; the store has none"
+            raise StorageError(f"no study named {name!r}{hint}")
+        return row
+
+    def _trial_row(self, session: Session, study_name: str, number: int) -> TrialRow:
+        study = self._study_row(session, study_name)
+        row = session.scalar(
+            select(TrialRow).where(TrialRow.study_id == study.id, TrialRow.number == number)
+        )
+        if row is None:
+            raise StorageError(f"study {study_name!r} has no trial {number}")
+        return row
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN/inf are not portable across databases: store them as NULL."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _redacted(url: str) -> str:
+    try:
+        return parse_url(url).render_as_string(hide_password=True)
+    except StorageError:
+        return url
+
+
+__all__ = ["DEFAULT_STORAGE_URL", "TrialStore"]
