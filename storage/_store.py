@@ -141,7 +141,7 @@ class TrialStore:
     def close(self) -> None:
         self._engine.dispose()
 
-    def _scope(self):  # noqa: ANN202 - a context manager of Session
+    def _scope(self):
         return session_scope(self._sessions)
 
     # ------------------------------------------------------------------ studies
@@ -366,7 +366,9 @@ class TrialStore:
             trial = self._trial_row(session, study_name, number)
             row = session.scalar(select(ArtifactRow).where(ArtifactRow.trial_id == trial.id))
             if row is None:
-                row = ArtifactRow(trial_id=trial.id, path=path, size_bytes=size_bytes, sha256=sha256)
+                row = ArtifactRow(
+                    trial_id=trial.id, path=path, size_bytes=size_bytes, sha256=sha256
+                )
                 session.add(row)
             else:
                 row.path, row.size_bytes, row.sha256 = path, size_bytes, sha256

@@ -1,0 +1,59 @@
+# Every target depends on the venv stamp: a fresh clone needs no separate install step.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+TASK ?= mnist
+STORAGE ?=
+HOST ?= 127.0.0.1
+PORT ?= 8501
+
+SEARCH_FLAGS = --task $(TASK) \
+	$(if $(STUDY),--study $(STUDY)) \
+	$(if $(TRIALS),--trials $(TRIALS)) \
+	$(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(if $(EPOCHS),--epochs $(EPOCHS)) \
+	$(if $(PATIENCE),--patience $(PATIENCE)) \
+	$(if $(STORAGE),--storage $(STORAGE)) \
+	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+	$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) \
+	$(if $(KEEP_BEST),--keep-best $(KEEP_BEST)) \
+	$(if $(MAX_PARAMS),--max-params $(MAX_PARAMS)) \
+	$(if $(SEED),--seed $(SEED)) \
+	$(if $(SAMPLER),--sampler $(SAMPLER)) \
+	$(if $(PRUNER),--pruner $(PRUNER)) \
+	$(if $(VERBOSE),--verbose)
+
+.PHONY: install search dashboard test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+search: $(STAMP)
+	$(BIN)/automl search $(SEARCH_FLAGS)
+
+dashboard: $(STAMP)
+	$(BIN)/automl dashboard --host $(HOST) --port $(PORT) $(if $(STORAGE),--storage $(STORAGE))
+
+test: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The only door from the Keras training loop into Optuna and the trial store."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import optuna
+
+from storage import TrialStore
+
+MONITOR = "val_accuracy"
+
+
+class TrialReporter(keras.callbacks.Callback):
+    """Each epoch: write its metrics to the store, report to Optuna, ask the pruner.
+
+    It never raises inside ``fit``: it stops training and leaves the outcome in attributes
+    (``pruned_at``, ``nan_at``, ``deadline_hit``) for the trial runner to turn into a state.
+    It also keeps the weights of the best ``val_accuracy`` epoch and restores them at the end,
+    so the saved model scores exactly the trial's recorded value.
+    """
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        store: TrialStore,
+        trial_id: int,
+        deadline: float | None = None,
+    ) -> None:
+        """``deadline`` is a ``time.time()`` instant: workers are separate processes."""
+        super().__init__()
+        self.trial = trial
+        self.store = store
+        self.trial_id = trial_id
+        self.deadline = deadline
+        self.best_value = -math.inf
+        self.best_epoch: int | None = None
+        self.epochs_run = 0
+        self.pruned_at: int | None = None
+        self.nan_at: int | None = None
+        self.deadline_hit = False
+        self._best_weights: list[np.ndarray] | None = None
+        self._epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        step = epoch + 1  # epochs are counted from 1 everywhere a user sees them
+        self.epochs_run = step
+        self.store.record_epoch(
+            self.trial_id,
+            step,
+            seconds=time.perf_counter() - self._epoch_started,
+            loss=logs.get("loss"),
+            accuracy=logs.get("accuracy"),
+            val_loss=logs.get("val_loss"),
+            val_accuracy=logs.get(MONITOR),
+            learning_rate=self._learning_rate(),
+        )
+        value = logs.get(MONITOR)
+        if value is None or not math.isfinite(value) or not math.isfinite(logs.get("loss", 0.0)):
+            self.nan_at = step
+            self.model.stop_training = True
+            return
+        if value > self.best_value:
+            self.best_value, self.best_epoch = float(value), step
+            self._best_weights = self.model.get_weights()
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
+            self.pruned_at = step
+            self.model.stop_training = True
+        elif self.deadline is not None and time.time() >= self.deadline:
+            self.deadline_hit = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._best_weights is not None and self.pruned_at is None:
+            self.model.set_weights(self._best_weights)
+
+    def _learning_rate(self) -> float | None:
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):
+            return None

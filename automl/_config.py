@@ -1,0 +1,101 @@
+"""The settings of one search, validated once, frozen afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl._errors import AutoMLError
+from storage import DEFAULT_STORAGE_URL
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+PRUNERS = ("hyperband", "median", "sha", "none")
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def default_storage_url() -> str:
+    return os.environ.get("AUTOML_STORAGE") or DEFAULT_STORAGE_URL
+
+
+def default_data_dir() -> Path | None:
+    value = os.environ.get("AUTOML_DATA_DIR")
+    return Path(value) if value else None
+
+
+def default_artifacts_dir(storage_url: str) -> Path:
+    """Next to a SQLite database file; ./artifacts for server databases."""
+    prefix = "sqlite:///"
+    if storage_url.startswith(prefix) and storage_url[len(prefix) :] not in ("", ":memory:"):
+        return Path(storage_url[len(prefix) :]).parent / "artifacts"
+    return Path("artifacts")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    task: str
+    study_name: str | None = None
+    trials: int = 20
+    timeout_s: float | None = 600.0
+    epochs: int = 10
+    patience: int = 3
+    storage_url: str = field(default_factory=default_storage_url)
+    data_dir: Path | None = field(default_factory=default_data_dir)
+    artifacts_dir: Path | None = None
+    keep_best: int = 3
+    max_params: int = 2_000_000
+    validation_fraction: float = 0.1
+    seed: int = 42
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    enqueue_default: bool = True
+    trials_per_worker: int = 10
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        def positive(name: str, value: float | None, allow_none: bool = False) -> None:
+            if value is None and allow_none:
+                return
+            if value is None or value <= 0:
+                raise AutoMLError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+        positive("trials", self.trials)
+        positive("epochs", self.epochs)
+        positive("timeout", self.timeout_s, allow_none=True)
+        positive("patience", self.patience)
+        positive("keep_best", self.keep_best)
+        positive("max_params", self.max_params)
+        positive("trials_per_worker", self.trials_per_worker)
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise AutoMLError(
+                f"--validation-fraction must be in (0, 0.5), got {self.validation_fraction}"
+            )
+        if self.sampler not in SAMPLERS:
+            raise AutoMLError(
+                f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}"
+            )
+        if self.pruner not in PRUNERS:
+            raise AutoMLError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
+        if self.study_name is not None and not _STUDY_NAME.match(self.study_name):
+            raise AutoMLError(
+                f"invalid study name {self.study_name!r}: use letters, digits, '.', '_' or '-'"
+            )
+        if self.study_name is None:
+            object.__setattr__(self, "study_name", self.task)
+        if self.artifacts_dir is None:
+            object.__setattr__(self, "artifacts_dir", default_artifacts_dir(self.storage_url))
+
+    @property
+    def name(self) -> str:
+        assert self.study_name is not None
+        return self.study_name
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings worth recording with the study (no secrets in the storage URL)."""
+        data = asdict(self)
+        data.pop("storage_url")
+        data["data_dir"] = str(self.data_dir) if self.data_dir else None
+        data["artifacts_dir"] = str(self.artifacts_dir)
+        return data

@@ -1,0 +1,69 @@
+"""Parameters -> an uncompiled ``keras.Model``. Imports no Optuna; knows nothing of training."""
+
+from __future__ import annotations
+
+import keras
+
+from automl._params import ModelParams
+
+
+def build_model(
+    params: ModelParams, input_shape: tuple[int, int, int], num_classes: int
+) -> keras.Model:
+    """A plain conv-block CNN; augmentation is not part of it (it lives in the input pipeline)."""
+    layers = keras.layers
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    height, width = input_shape[:2]
+    for block, filters in enumerate(params.filters):
+        for conv in range(params.convs_per_block):
+            x = layers.Conv2D(
+                filters,
+                params.kernel_size,
+                padding="same",
+                use_bias=not params.batch_norm,
+                name=f"block{block}_conv{conv}",
+            )(x)
+            if params.batch_norm:
+                x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.Activation(params.activation, name=f"block{block}_act{conv}")(x)
+        if min(height, width) >= 2:  # never pool a 1-pixel map away
+            pool = layers.MaxPooling2D if params.pooling == "max" else layers.AveragePooling2D
+            x = pool(pool_size=2, name=f"block{block}_pool")(x)
+            height, width = height // 2, width // 2
+        if params.dropout > 0:
+            x = layers.Dropout(params.dropout, name=f"block{block}_dropout")(x)
+    if params.head == "gap":
+        x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    else:
+        x = layers.Flatten(name="head_flatten")(x)
+    if params.dense_units:
+        x = layers.Dense(params.dense_units, activation=params.activation, name="head_dense")(x)
+        if params.head_dropout > 0:
+            x = layers.Dropout(params.head_dropout, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="automl_cnn")
+
+
+def make_optimizer(params: ModelParams, total_steps: int) -> keras.optimizers.Optimizer:
+    """The sampled optimizer with a cosine decay over the whole epoch budget."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        params.learning_rate, decay_steps=max(1, total_steps), alpha=0.05
+    )
+    if params.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, weight_decay=params.weight_decay)
+    if params.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=params.weight_decay)
+    if params.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=params.weight_decay
+        )
+    raise ValueError(f"unknown optimizer {params.optimizer!r}")
+
+
+def compile_model(model: keras.Model, params: ModelParams, total_steps: int) -> None:
+    model.compile(
+        optimizer=make_optimizer(params, total_steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )

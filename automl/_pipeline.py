@@ -1,0 +1,47 @@
+"""tf.data input pipelines: shuffled, batched, prefetched; augmentation only when training.
+
+Augmentation runs here, not inside the model, so exported graphs stay plain (TFLite and
+SavedModel conversions of random layers fail or change predictions).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+EVAL_BATCH_SIZE = 512
+
+
+def augmentation(seed: int) -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(0.05, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 1),
+            keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2),
+        ],
+        name="augmentation",
+    )
+
+
+def training_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, augment: bool, seed: int
+) -> tf.data.Dataset:
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+    )
+    if augment:
+        layers = augmentation(seed)
+        dataset = dataset.map(
+            lambda images, labels: (layers(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(EVAL_BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+    )

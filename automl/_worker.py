@@ -1,0 +1,101 @@
+"""Trials run in a worker process that is replaced every few trials.
+
+TensorFlow keeps some memory of every model it ever built (5-20 MB a trial here, even after
+``clear_session``: the keras-tuner#395 / optuna#1178 failure), so a long study in one process
+grows without bound. A fresh worker every ``trials_per_worker`` trials keeps memory flat; it
+reaches the study through the shared storage, exactly as a second machine would.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from typing import Any
+
+from automl._config import SearchConfig
+from automl._errors import AutoMLError, TrialFailure
+from storage import StorageError, TrialStore
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    config: SearchConfig
+    n_trials: int
+    deadline: float | None  # a time.time() instant, shared by all workers of this run
+    worker_index: int
+
+
+def worker_main(job: WorkerJob, messages: Queue) -> None:
+    """Entry point of the worker process: results go back as (kind, payload) messages."""
+
+    def send(kind: str, payload: Any = None) -> None:
+        messages.put((kind, payload))
+
+    try:
+        send("done", _run(job, send))
+    except (AutoMLError, StorageError) as exc:
+        send("error", str(exc))
+    except KeyboardInterrupt:
+        send("interrupted")
+    except Exception:  # a bug: show it, and let the supervisor report the crash in one line
+        traceback.print_exc()
+        send("crashed", traceback.format_exc().strip().splitlines()[-1])
+
+
+def _run(job: WorkerJob, send) -> int:
+    from automl._study import (
+        MAX_CONSECUTIVE_FAILURES,
+        StopAfterFailures,
+        open_optuna_storage,
+        quiet_logs,
+        study_callbacks,
+    )
+
+    quiet_logs(job.config.verbose)
+    import optuna
+
+    from automl._artifacts import ArtifactKeeper
+    from automl._study import make_pruner, make_sampler
+    from automl._training import Objective
+    from automl.tasks import get_task
+
+    config = job.config
+    data = get_task(config.task).load(config.data_dir, config.validation_fraction, config.seed)
+    send("data", data.describe())
+    store = TrialStore(config.storage_url)
+    study = optuna.load_study(
+        study_name=config.name,
+        storage=open_optuna_storage(config.storage_url),
+        sampler=make_sampler(config, job.worker_index),
+        pruner=make_pruner(config),
+    )
+    keeper = ArtifactKeeper(store, config.name, config.artifacts_dir, config.keep_best)
+    objective = Objective(config, data, store, keeper, job.deadline)
+
+    def announced(trial: optuna.Trial) -> float:
+        send("trial", trial.number)
+        return objective(trial)
+
+    timeout = None if job.deadline is None else job.deadline - time.time()
+    if timeout is not None and timeout <= 0:
+        return 0
+    guard = StopAfterFailures(MAX_CONSECUTIVE_FAILURES)
+    before = len(study.get_trials(deepcopy=False))
+    study.optimize(
+        announced,
+        n_trials=job.n_trials,
+        timeout=timeout,
+        catch=(TrialFailure,),
+        callbacks=study_callbacks(config, guard, store, lambda n, r: send("failed", (n, r))),
+        gc_after_trial=False,  # the objective clears the Keras session itself
+        show_progress_bar=False,  # the supervisor draws one bar over all workers
+    )
+    if guard.tripped:
+        last = store.trials(config.name)[-1]
+        raise AutoMLError(
+            f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed; last reason: {last.reason}"
+        )
+    store.close()
+    return len(study.get_trials(deepcopy=False)) - before

@@ -1,0 +1,112 @@
+"""The built-in tasks: three Keras datasets (downloaded once, cached) and scikit-learn's digits."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from automl._errors import DataError
+from automl.tasks._base import RawData, Task
+from automl.tasks._files import IDX_FILES, load_local
+
+
+class KerasDatasetTask(Task):
+    """A ``keras.datasets`` dataset, or the same data from local files given with --data-dir."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        input_shape: tuple[int, int, int],
+        class_names: tuple[str, ...],
+        idx_format: bool,
+    ) -> None:
+        self.name = name
+        self._module = module
+        self.input_shape = input_shape
+        self.class_names = class_names
+        self._idx_format = idx_format
+
+    def load_raw(self, data_dir: Path | None) -> RawData:
+        if data_dir is not None:
+            self.check_data_dir(data_dir)
+            raw = load_local(data_dir, self.name)
+            if raw is None:
+                raise DataError(f"no {self.name} data in {data_dir}: expected {self._expected()}")
+            return raw
+        try:
+            datasets = importlib.import_module(f"keras.datasets.{self._module}")
+            (x_train, y_train), (x_test, y_test) = datasets.load_data()
+        except Exception as exc:  # urllib, SSL, HTTP and corrupt-cache errors all end here
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"could not download {self.name} ({reason}); place {self._expected()} "
+                "in a folder and pass --data-dir DIR (or set AUTOML_DATA_DIR)"
+            ) from None
+        return RawData(x_train, y_train, x_test, y_test, source=f"keras.datasets.{self._module}")
+
+    def _expected(self) -> str:
+        npz = f"{self.name}.npz with x_train, y_train, x_test, y_test"
+        if not self._idx_format:
+            return npz
+        return f"the IDX files {', '.join(s + '.gz' for s in IDX_FILES.values())} or {npz}"
+
+
+class DigitsTask(Task):
+    """scikit-learn's bundled 8x8 digits: offline, trains in seconds (demo and test task)."""
+
+    name = "digits"
+    input_shape = (8, 8, 1)
+    class_names = tuple(str(d) for d in range(10))
+    pixel_max = 16.0
+    TEST_FRACTION = 0.2
+
+    def load_raw(self, data_dir: Path | None) -> RawData:
+        if data_dir is not None:
+            self.check_data_dir(data_dir)
+            raw = load_local(data_dir, self.name)
+            if raw is None:
+                raise DataError(f"no digits data in {data_dir}: expected digits.npz")
+            return raw
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = load_digits()
+        # A fixed split (seed 0), whatever the search seed: the test set never moves.
+        x_train, x_test, y_train, y_test = train_test_split(
+            digits.images.astype(np.float32),
+            digits.target,
+            test_size=self.TEST_FRACTION,
+            stratify=digits.target,
+            random_state=0,
+        )
+        return RawData(x_train, y_train, x_test, y_test, source="sklearn.datasets.load_digits")
+
+
+_FASHION = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_CIFAR10 = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        KerasDatasetTask("mnist", "mnist", (28, 28, 1), tuple(str(d) for d in range(10)), True),
+        KerasDatasetTask("fashion_mnist", "fashion_mnist", (28, 28, 1), _FASHION, True),
+        KerasDatasetTask("cifar10", "cifar10", (32, 32, 3), _CIFAR10, False),
+        DigitsTask(),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise DataError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None

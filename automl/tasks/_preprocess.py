@@ -1,0 +1,100 @@
+"""Cleaning, scaling and the stratified validation split."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from automl._errors import DataError
+from automl.tasks._base import CleaningReport, DataSplits, RawData, Task
+
+
+def clean(
+    x: np.ndarray, y: np.ndarray, task: Task, split: str
+) -> tuple[np.ndarray, np.ndarray, CleaningReport]:
+    """Drop samples with NaN/inf pixels, the wrong shape, or a label out of range."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # CIFAR stores labels as a column
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(
+            f"{split}: {len(x)} images but labels of shape {y.shape}; expected one label per image"
+        )
+    height, width, channels = task.input_shape
+    accepted = {(height, width, channels)} | ({(height, width)} if channels == 1 else set())
+    if x.dtype == object:  # ragged input: check each sample
+        shape_ok = np.array([np.shape(s) in accepted for s in x], dtype=bool)
+        x = np.stack([np.asarray(s, dtype=np.float32) for s, ok in zip(x, shape_ok) if ok])
+        y = y[shape_ok]
+        wrong_shape = int((~shape_ok).sum())
+    elif tuple(x.shape[1:]) in accepted:
+        wrong_shape = 0
+    else:
+        raise DataError(
+            f"{split}: images have shape {tuple(x.shape[1:])}, task {task.name} expects "
+            f"{height}x{width}x{channels}"
+        )
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    if np.issubdtype(x.dtype, np.floating):
+        finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    else:
+        finite = np.ones(len(x), dtype=bool)
+    label_ok = np.zeros(len(y), dtype=bool)
+    if np.issubdtype(y.dtype, np.number):
+        y_float = y.astype(np.float64)
+        label_ok = (
+            np.isfinite(y_float)
+            & (y_float == np.round(y_float))
+            & (y_float >= 0)
+            & (y_float < len(task.class_names))
+        )
+    keep = finite & label_ok
+    report = CleaningReport(
+        non_finite=int((~finite).sum()),
+        wrong_shape=wrong_shape,
+        bad_label=int((finite & ~label_ok).sum()),
+    )
+    return x[keep], y[keep].astype(np.int32), report
+
+
+def scale(x: np.ndarray, pixel_max: float) -> np.ndarray:
+    """To float32 in [0, 1]. Float data already in [0, 1] is taken as scaled."""
+    x = x.astype(np.float32, copy=False)
+    if x.size and (x.max() > 1.0 or pixel_max <= 1.0):
+        x = x / np.float32(pixel_max)
+    return np.clip(x, 0.0, 1.0)
+
+
+def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> DataSplits:
+    x_train, y_train, train_report = clean(raw.x_train, raw.y_train, task, "train")
+    x_test, y_test, test_report = clean(raw.x_test, raw.y_test, task, "test")
+    if len(x_train) < 2 * len(task.class_names) or len(x_test) == 0:
+        raise DataError(
+            f"too little usable data for {task.name}: {len(x_train)} train and "
+            f"{len(x_test)} test images after cleaning"
+        )
+    counts = np.bincount(y_train)
+    present = counts[counts > 0]
+    n_val = int(np.ceil(validation_fraction * len(y_train)))
+    # Stratify whenever it is possible: every class twice, and room for each in validation.
+    can_stratify = present.min() >= 2 and len(present) <= min(n_val, len(y_train) - n_val)
+    stratify = y_train if can_stratify else None
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x_train,
+        y_train,
+        test_size=validation_fraction,
+        stratify=stratify,
+        random_state=seed,
+    )
+    return DataSplits(
+        x_train=scale(x_fit, task.pixel_max),
+        y_train=y_fit,
+        x_val=scale(x_val, task.pixel_max),
+        y_val=y_val,
+        x_test=scale(x_test, task.pixel_max),
+        y_test=y_test,
+        class_names=task.class_names,
+        cleaning=train_report + test_report,
+        source=raw.source,
+    )

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from automl._model_builder import build_model
+from automl._params import ModelParams
+from automl._search_space import max_blocks, strong_default, suggest_params
+
+
+@pytest.mark.parametrize(("shape", "blocks"), [((8, 8, 1), 3), ((28, 28, 1), 4), ((32, 32, 3), 4)])
+def test_block_count_fits_the_image(shape, blocks) -> None:
+    assert max_blocks(shape) == blocks
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3)])
+def test_every_sampled_model_builds(shape) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(12):
+        trial = study.ask()
+        params = suggest_params(trial, shape)
+        assert params.n_blocks == len(params.filters)
+        model = build_model(params, shape, 10)
+        assert model.output_shape == (None, 10)
+        assert ModelParams.from_dict(params.to_dict()) == params
+        study.tell(trial, 0.5)
+
+
+def test_strong_default_is_inside_the_space() -> None:
+    study = optuna.create_study()
+    study.enqueue_trial(strong_default((28, 28, 1)))
+    trial = study.ask()
+    params = suggest_params(trial, (28, 28, 1))
+    assert params.filters == (32, 64) and params.optimizer == "adam"
+    assert trial.params == strong_default((28, 28, 1))

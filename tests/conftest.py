@@ -1,0 +1,66 @@
+"""Shared fixtures: throw-away SQLite and PostgreSQL stores, a tiny finished digits study."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests behave the same on a GPU machine
+
+PG_ADMIN_URL = os.environ.get(
+    "AUTOML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'automl.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local server, dropped afterwards. In CI the server must be up."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"automl_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def digits_study(tmp_path_factory: pytest.TempPathFactory):
+    """One real search on digits, shared by the read-only tests (trains for a few seconds)."""
+    from automl import SearchConfig, run_search
+
+    folder = tmp_path_factory.mktemp("digits_study")
+    config = SearchConfig(
+        task="digits",
+        study_name="digits-shared",
+        trials=4,
+        epochs=3,
+        timeout_s=None,
+        storage_url=f"sqlite:///{folder / 'automl.db'}",
+        keep_best=2,
+        seed=7,
+    )
+    result = run_search(config, log=lambda _msg: None)
+    return config, result

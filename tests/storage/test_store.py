@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from storage import StorageError, TrialState, TrialStore
+
+
+def _store_with_trials(url: str) -> TrialStore:
+    store = TrialStore(url)
+    store.ensure_study("s1", "digits", 1, {"trials": 3})
+    for number, (state, value) in enumerate(
+        [(TrialState.COMPLETE, 0.9), (TrialState.PRUNED, 0.5), (TrialState.COMPLETE, 0.95)]
+    ):
+        trial = store.start_trial("s1", number)
+        store.set_trial_params(trial.id, {"n_blocks": number + 1}, 1000 * (number + 1))
+        for epoch in (1, 2):
+            store.record_epoch(trial.id, epoch, seconds=0.5, loss=1.0 / epoch, val_accuracy=value)
+        store.finish_trial(trial.id, state, value=value, best_epoch=2)
+    return store
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_round_trip_on_each_backend(backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+    store = _store_with_trials(url)
+    trials = store.trials("s1")
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
+    assert trials[2].params == {"n_blocks": 3} and trials[2].param_count == 3000
+    assert all(t.started_at.tzinfo is not None for t in trials)
+    assert store.best_trial("s1").number == 2
+    epochs = store.epochs("s1", [0])
+    assert [(e.trial_number, e.epoch) for e in epochs] == [(0, 1), (0, 2)]
+    summary = store.list_studies()[0]
+    assert summary.n_trials == 3 and summary.best_value == pytest.approx(0.95)
+    assert summary.counts[TrialState.PRUNED] == 1
+    # Records are frozen: callers cannot mutate stored state through them.
+    with pytest.raises(AttributeError):
+        trials[0].value = 1.0  # type: ignore[misc]
+    store.close()
+
+
+def test_tables_are_prefixed_and_versioned(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"automl_studies", "automl_trials", "automl_epochs", "automl_artifacts"} <= tables
+    assert all(t.startswith("automl_") for t in tables)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM automl_alembic_version")).scalar()
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    # Re-opening an existing store is a no-op migration and keeps the data.
+    store.ensure_study("kept", "digits", 1, {})
+    assert TrialStore(sqlite_url).study_names() == ["kept"]
+
+
+def test_epoch_rows_are_unique_and_nan_becomes_null(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    store.ensure_study("s", "digits", 1, {})
+    trial = store.start_trial("s", 0)
+    store.record_epoch(trial.id, 1, seconds=1.0, loss=math.nan, val_accuracy=0.1)
+    store.record_epoch(trial.id, 1, seconds=2.0, loss=0.3, val_accuracy=0.2)
+    (epoch,) = store.epochs("s")
+    assert epoch.loss == pytest.approx(0.3) and epoch.seconds == 2.0
+    store.record_epoch(trial.id, 2, seconds=1.0, loss=math.inf)
+    assert store.epochs("s")[1].loss is None
+    assert store.trial("s", 0).epochs_run == 2
+
+
+def test_study_task_mismatch_is_refused(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    store.ensure_study("s", "digits", 1, {})
+    assert store.ensure_study("s", "digits", 1, {}).task == "digits"
+    with pytest.raises(StorageError, match="already exists for task 'digits'"):
+        store.ensure_study("s", "mnist", 1, {})
+
+
+def test_unknown_study_lists_known_ones(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    store.ensure_study("alpha", "digits", 1, {})
+    with pytest.raises(StorageError, match="known studies: alpha"):
+        store.trials("beta")
+
+
+def test_failed_write_rolls_back(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    store.ensure_study("s", "digits", 1, {})
+    trial = store.start_trial("s", 0)
+    with pytest.raises(ValueError):
+        store.finish_trial(trial.id, TrialState.RUNNING)
+    assert store.trial("s", 0).state is TrialState.RUNNING
+
+
+def test_bad_urls_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="malformed storage URL"):
+        TrialStore("not a url")
+    with pytest.raises(StorageError, match="unusable storage URL"):
+        TrialStore("nosuchdb://x/y")
+    with pytest.raises(StorageError, match="does not exist"):
+        TrialStore(f"sqlite:///{tmp_path}/missing/dir/a.db")
+    with pytest.raises(StorageError, match="no database"):
+        TrialStore(f"sqlite:///{tmp_path}/absent.db", create=False)
+    with pytest.raises(StorageError, match="cannot open database"):
+        TrialStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_artifacts_and_interrupted_trials(sqlite_url: str) -> None:
+    store = _store_with_trials(sqlite_url)
+    store.save_artifact("s1", 2, "/x/trial-2.keras", 10, "ab" * 32)
+    assert store.best_trial("s1", with_artifact=True).number == 2
+    store.delete_artifact("s1", 2)
+    assert store.artifacts("s1") == [] and store.best_trial("s1", with_artifact=True) is None
+    running = store.start_trial("s1", 3)
+    assert store.mark_interrupted("s1", {3: TrialState.FAIL}) == 1
+    assert store.trial("s1", running.number).state is TrialState.FAIL
