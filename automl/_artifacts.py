@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from storage import ArtifactRecord, TrialState, TrialStore
+
+if TYPE_CHECKING:
+    import keras
 
 
 def sha256_of(path: Path) -> str:

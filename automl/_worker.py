@@ -8,6 +8,7 @@ reaches the study through the shared storage, exactly as a second machine would.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def _run(job: WorkerJob, send) -> int:
 
     def announced(trial: optuna.Trial) -> float:
         send("trial", trial.number)
+        trial.set_user_attr("worker_pid", os.getpid())
         return objective(trial)
 
     timeout = None if job.deadline is None else job.deadline - time.time()

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not try the built-in strong configuration first",
     )
+    search.add_argument(
+        "--trials-per-worker",
+        type=int,
+        default=10,
+        help="trials before the worker process is replaced (bounds memory; default 10)",
+    )
     search.add_argument("--verbose", action="store_true", help="per-epoch lines")
 
     studies = commands.add_parser("studies", help="list the studies in the store")
@@ -102,6 +108,7 @@ def _search(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         pruner=args.pruner,
         enqueue_default=not args.no_default_start,
+        trials_per_worker=args.trials_per_worker,
         verbose=args.verbose,
     )
     result = run_search(config)

@@ -1,0 +1,153 @@
+"""The `automl` command as a user runs it: real searches on digits, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from automl._artifacts import sha256_of
+from storage import TrialState, TrialStore
+
+from .conftest import AUTOML
+
+
+def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    common = ["--task", "digits", "--epochs", "2", "--storage", url, "--timeout", "none"]
+    first = cli("search", *common, "--trials", "4", "--keep-best", "2", "--trials-per-worker", "2")
+    assert first.returncode == 0, first.stderr
+    assert "test accuracy" in first.stdout and "Traceback" not in first.stderr
+
+    store = TrialStore(url, create=False)
+    trials = store.trials("digits")
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state.is_finished for t in trials)
+    epochs = store.epochs("digits")
+    for trial in trials:
+        assert sum(1 for e in epochs if e.trial_number == trial.number) == trial.epochs_run
+    artifacts = store.artifacts("digits")
+    assert 1 <= len(artifacts) <= 2
+    for artifact in artifacts:
+        assert sha256_of(Path(artifact.path)) == artifact.sha256
+    assert Path(artifacts[0].path).parent == tmp_path / "artifacts" / "digits"
+    best = store.best_trial("digits", with_artifact=True)
+    assert best.test_accuracy is not None and 0.0 < best.test_accuracy <= 1.0
+    # Trials ran in more than one worker process (memory stays bounded).
+    study = optuna.load_study(study_name="digits", storage=url)
+    assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2
+    assert study.trials[0].params["filters_0"] == 32  # the strong default ran first
+
+    listing = cli("trials", "--study", "digits", "--storage", url)
+    assert listing.returncode == 0 and "COMPLETE" in listing.stdout
+    studies = cli("studies", "--storage", url)
+    assert studies.returncode == 0 and "digits" in studies.stdout
+
+    resumed = cli("search", *common, "--trials", "5")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming study 'digits': 4 trials done, 1 to go" in resumed.stdout + resumed.stderr
+    assert [t.number for t in store.trials("digits")] == [0, 1, 2, 3, 4]
+
+    again = cli("search", *common, "--trials", "5")
+    assert again.returncode == 0 and "already has 5 finished trials" in again.stdout + again.stderr
+
+
+def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--storage", url]
+    process = subprocess.Popen(
+        [*AUTOML, *args, "--trials", "20", "--pruner", "none"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a terminal job
+    )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            time.sleep(1)
+            if Path(tmp_path / "automl.db").exists():
+                store = TrialStore(url, create=False)
+                if store.study_names() and len(store.epochs("digits")) >= 3:
+                    break
+        else:
+            pytest.fail("the search never got going")
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+
+    store = TrialStore(url, create=False)
+    trials = store.trials("digits")
+    assert trials and all(t.state.is_finished for t in trials)
+    assert trials[-1].state is TrialState.FAIL and "interrupted" in trials[-1].reason
+    study = optuna.load_study(study_name="digits", storage=url)
+    assert all(t.state.is_finished() for t in study.trials)
+
+    done = len(trials)
+    rerun = subprocess.run(
+        [*AUTOML, *args[:-2], "--epochs", "2", "--storage", url, "--trials", str(done + 1)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(store.trials("digits")) == done + 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--task", "imagenet"], "unknown task 'imagenet'; known tasks: mnist"),
+        (["search", "--task", "digits", "--trials", "0"], "--trials must be positive"),
+        (["search", "--task", "digits", "--epochs", "-3"], "--epochs must be positive"),
+        (["search", "--task", "digits", "--timeout", "0"], "--timeout must be positive"),
+        (["search", "--task", "digits", "--trials", "many"], "invalid int value"),
+        (["search", "--task", "digits", "--sampler", "magic"], "unknown sampler 'magic'"),
+        (["search", "--task", "digits", "--storage", "::nonsense"], "malformed storage URL"),
+        (
+            ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
+            "cannot open database",
+        ),
+        (["search", "--task", "mnist", "--data-dir", "/no/such/dir"], "is not a directory"),
+        (["search", "--task", "digits", "--study", "bad name!"], "invalid study name"),
+        (["trials", "--study", "nope", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
+        (["studies", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
+        (["search"], "the following arguments are required: --task"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli, args, message) -> None:
+    result = cli(*(a.replace("{tmp}", str(tmp_path)) for a in args), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
+    (tmp_path / "mnist.npz").write_bytes(b"not an archive")
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    bad = cli("search", "--task", "mnist", "--data-dir", str(tmp_path), "--storage", url)
+    assert bad.returncode == 2 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+
+    TrialStore(url).ensure_study("shared", "digits", 1, {})
+    clash = cli("search", "--task", "mnist", "--study", "shared", "--storage", url)
+    assert clash.returncode == 2
+    assert "study 'shared' already exists for task 'digits'" in clash.stderr
+    # Nothing was lost or half-written: the original study is intact.
+    assert TrialStore(url).get_study("shared").task == "digits"
+
+
+def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    TrialStore(url).ensure_study("alpha", "digits", 1, {})
+    result = cli("trials", "--study", "beta", "--storage", url)
+    assert result.returncode == 2 and "known studies: alpha" in result.stderr
