@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import queue
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from tqdm import tqdm
 from automl._artifacts import sha256_of
 from automl._config import SearchConfig
 from automl._errors import AutoMLError
+from automl._quiet import quiet_logs
 from automl._search_space import SEARCH_SPACE_VERSION, strong_default
 from automl._worker import WorkerJob, worker_main
 from automl.tasks import DataSplits, get_task
@@ -125,16 +124,6 @@ def study_callbacks(
         guard,
         report_failure,
     ]
-
-
-def quiet_logs(verbose: bool = False) -> None:
-    """TensorFlow's C++ start-up chatter and Optuna's per-trial lines would bury the bar."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # Failures are reported in one line each and kept in the store, not as Optuna tracebacks.
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
 
 
 def _log(message: str) -> None:

@@ -46,11 +46,11 @@ def worker_main(job: WorkerJob, messages: Queue) -> None:
 
 
 def _run(job: WorkerJob, send) -> int:
+    from automl._quiet import quiet_logs
     from automl._study import (
         MAX_CONSECUTIVE_FAILURES,
         StopAfterFailures,
         open_optuna_storage,
-        quiet_logs,
         study_callbacks,
     )
 

@@ -85,12 +85,45 @@ def build_parser() -> argparse.ArgumentParser:
     trials.add_argument("--study", required=True)
     trials.add_argument("--state", choices=[s.value for s in TrialState], help="only this state")
     _add_storage(trials)
+    evaluate = commands.add_parser("evaluate", help="score a trial's model on the test split")
+    evaluate.add_argument("--study", required=True)
+    evaluate.add_argument("--trial", type=int, help="trial number (default: the best)")
+    evaluate.add_argument("--cv", type=int, metavar="K", help="also K-fold cross-validate")
+    evaluate.add_argument("--data-dir", type=Path, default=default_data_dir())
+    _add_storage(evaluate)
+
+    promote = commands.add_parser("promote", help="make a trial the study's champion")
+    promote.add_argument("--study", required=True)
+    promote.add_argument("--trial", type=int, help="trial number (default: the best)")
+    promote.add_argument("--note", help="why, for the promotion history")
+    promote.add_argument("--data-dir", type=Path, default=default_data_dir())
+    _add_storage(promote)
+
+    export = commands.add_parser("export", help="write a verified model file and its model card")
+    export.add_argument("--study", required=True)
+    export.add_argument("--trial", type=int, help="trial number (default: champion, else best)")
+    export.add_argument("--format", required=True, help="keras, savedmodel, tflite or onnx")
+    export.add_argument("--out", type=Path, required=True, help="the model file (or directory)")
+    export.add_argument("--force", action="store_true", help="replace an existing --out")
+    export.add_argument("--data-dir", type=Path, default=default_data_dir())
+    _add_storage(export)
+
+    predict = commands.add_parser("predict", help="classify image files with an exported model")
+    predict.add_argument("--model", type=Path, required=True)
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+
+    dashboard = commands.add_parser("dashboard", help="serve the results dashboard")
+    dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 opens it to the network")
+    dashboard.add_argument("--port", type=int, default=8501)
+    _add_storage(dashboard)
     return parser
 
 
 def _search(args: argparse.Namespace) -> int:
     from automl._study import run_search
+    from automl.tasks import get_task
 
+    get_task(args.task)  # an unknown task fails here, before TensorFlow is imported
     config = SearchConfig(
         task=args.task,
         study_name=args.study,
@@ -191,7 +224,142 @@ def _trials(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"search": _search, "studies": _studies, "trials": _trials}
+def _evaluate(args: argparse.Namespace) -> int:
+    from automl._champion import resolve_trial
+    from automl._evaluate import cross_validate, evaluate_trial
+    from automl._quiet import quiet_logs
+
+    quiet_logs()
+    store = TrialStore(args.storage, create=False)
+    trial, because = resolve_trial(store, args.study, args.trial)
+    print(f"evaluating {because} of {args.study!r} on the held-out test split")
+    record = evaluate_trial(store, args.study, trial.number, args.data_dir)
+    if args.cv is not None:
+        print(
+            f"{args.cv}-fold cross-validation: retraining {args.cv} times for {trial.best_epoch} epochs"
+        )
+        record = cross_validate(store, args.study, trial.number, args.cv, args.data_dir)
+    print(evaluation_report(record))
+    return 0
+
+
+def evaluation_report(record) -> str:
+    rows = [
+        [name, p, r, f, n]
+        for name, p, r, f, n in zip(
+            record.class_names, record.precision, record.recall, record.f1, record.support
+        )
+    ]
+    lines = [
+        f"test accuracy {record.accuracy:.4f}, macro-F1 {record.macro_f1:.4f}",
+        render_table(["class", "precision", "recall", "F1", "support"], rows),
+        "confusion matrix (rows: true class, columns: predicted)",
+        render_table(
+            ["", *[str(i) for i in range(len(record.class_names))]],
+            [[str(i), *row] for i, row in enumerate(record.confusion)],
+        ),
+    ]
+    if record.latency_ms_batch1 is not None:
+        lines.append(
+            f"latency {record.latency_ms_batch1:.2f} ms/image at batch 1, "
+            f"{record.throughput_batch256:.0f} images/s at batch 256"
+        )
+    if record.cv_folds:
+        scores = ", ".join(f"{s:.4f}" for s in record.cv_scores or [])
+        lines.append(
+            f"{record.cv_folds}-fold cross-validation: {record.cv_mean:.4f} ± {record.cv_std:.4f} ({scores})"
+        )
+    return "\n".join(lines)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from automl._champion import resolve_trial, verified_artifact
+    from automl._evaluate import evaluate_trial
+    from automl._quiet import quiet_logs
+
+    quiet_logs()
+    store = TrialStore(args.storage, create=False)
+    trial, because = resolve_trial(store, args.study, args.trial)
+    verified_artifact(store, args.study, trial.number)  # a champion must be exportable
+    if store.evaluation(args.study, trial.number) is None:
+        print(f"evaluating trial {trial.number} first")
+        evaluate_trial(store, args.study, trial.number, args.data_dir)
+    promotion = store.promote(args.study, trial.number, args.note)
+    previous = (
+        f" (was trial {promotion.previous_trial_number})"
+        if promotion.previous_trial_number is not None
+        else ""
+    )
+    evaluation = store.evaluation(args.study, trial.number)
+    print(
+        f"promoted {because} to champion of {args.study!r}{previous}: "
+        f"test accuracy {evaluation.accuracy:.4f}"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from automl._export import export_model
+    from automl._quiet import quiet_logs
+
+    quiet_logs()
+    store = TrialStore(args.storage, create=False)
+    result = export_model(
+        store,
+        args.study,
+        args.format,
+        args.out,
+        number=args.trial,
+        force=args.force,
+        data_dir=args.data_dir,
+    )
+    print(f"exported {result.chosen_because} of {args.study!r} as {result.format}: {result.path}")
+    print(
+        f"verified on 256 test images: top-1 agreement {result.top1_agreement:.4f}, "
+        f"max probability difference {result.max_abs_diff:.2e}"
+    )
+    print(f"sha256 {result.sha256}")
+    print(f"model card: {result.card_json} and {result.card_md}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from automl._predict import predict_images
+    from automl._quiet import quiet_logs
+
+    quiet_logs()
+    for p in predict_images(args.model, args.images):
+        print(f"{p.image}: {p.label} ({p.probability:.4f})")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    env = dict(os.environ, AUTOML_STORAGE=args.storage)
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", args.host,
+        "--server.port", str(args.port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    print(f"dashboard on http://{args.host}:{args.port} reading {args.storage}")
+    return subprocess.call(command, env=env)
+
+
+COMMANDS = {
+    "search": _search,
+    "studies": _studies,
+    "trials": _trials,
+    "evaluate": _evaluate,
+    "promote": _promote,
+    "export": _export,
+    "predict": _predict,
+    "dashboard": _dashboard,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,51 @@
+"""Choosing which trial a command acts on, and checking its saved model is the one we stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from automl._artifacts import sha256_of
+from automl._errors import AutoMLError
+from storage import ArtifactRecord, TrialRecord, TrialState, TrialStore
+
+
+def resolve_trial(
+    store: TrialStore, study_name: str, number: int | None, *, prefer_champion: bool = False
+) -> tuple[TrialRecord, str]:
+    """The trial asked for, else the champion (if preferred), else the best one with a model.
+
+    Returns the trial and a phrase saying why it was chosen.
+    """
+    if number is not None:
+        trial = store.trial(study_name, number)
+        if trial.state is not TrialState.COMPLETE:
+            raise AutoMLError(
+                f"trial {number} of {study_name!r} is {trial.state.value}, not COMPLETE"
+            )
+        return trial, f"trial {number}"
+    if prefer_champion:
+        champion = store.champion(study_name)
+        if champion is not None:
+            return champion, f"the champion, trial {champion.number}"
+    best = store.best_trial(study_name, with_artifact=True)
+    if best is None:
+        if store.best_trial(study_name) is None:
+            raise AutoMLError(f"study {study_name!r} has no completed trial yet")
+        raise AutoMLError(f"no completed trial of {study_name!r} has a saved model")
+    reason = "no champion yet: the best trial" if prefer_champion else "the best trial"
+    return best, f"{reason}, trial {best.number}"
+
+
+def verified_artifact(store: TrialStore, study_name: str, number: int) -> ArtifactRecord:
+    """The trial's saved model, refusing a missing file or one changed since it was stored."""
+    artifact = store.artifact(study_name, number)
+    if artifact is None:
+        raise AutoMLError(
+            f"trial {number} of {study_name!r} has no saved model (only the best --keep-best are kept)"
+        )
+    path = Path(artifact.path)
+    if not path.is_file():
+        raise AutoMLError(f"the saved model {path} of trial {number} is missing")
+    if sha256_of(path) != artifact.sha256:
+        raise AutoMLError(f"{path} was changed on disk: its sha256 no longer matches the store")
+    return artifact

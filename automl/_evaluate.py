@@ -1,0 +1,157 @@
+"""Score a trial's saved model on the held-out test split; optional K-fold cross-validation."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from automl._champion import verified_artifact
+from automl._errors import AutoMLError
+from automl.tasks import DataSplits, get_task
+from storage import EvaluationRecord, StudyRecord, TrialStore
+
+LATENCY_REPEATS = 50
+THROUGHPUT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Metrics:
+    accuracy: float
+    macro_f1: float
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    confusion: list[list[int]]
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Metrics:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(n_classes))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return Metrics(
+        accuracy=float(np.mean(y_true == y_pred)),
+        macro_f1=float(np.mean(f1)),
+        precision=[float(v) for v in precision],
+        recall=[float(v) for v in recall],
+        f1=[float(v) for v in f1],
+        support=[int(v) for v in support],
+        confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    )
+
+
+def load_study_data(study: StudyRecord, data_dir: Path | None) -> DataSplits:
+    """The study's own splits: same task, data folder and seed as the search used."""
+    config = study.config
+    folder = data_dir or (Path(config["data_dir"]) if config.get("data_dir") else None)
+    return get_task(study.task).load(
+        folder, config.get("validation_fraction", 0.1), config.get("seed", 42)
+    )
+
+
+def measure_latency(model, sample: np.ndarray) -> tuple[float, float]:
+    """Median ms for one image at batch 1, and images/s at batch 256."""
+    single = sample[:1]
+    for _ in range(5):
+        model(single, training=False)
+    times = []
+    for _ in range(LATENCY_REPEATS):
+        started = time.perf_counter()
+        model(single, training=False)
+        times.append(time.perf_counter() - started)
+    batch = np.resize(sample, (THROUGHPUT_BATCH, *sample.shape[1:])).astype(np.float32)
+    model(batch, training=False)
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model(batch, training=False)
+        rates.append(THROUGHPUT_BATCH / (time.perf_counter() - started))
+    return statistics.median(times) * 1000, statistics.median(rates)
+
+
+def evaluate_trial(
+    store: TrialStore, study_name: str, number: int, data_dir: Path | None = None
+) -> EvaluationRecord:
+    import keras
+
+    artifact = verified_artifact(store, study_name, number)
+    study = store.get_study(study_name)
+    data = load_study_data(study, data_dir)
+    model = keras.models.load_model(artifact.path)
+    probabilities = model.predict(data.x_test, batch_size=512, verbose=0)
+    metrics = classification_metrics(
+        data.y_test, probabilities.argmax(axis=1), len(data.class_names)
+    )
+    latency_ms, throughput = measure_latency(model, data.x_test)
+    keras.backend.clear_session()
+    record = store.save_evaluation(
+        study_name,
+        number,
+        accuracy=metrics.accuracy,
+        macro_f1=metrics.macro_f1,
+        class_names=list(data.class_names),
+        precision=metrics.precision,
+        recall=metrics.recall,
+        f1=metrics.f1,
+        support=metrics.support,
+        confusion=metrics.confusion,
+        latency_ms_batch1=latency_ms,
+        throughput_batch256=throughput,
+    )
+    picked = probabilities[np.arange(len(data.y_test)), data.y_test]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    store.set_test_score(study_name, number, metrics.accuracy, loss)
+    return record
+
+
+def cross_validate(
+    store: TrialStore, study_name: str, number: int, folds: int, data_dir: Path | None = None
+) -> EvaluationRecord:
+    """Retrain the trial's configuration from scratch on each fold of train+validation."""
+    import keras
+    from sklearn.model_selection import StratifiedKFold
+
+    from automl._model_builder import build_model, compile_model
+    from automl._params import ModelParams
+    from automl._pipeline import evaluation_dataset, training_dataset
+
+    if folds < 2:
+        raise AutoMLError(f"--cv needs at least 2 folds, got {folds}")
+    trial = store.trial(study_name, number)
+    if not trial.params or trial.best_epoch is None:
+        raise AutoMLError(f"trial {number} has no recorded configuration to retrain")
+    if store.evaluation(study_name, number) is None:
+        evaluate_trial(store, study_name, number, data_dir)
+    study = store.get_study(study_name)
+    data = load_study_data(study, data_dir)
+    params = ModelParams.from_dict(trial.params)
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    seed = study.config.get("seed", 42)
+    scores = []
+    for fold, (fit_idx, held_idx) in enumerate(
+        StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
+    ):
+        keras.utils.set_random_seed(seed + fold)
+        model = build_model(params, data.input_shape, data.num_classes)
+        steps = int(np.ceil(len(fit_idx) / params.batch_size))
+        compile_model(model, params, steps * trial.best_epoch)
+        model.fit(
+            training_dataset(
+                x[fit_idx], y[fit_idx], params.batch_size, augment=params.augment, seed=seed + fold
+            ),
+            epochs=trial.best_epoch,
+            shuffle=False,
+            verbose=0,
+        )
+        _, accuracy = model.evaluate(evaluation_dataset(x[held_idx], y[held_idx]), verbose=0)
+        scores.append(float(accuracy))
+        keras.backend.clear_session()
+    return store.save_cross_validation(study_name, number, scores)

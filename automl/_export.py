@@ -1,0 +1,359 @@
+"""Export a trial's model with the ecosystem's own converters, verify it, write its model card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl._champion import resolve_trial, verified_artifact
+from automl._errors import AutoMLError
+from automl._evaluate import load_study_data
+from automl._search_space import SEARCH_SPACE_VERSION
+from automl.tasks import get_task
+from storage import TrialStore
+
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "savedmodel": ""}
+VERIFY_IMAGES = 256
+MAX_ABS_DIFF = 1e-4
+PACKAGES = ("tensorflow", "keras", "optuna", "numpy", "tf2onnx", "onnx", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    card_json: Path
+    card_md: Path
+    format: str
+    trial_number: int
+    chosen_because: str
+    sha256: str
+    max_abs_diff: float
+    top1_agreement: float
+
+
+def card_paths(model_path: Path) -> tuple[Path, Path]:
+    """``model.tflite`` -> ``model.tflite.card.json``: each format of one model keeps its card."""
+    return (
+        model_path.with_name(f"{model_path.name}.card.json"),
+        model_path.with_name(f"{model_path.name}.card.md"),
+    )
+
+
+def path_sha256(path: Path) -> str:
+    """A file's sha256, or for a directory (SavedModel) one over its sorted files."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_model(
+    store: TrialStore,
+    study_name: str,
+    fmt: str,
+    out: Path,
+    *,
+    number: int | None = None,
+    force: bool = False,
+    data_dir: Path | None = None,
+) -> ExportResult:
+    if fmt not in FORMATS:
+        raise AutoMLError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    out = Path(out)
+    _check_destination(out, force)
+    trial, because = resolve_trial(store, study_name, number, prefer_champion=True)
+    artifact = verified_artifact(store, study_name, trial.number)
+    study = store.get_study(study_name)
+    data = load_study_data(study, data_dir)
+
+    import keras
+
+    model = keras.models.load_model(artifact.path)
+    sample = data.x_test[:VERIFY_IMAGES]
+    expected = np.asarray(model.predict(sample, verbose=0))
+    with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:
+        staged = Path(scratch) / f"model{SUFFIXES[fmt]}"
+        _WRITERS[fmt](model, staged, Path(scratch))
+        got = predict_with(staged, fmt, sample)
+        max_diff = float(np.max(np.abs(got - expected)))
+        agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
+        if agreement < 1.0 or not max_diff < MAX_ABS_DIFF:
+            raise AutoMLError(
+                f"verification of the {fmt} export failed: top-1 agreement {agreement:.4f}, "
+                f"max |p - p_keras| {max_diff:.2e} (limit {MAX_ABS_DIFF:g}); nothing was written"
+            )
+        digest = path_sha256(staged)
+        if out.exists() and force:
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(staged, out)  # same directory: an atomic rename, never a half-written model
+    keras.backend.clear_session()
+
+    card = _model_card(store, study_name, trial.number, fmt, out, digest, max_diff, agreement)
+    card_json, card_md = card_paths(out)
+    _write_atomic(card_json, json.dumps(card, indent=2, default=str) + "\n")
+    _write_atomic(card_md, _card_markdown(card))
+    return ExportResult(
+        out, card_json, card_md, fmt, trial.number, because, digest, max_diff, agreement
+    )
+
+
+def _check_destination(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise AutoMLError(f"{out} already exists; pass --force to replace it")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise AutoMLError(f"directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise AutoMLError(f"directory {parent} is not writable")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+# ----------------------------------------------------------------------------- writers
+def _write_keras(model: Any, path: Path, scratch: Path) -> None:
+    model.save(path)
+
+
+def _write_savedmodel(model: Any, path: Path, scratch: Path) -> None:
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _write_tflite(model: Any, path: Path, scratch: Path) -> None:
+    import tensorflow as tf
+
+    saved = scratch / "savedmodel-for-tflite"
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    path.write_bytes(converter.convert())
+    shutil.rmtree(saved)
+
+
+def _write_onnx(model: Any, path: Path, scratch: Path) -> None:
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as exc:
+        raise AutoMLError(
+            f"ONNX export needs tf2onnx and onnx ({exc}): pip install tf2onnx onnx"
+        ) from None
+    model.export(str(path), format="onnx", verbose=False)
+
+
+_WRITERS = {
+    "keras": _write_keras,
+    "savedmodel": _write_savedmodel,
+    "tflite": _write_tflite,
+    "onnx": _write_onnx,
+}
+
+
+# ----------------------------------------------------------------------------- readers
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        raise AutoMLError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+    for fmt, suffix in SUFFIXES.items():
+        if suffix and path.suffix == suffix:
+            return fmt
+    raise AutoMLError(
+        f"cannot tell the format of {path}; expected .keras, .tflite, .onnx or a SavedModel directory"
+    )
+
+
+def predict_with(path: Path, fmt: str, images: np.ndarray) -> np.ndarray:
+    """Class probabilities from an exported model, loaded with its own runtime."""
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if fmt == "keras":
+        import keras
+
+        return np.asarray(keras.models.load_model(path).predict(images, verbose=0))
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        return np.asarray(loaded.serve(tf.constant(images)))
+    if fmt == "tflite":
+        import tensorflow as tf
+
+        from automl._quiet import silenced_native_stderr
+
+        with silenced_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = tf.lite.Interpreter(model_path=str(path))
+            inp = interpreter.get_input_details()[0]
+            interpreter.resize_tensor_input(inp["index"], images.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], images)
+            interpreter.invoke()
+            output = interpreter.get_output_details()[0]["index"]
+            return np.asarray(interpreter.get_tensor(output))
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return np.asarray(session.run(None, {name: images})[0])
+    raise AutoMLError(f"unknown format {fmt!r}")
+
+
+# ------------------------------------------------------------------------------- card
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _model_card(
+    store: TrialStore,
+    study_name: str,
+    number: int,
+    fmt: str,
+    path: Path,
+    digest: str,
+    max_diff: float,
+    agreement: float,
+) -> dict[str, Any]:
+    study = store.get_study(study_name)
+    trial = store.trial(study_name, number)
+    evaluation = store.evaluation(study_name, number)
+    task = get_task(study.task)
+    height, width, channels = task.input_shape
+    return {
+        "model": {"file": path.name, "format": fmt, "sha256": digest},
+        "task": task.name,
+        "class_names": list(task.class_names),
+        "input": {
+            "shape": [None, height, width, channels],
+            "dtype": "float32",
+            "layout": "NHWC (batch, height, width, channels)",
+        },
+        "preprocessing": {
+            "color": "grayscale (1 channel)" if channels == 1 else "RGB (3 channels)",
+            "resize": [height, width],
+            "scale": "divide 8-bit pixel values by 255 to get floats in [0, 1]",
+            "training_data_scale": f"raw {task.name} values 0..{task.pixel_max:g} mapped to [0, 1]",
+        },
+        "output": "softmax probabilities over class_names",
+        "study": study.name,
+        "trial": number,
+        "search_space_version": study.search_space_version or SEARCH_SPACE_VERSION,
+        "parameters": trial.params,
+        "parameter_count": trial.param_count,
+        "metrics": {
+            "validation_accuracy": trial.value,
+            "best_epoch": trial.best_epoch,
+            "test_accuracy": evaluation.accuracy if evaluation else trial.test_accuracy,
+            "test_macro_f1": evaluation.macro_f1 if evaluation else None,
+            "per_class": (
+                {
+                    name: {"precision": p, "recall": r, "f1": f}
+                    for name, p, r, f in zip(
+                        evaluation.class_names,
+                        evaluation.precision,
+                        evaluation.recall,
+                        evaluation.f1,
+                    )
+                }
+                if evaluation
+                else None
+            ),
+            "cross_validation": (
+                {"folds": evaluation.cv_folds, "mean": evaluation.cv_mean, "std": evaluation.cv_std}
+                if evaluation and evaluation.cv_folds
+                else None
+            ),
+        },
+        "latency": {
+            "ms_per_image_batch1": evaluation.latency_ms_batch1 if evaluation else None,
+            "images_per_s_batch256": evaluation.throughput_batch256 if evaluation else None,
+            "measured_with": "Keras on the machine that ran `automl evaluate`",
+        },
+        "verification": {
+            "images": VERIFY_IMAGES,
+            "top1_agreement": agreement,
+            "max_abs_probability_diff": max_diff,
+        },
+        "packages": _versions(),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _card_markdown(card: dict[str, Any]) -> str:
+    metrics = card["metrics"]
+
+    def pct(value: float | None) -> str:
+        return f"{100 * value:.2f}%" if value is not None else "not evaluated"
+
+    lines = [
+        f"# Model card: {card['study']} / trial {card['trial']}",
+        "",
+        f"- **File**: `{card['model']['file']}` ({card['model']['format']}), "
+        f"sha256 `{card['model']['sha256']}`",
+        f"- **Task**: {card['task']} ({len(card['class_names'])} classes: "
+        f"{', '.join(card['class_names'])})",
+        f"- **Input**: float32, shape {card['input']['shape']}, {card['input']['layout']}",
+        f"- **Preprocessing**: {card['preprocessing']['color']}, resize to "
+        f"{card['preprocessing']['resize'][0]}x{card['preprocessing']['resize'][1]}, "
+        f"{card['preprocessing']['scale']}",
+        f"- **Output**: {card['output']}",
+        "",
+        "## Metrics",
+        "",
+        f"- Validation accuracy: {pct(metrics['validation_accuracy'])} "
+        f"(best epoch {metrics['best_epoch']})",
+        f"- Test accuracy: {pct(metrics['test_accuracy'])}",
+        f"- Test macro-F1: {pct(metrics['test_macro_f1'])}",
+    ]
+    if metrics["cross_validation"]:
+        cv = metrics["cross_validation"]
+        lines.append(f"- {cv['folds']}-fold cross-validation: {pct(cv['mean'])} ± {pct(cv['std'])}")
+    if card["latency"]["ms_per_image_batch1"] is not None:
+        lines.append(
+            f"- Latency: {card['latency']['ms_per_image_batch1']:.2f} ms/image at batch 1, "
+            f"{card['latency']['images_per_s_batch256']:.0f} images/s at batch 256"
+        )
+    if metrics["per_class"]:
+        lines += ["", "| class | precision | recall | F1 |", "|---|---|---|---|"]
+        lines += [
+            f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} |"
+            for name, m in metrics["per_class"].items()
+        ]
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- Parameters ({card['parameter_count']:,} weights): "
+        + ", ".join(f"{k}={v}" for k, v in card["parameters"].items()),
+        f"- Search space version {card['search_space_version']}",
+        f"- Verified on {card['verification']['images']} test images: top-1 agreement "
+        f"{card['verification']['top1_agreement']:.4f}, max probability difference "
+        f"{card['verification']['max_abs_probability_diff']:.2e}",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in card["packages"].items()),
+        f"- Exported {card['exported_at']}",
+        "",
+    ]
+    return "\n".join(lines)
