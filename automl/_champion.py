@@ -6,7 +6,7 @@ from pathlib import Path
 
 from automl._artifacts import sha256_of
 from automl._errors import AutoMLError
-from storage import ArtifactRecord, TrialRecord, TrialState, TrialStore
+from storage import ArtifactRecord, PromotionRecord, TrialRecord, TrialState, TrialStore
 
 
 def resolve_trial(
@@ -49,3 +49,20 @@ def verified_artifact(store: TrialStore, study_name: str, number: int) -> Artifa
     if sha256_of(path) != artifact.sha256:
         raise AutoMLError(f"{path} was changed on disk: its sha256 no longer matches the store")
     return artifact
+
+
+def promote_trial(
+    store: TrialStore,
+    study_name: str,
+    number: int | None = None,
+    note: str | None = None,
+    data_dir: Path | None = None,
+) -> tuple[PromotionRecord, str]:
+    """Make a trial (default: the best with a model) champion; evaluate it first if needed."""
+    from automl._evaluate import evaluate_trial
+
+    trial, because = resolve_trial(store, study_name, number)
+    verified_artifact(store, study_name, trial.number)  # a champion must be exportable
+    if store.evaluation(study_name, trial.number) is None:
+        evaluate_trial(store, study_name, trial.number, data_dir)
+    return store.promote(study_name, trial.number, note), because

@@ -72,7 +72,10 @@ def export_model(
     number: int | None = None,
     force: bool = False,
     data_dir: Path | None = None,
+    record_as: str | None = None,
 ) -> ExportResult:
+    """Export, verify and record the export; ``record_as`` names the destination in the store
+    when ``out`` is only a staging place (the dashboard's download)."""
     if fmt not in FORMATS:
         raise AutoMLError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     out = Path(out)
@@ -103,6 +106,10 @@ def export_model(
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(staged, out)  # same directory: an atomic rename, never a half-written model
     keras.backend.clear_session()
+    size = out.stat().st_size if out.is_file() else sum(p.stat().st_size for p in out.rglob("*"))
+    store.record_export(
+        study_name, trial.number, fmt, record_as or str(out.resolve()), digest, size
+    )
 
     card = _model_card(store, study_name, trial.number, fmt, out, digest, max_diff, agreement)
     card_json, card_md = card_paths(out)

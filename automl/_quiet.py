@@ -36,6 +36,7 @@ def quiet_logs(verbose: bool = False) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
     # Failures are reported in one line each and kept in the store, not as Optuna tracebacks.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
     if not verbose and "tensorflow" not in sys.modules:

@@ -273,24 +273,18 @@ def evaluation_report(record) -> str:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from automl._champion import resolve_trial, verified_artifact
-    from automl._evaluate import evaluate_trial
+    from automl._champion import promote_trial
     from automl._quiet import quiet_logs
 
     quiet_logs()
     store = TrialStore(args.storage, create=False)
-    trial, because = resolve_trial(store, args.study, args.trial)
-    verified_artifact(store, args.study, trial.number)  # a champion must be exportable
-    if store.evaluation(args.study, trial.number) is None:
-        print(f"evaluating trial {trial.number} first")
-        evaluate_trial(store, args.study, trial.number, args.data_dir)
-    promotion = store.promote(args.study, trial.number, args.note)
+    promotion, because = promote_trial(store, args.study, args.trial, args.note, args.data_dir)
     previous = (
         f" (was trial {promotion.previous_trial_number})"
         if promotion.previous_trial_number is not None
         else ""
     )
-    evaluation = store.evaluation(args.study, trial.number)
+    evaluation = store.evaluation(args.study, promotion.trial_number)
     print(
         f"promoted {because} to champion of {args.study!r}{previous}: "
         f"test accuracy {evaluation.accuracy:.4f}"

@@ -159,3 +159,19 @@ class PromotionRow(Base):
     )
     promoted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ExportRow(Base):
+    """Every verified export: which trial, which format, where, and the file's sha256."""
+
+    __tablename__ = "automl_exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_trials.id", ondelete="CASCADE"), index=True
+    )
+    format: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    exported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

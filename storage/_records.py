@@ -119,3 +119,13 @@ class PromotionRecord:
     previous_trial_number: int | None
     promoted_at: datetime
     note: str | None
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    trial_number: int
+    format: str
+    destination: str
+    sha256: str
+    size_bytes: int
+    exported_at: datetime

@@ -19,6 +19,7 @@ from storage._models import (
     ChampionRow,
     EpochRow,
     EvaluationRow,
+    ExportRow,
     PromotionRow,
     StudyRow,
     TrialRow,
@@ -28,6 +29,7 @@ from storage._records import (
     ArtifactRecord,
     EpochRecord,
     EvaluationRecord,
+    ExportRecord,
     PromotionRecord,
     StudyRecord,
     StudySummary,
@@ -532,6 +534,38 @@ class TrialStore:
                     r.note,
                 )
                 for r in rows
+            ]
+
+    # ------------------------------------------------------------------ exports
+    def record_export(
+        self, study_name: str, number: int, fmt: str, destination: str, sha256: str, size_bytes: int
+    ) -> ExportRecord:
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = ExportRow(
+                trial_id=trial.id,
+                format=fmt,
+                destination=destination,
+                sha256=sha256,
+                size_bytes=size_bytes,
+            )
+            session.add(row)
+            session.flush()
+            return ExportRecord(number, fmt, destination, sha256, size_bytes, row.exported_at)
+
+    def exports(self, study_name: str) -> list[ExportRecord]:
+        """Export history, newest first."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.execute(
+                select(ExportRow, TrialRow.number)
+                .join(TrialRow, TrialRow.id == ExportRow.trial_id)
+                .where(TrialRow.study_id == study.id)
+                .order_by(ExportRow.exported_at.desc(), ExportRow.id.desc())
+            )
+            return [
+                ExportRecord(n, r.format, r.destination, r.sha256, r.size_bytes, r.exported_at)
+                for r, n in rows
             ]
 
     # ------------------------------------------------------------------ helpers

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests behave the same on a GPU machine
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PG_ADMIN_URL = os.environ.get(
     "AUTOML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -64,3 +63,25 @@ def digits_study(tmp_path_factory: pytest.TempPathFactory):
     )
     result = run_search(config, log=lambda _msg: None)
     return config, result
+
+
+def copy_study(config, folder: Path) -> str:
+    """Copy a finished study (database and saved models) into ``folder``; returns its URL."""
+    import shutil
+    import sqlite3
+
+    from storage import TrialStore
+
+    source_db = Path(config.storage_url.removeprefix("sqlite:///"))
+    shutil.copytree(config.artifacts_dir, folder / "artifacts")
+    with sqlite3.connect(source_db) as source, sqlite3.connect(folder / "automl.db") as copy:
+        source.backup(copy)  # includes what is still in the WAL
+    url = f"sqlite:///{folder / 'automl.db'}"
+    store = TrialStore(url)
+    for artifact in store.artifacts(config.name):
+        moved = folder / "artifacts" / config.name / Path(artifact.path).name
+        store.save_artifact(
+            config.name, artifact.trial_number, str(moved), artifact.size_bytes, artifact.sha256
+        )
+    store.close()
+    return url

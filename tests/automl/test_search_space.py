@@ -31,5 +31,5 @@ def test_strong_default_is_inside_the_space() -> None:
     study.enqueue_trial(strong_default((28, 28, 1)))
     trial = study.ask()
     params = suggest_params(trial, (28, 28, 1))
-    assert params.filters == (32, 64) and params.optimizer == "adam"
+    assert params.filters == (32, 64, 128) and params.optimizer == "adam"
     assert trial.params == strong_default((28, 28, 1))

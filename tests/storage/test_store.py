@@ -119,3 +119,26 @@ def test_artifacts_and_interrupted_trials(sqlite_url: str) -> None:
     running = store.start_trial("s1", 3)
     assert store.mark_interrupted("s1", {3: TrialState.FAIL}) == 1
     assert store.trial("s1", running.number).state is TrialState.FAIL
+
+
+def test_an_older_schema_is_migrated_in_place(sqlite_url: str) -> None:
+    """A database written by the first release (revision 0001) opens and keeps its data."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from storage._migrations import alembic_config, current_revision, head_revision
+
+    engine = create_engine(sqlite_url)
+    command.upgrade(alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO automl_studies (name, task, direction, search_space_version, config, "
+                "created_at) VALUES ('old', 'digits', 'maximize', 1, '{}', '2026-01-01 00:00:00')"
+            )
+        )
+    assert current_revision(engine) == "0001"
+    store = TrialStore(sqlite_url)
+    assert current_revision(store.engine) == head_revision() != "0001"
+    assert store.study_names() == ["old"]
+    assert store.exports("old") == []

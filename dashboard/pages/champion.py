@@ -1,0 +1,169 @@
+"""One trial in depth, and the champion: promote it, export it, download it."""
+
+import streamlit as st
+
+from dashboard import actions, data, views
+from dashboard.widgets import choose_study, fmt_pct
+
+FORMATS = {
+    "keras": "Keras (.keras)",
+    "savedmodel": "TensorFlow SavedModel (zip)",
+    "tflite": "TensorFlow Lite (.tflite)",
+    "onnx": "ONNX (.onnx)",
+}
+
+st.title("Trial detail & champion")
+study = choose_study()
+url = data.storage_url()
+store = data.store()
+records = data.trial_records(url, study)
+if not records:
+    st.info(f"Study **{study}** has no trials yet.")
+    st.stop()
+champion = data.champion(url, study)
+completed = sorted(
+    (t for t in records if t.value is not None and t.state.value == "COMPLETE"),
+    key=lambda t: -t.value,
+)
+numbers = [t.number for t in records]
+preferred = champion.number if champion else (completed[0].number if completed else numbers[-1])
+number = st.selectbox(
+    "Trial",
+    numbers,
+    index=numbers.index(preferred),
+    format_func=lambda n: (
+        f"trial {n}" + (" 🏆 champion" if champion and n == champion.number else "")
+    ),
+)
+trial = next(t for t in records if t.number == number)
+
+cols = st.columns(5)
+cols[0].metric("State", trial.state.value.title())
+cols[1].metric("Val accuracy", fmt_pct(trial.value))
+evaluation = data.evaluation(url, study, number)
+cols[2].metric("Test accuracy", fmt_pct(evaluation.accuracy if evaluation else trial.test_accuracy))
+cols[3].metric("Parameters", f"{trial.param_count:,}" if trial.param_count else "—")
+cols[4].metric(
+    "Epochs", f"{trial.epochs_run}" + (f" (best {trial.best_epoch})" if trial.best_epoch else "")
+)
+if trial.reason:
+    st.caption(f"Note: {trial.reason}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Parameters")
+    st.dataframe(views.params_comparison([trial]), width="stretch")
+with right:
+    epochs = data.epochs_frame(url, study, (number,))
+    if not epochs.empty:
+        st.plotly_chart(views.curves_figure(epochs, [trial], "val_accuracy"), width="stretch")
+
+st.subheader("Test-set evaluation")
+artifact = store.artifact(study, number)
+if evaluation:
+    st.write(
+        f"Accuracy **{fmt_pct(evaluation.accuracy)}**, macro-F1 **{fmt_pct(evaluation.macro_f1)}**"
+        + (
+            f", {evaluation.latency_ms_batch1:.1f} ms per image at batch 1"
+            if evaluation.latency_ms_batch1
+            else ""
+        )
+        + (
+            f"; {evaluation.cv_folds}-fold CV {fmt_pct(evaluation.cv_mean)} ± {fmt_pct(evaluation.cv_std)}"
+            if evaluation.cv_folds
+            else ""
+        )
+    )
+    eleft, eright = st.columns([2, 3])
+    eleft.dataframe(
+        views.per_class_frame(evaluation),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in ("Precision", "Recall", "F1")
+        },
+    )
+    eright.plotly_chart(views.confusion_figure(evaluation), width="stretch")
+elif artifact:
+    if st.button("Evaluate on the test split", key="evaluate"):
+        with st.spinner("Scoring the saved model on the held-out test split…"):
+            actions.evaluate(store, study, number)
+        data.refresh()
+        st.rerun()
+else:
+    st.info(
+        "This trial kept no saved model (only the best few are kept), so it cannot be evaluated."
+    )
+
+st.subheader("Saved model")
+if artifact:
+    st.write(
+        f"`{artifact.path}` · {artifact.size_bytes / 1e6:.2f} MB · sha256 `{artifact.sha256[:16]}…` · saved {artifact.created_at:%Y-%m-%d %H:%M} UTC"
+    )
+else:
+    st.write("None kept for this trial.")
+
+st.subheader("Champion")
+if champion:
+    st.write(
+        f"The current champion is **trial {champion.number}** ({fmt_pct(champion.value)} validation accuracy)."
+    )
+else:
+    st.write("No champion yet: promote a trial to make it the study's model of record.")
+if artifact and trial.state.value == "COMPLETE" and not (champion and champion.number == number):
+    note = st.text_input("Note for the promotion history (optional)", key="promote_note")
+    if st.button(f"Promote trial {number} to champion", type="primary", key="promote"):
+        with st.spinner("Evaluating and promoting…"):
+            promotion = actions.promote(store, study, number, note)
+        data.refresh()
+        st.session_state["flash"] = f"Trial {promotion.trial_number} is now the champion."
+        st.rerun()
+if flash := st.session_state.pop("flash", None):
+    st.success(flash)
+
+if artifact and trial.state.value == "COMPLETE":
+    st.subheader("Export")
+    fmt = st.selectbox("Format", list(FORMATS), format_func=FORMATS.get, key="export_format")
+    if st.button("Export and verify", key="export"):
+        with st.spinner(
+            f"Exporting trial {number} as {fmt} and checking it against the Keras model…"
+        ):
+            try:
+                st.session_state["exported"] = (
+                    study,
+                    number,
+                    fmt,
+                    actions.export(store, study, number, fmt),
+                )
+            except Exception as exc:  # shown, never a traceback: the export engine says what failed
+                st.error(f"Export failed: {exc}")
+    exported = st.session_state.get("exported")
+    if exported and exported[:3] == (study, number, fmt):
+        file = exported[3]
+        st.success(f"{file.summary} sha256 `{file.sha256}`")
+        st.download_button(
+            f"Download {file.file_name}",
+            file.data,
+            file_name=file.file_name,
+            mime=file.mime,
+            key="download",
+        )
+        with st.expander("Model card"):
+            st.markdown(file.card_markdown)
+
+history = data.promotions(url, study)
+if history:
+    st.subheader("Promotion history")
+    st.dataframe(
+        [
+            {
+                "Promoted (UTC)": p.promoted_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "Trial": p.trial_number,
+                "Previous champion": p.previous_trial_number,
+                "Note": p.note or "",
+            }
+            for p in history
+        ],
+        hide_index=True,
+        width="stretch",
+    )

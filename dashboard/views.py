@@ -1,0 +1,358 @@
+"""Tables and figures for the dashboard, from store records. No Streamlit here: easy to test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from storage import EpochRecord, EvaluationRecord, StudySummary, TrialRecord, TrialState
+
+METRICS = {
+    "val_accuracy": "Validation accuracy",
+    "val_loss": "Validation loss",
+    "accuracy": "Training accuracy",
+    "loss": "Training loss",
+}
+STATE_COLOURS = {
+    TrialState.COMPLETE.value: "#2e7d32",
+    TrialState.PRUNED.value: "#f9a825",
+    TrialState.FAIL.value: "#c62828",
+    TrialState.RUNNING.value: "#1565c0",
+}
+_LAYOUT = {
+    "template": "plotly_white",
+    "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+    "height": 420,
+}
+
+
+def studies_frame(summaries: Sequence[StudySummary]) -> pd.DataFrame:
+    rows = [
+        {
+            "Study": s.study.name,
+            "Task": s.study.task,
+            "Status": "running" if s.is_running else "idle",
+            "Trials": s.n_trials,
+            "Complete": s.counts.get(TrialState.COMPLETE, 0),
+            "Pruned": s.counts.get(TrialState.PRUNED, 0),
+            "Failed": s.counts.get(TrialState.FAIL, 0),
+            "Running": s.counts.get(TrialState.RUNNING, 0),
+            "Best val accuracy": s.best_value,
+            "Best trial": s.best_trial_number,
+            "Champion": s.champion_trial_number,
+            "Last activity (UTC)": _naive_utc(s.last_activity),
+        }
+        for s in summaries
+    ]
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["Study"])
+
+
+def trials_frame(trials: Sequence[TrialRecord], test_accuracy: dict[int, float]) -> pd.DataFrame:
+    """One row per trial: the fixed columns, then one column per search parameter."""
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {
+            "Trial": t.number,
+            "State": t.state.value,
+            "Val accuracy": t.value,
+            "Test accuracy": test_accuracy.get(t.number, t.test_accuracy),
+            "Epochs": t.epochs_run,
+            "Pruned at epoch": t.pruned_at_epoch,
+            "Parameters": t.param_count,
+            "Duration (s)": round(t.duration_s, 1) if t.duration_s is not None else None,
+            "Reason": t.reason,
+        }
+        row.update({f"param: {k}": _cell(v) for k, v in t.params.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["Trial", "State", "Val accuracy"])
+    return frame
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("param: ")]
+
+
+def filter_trials(
+    frame: pd.DataFrame,
+    states: Iterable[str] | None = None,
+    value_range: tuple[float, float] | None = None,
+    param: str | None = None,
+    param_values: Iterable[Any] | None = None,
+) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    if states is not None:
+        mask &= frame["State"].isin(list(states))
+    if value_range is not None:
+        low, high = value_range
+        values = frame["Val accuracy"]
+        mask &= values.between(low, high) | values.isna() & (low <= 0.0)
+    if param and param_values is not None and param in frame:
+        mask &= frame[param].isin(list(param_values))
+    return frame[mask]
+
+
+def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "trial": e.trial_number,
+                "epoch": e.epoch,
+                "loss": e.loss,
+                "accuracy": e.accuracy,
+                "val_loss": e.val_loss,
+                "val_accuracy": e.val_accuracy,
+                "learning_rate": e.learning_rate,
+                "seconds": e.seconds,
+            }
+            for e in epochs
+        ],
+        columns=[
+            "trial",
+            "epoch",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "learning_rate",
+            "seconds",
+        ],
+    )
+
+
+def curves_figure(epochs: pd.DataFrame, trials: Sequence[TrialRecord], metric: str) -> go.Figure:
+    """One line per trial; a pruned trial ends in an ✕ at the epoch it was stopped."""
+    label = METRICS.get(metric, metric)
+    figure = go.Figure()
+    by_number = {t.number: t for t in trials}
+    for number, curve in epochs.groupby("trial", sort=True):
+        trial = by_number.get(int(number))
+        state = trial.state.value if trial else "?"
+        name = f"trial {number} ({state.lower()})"
+        figure.add_trace(
+            go.Scatter(x=curve["epoch"], y=curve[metric], mode="lines+markers", name=name)
+        )
+        if trial and trial.state in (TrialState.PRUNED, TrialState.FAIL) and len(curve):
+            last = curve.iloc[-1]
+            figure.add_trace(
+                go.Scatter(
+                    x=[last["epoch"]],
+                    y=[last[metric]],
+                    mode="markers",
+                    marker={
+                        "symbol": "x",
+                        "size": 14,
+                        "color": STATE_COLOURS[state],
+                        "line": {"width": 2},
+                    },
+                    name=f"trial {number} {state.lower()} at epoch {int(last['epoch'])}",
+                )
+            )
+    figure.update_layout(
+        title=f"{label} per epoch",
+        xaxis_title="Epoch",
+        yaxis_title=label,
+        legend_title="Trial",
+        **_LAYOUT,
+    )
+    figure.update_xaxes(dtick=1 if len(epochs) and epochs["epoch"].max() <= 30 else None)
+    return figure
+
+
+def params_comparison(trials: Sequence[TrialRecord]) -> pd.DataFrame:
+    """Parameters side by side (one column per trial); rows that differ come first."""
+    keys = sorted({k for t in trials for k in t.params})
+    table = pd.DataFrame(
+        {f"trial {t.number}": [_cell(t.params.get(k)) for k in keys] for t in trials}, index=keys
+    )
+    table.index.name = "parameter"
+    differs = table.astype(str).nunique(axis=1) > 1
+    return pd.concat([table[differs], table[~differs]])
+
+
+def differing_rows(table: pd.DataFrame) -> list[str]:
+    return [str(i) for i in table.index[table.astype(str).nunique(axis=1) > 1]]
+
+
+def history_figure(trials: Sequence[TrialRecord]) -> go.Figure:
+    finished = [t for t in trials if t.value is not None and t.state is not TrialState.RUNNING]
+    figure = go.Figure()
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        group = [t for t in finished if t.state is state]
+        if group:
+            figure.add_trace(
+                go.Scatter(
+                    x=[t.number for t in group],
+                    y=[t.value for t in group],
+                    mode="markers",
+                    name=state.value.lower(),
+                    marker={"color": STATE_COLOURS[state.value], "size": 8},
+                )
+            )
+    best, xs, ys = None, [], []
+    for t in sorted(finished, key=lambda t: t.number):
+        if t.state is TrialState.COMPLETE and (best is None or t.value > best):
+            best = t.value
+        if best is not None:
+            xs.append(t.number)
+            ys.append(best)
+    figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="best so far", line={"shape": "hv"}))
+    figure.update_layout(
+        title="Optimisation history",
+        xaxis_title="Trial number",
+        yaxis_title="Validation accuracy",
+        **_LAYOUT,
+    )
+    return figure
+
+
+def importance_figure(importances: dict[str, float]) -> go.Figure:
+    names = list(importances)[::-1]
+    figure = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h"))
+    figure.update_layout(
+        title="Parameter importance (fANOVA)",
+        xaxis_title="Share of validation-accuracy variance",
+        yaxis_title="Parameter",
+        **_LAYOUT,
+    )
+    return figure
+
+
+def parallel_figure(frame: pd.DataFrame) -> go.Figure:
+    completed = frame[(frame["State"] == TrialState.COMPLETE.value) & frame["Val accuracy"].notna()]
+    dimensions = []
+    for column in param_columns(completed):
+        values = completed[column]
+        if values.nunique(dropna=True) < 2:
+            continue
+        label = column.removeprefix("param: ")
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            dimensions.append({"label": label, "values": values.astype(float)})
+        else:
+            categories = sorted(values.astype(str).unique())
+            codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            dimensions.append(
+                {
+                    "label": label,
+                    "values": codes,
+                    "tickvals": list(range(len(categories))),
+                    "ticktext": categories,
+                }
+            )
+    dimensions.append({"label": "val accuracy", "values": completed["Val accuracy"]})
+    figure = go.Figure(
+        go.Parcoords(
+            line={"color": completed["Val accuracy"], "colorscale": "Viridis", "showscale": True},
+            dimensions=dimensions,
+        )
+    )
+    figure.update_layout(
+        title="Parallel coordinates of completed trials",
+        **{**_LAYOUT, "margin": {"l": 80, "r": 40, "t": 80, "b": 40}},
+    )
+    return figure
+
+
+def pareto_front(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """Completed trials no other trial beats on both size (fewer weights) and accuracy."""
+    candidates = sorted(
+        (
+            t
+            for t in trials
+            if t.state is TrialState.COMPLETE and t.value is not None and t.param_count
+        ),
+        key=lambda t: (t.param_count, -t.value),
+    )
+    front, best = [], -1.0
+    for t in candidates:
+        if t.value > best:
+            front.append(t)
+            best = t.value
+    return front
+
+
+def pareto_figure(trials: Sequence[TrialRecord]) -> go.Figure:
+    completed = [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE and t.value is not None and t.param_count
+    ]
+    front = pareto_front(trials)
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[t.param_count for t in completed],
+            y=[t.value for t in completed],
+            mode="markers",
+            name="completed trial",
+            text=[f"trial {t.number}" for t in completed],
+            marker={"color": "#90a4ae", "size": 8},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[t.param_count for t in front],
+            y=[t.value for t in front],
+            mode="lines+markers",
+            name="best for its size",
+            text=[f"trial {t.number}" for t in front],
+            line={"shape": "hv", "color": "#2e7d32"},
+            marker={"size": 10},
+        )
+    )
+    figure.update_layout(
+        title="Accuracy vs model size",
+        xaxis_title="Parameters (weights, log scale)",
+        yaxis_title="Validation accuracy",
+        **_LAYOUT,
+    )
+    figure.update_xaxes(type="log")
+    return figure
+
+
+def confusion_figure(evaluation: EvaluationRecord) -> go.Figure:
+    names = evaluation.class_names
+    figure = go.Figure(
+        go.Heatmap(
+            z=evaluation.confusion,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=evaluation.confusion,
+            texttemplate="%{text}",
+            colorbar={"title": "Images"},
+        )
+    )
+    figure.update_layout(
+        title="Confusion matrix (test split)",
+        xaxis_title="Predicted class",
+        yaxis_title="True class",
+        **{**_LAYOUT, "height": 520},
+    )
+    figure.update_yaxes(autorange="reversed")
+    return figure
+
+
+def per_class_frame(evaluation: EvaluationRecord) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Class": evaluation.class_names,
+            "Precision": evaluation.precision,
+            "Recall": evaluation.recall,
+            "F1": evaluation.f1,
+            "Support": evaluation.support,
+        }
+    )
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value else None

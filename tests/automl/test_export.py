@@ -1,0 +1,210 @@
+"""Evaluate, promote, export and predict against a real (small) digits study."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from automl import AutoMLError
+from automl._evaluate import cross_validate, evaluate_trial
+from automl._export import FORMATS, card_paths, export_model, path_sha256
+from automl._predict import predict_images
+from automl.tasks import get_task
+from storage import TrialState, TrialStore
+from tests.conftest import copy_study
+
+
+@pytest.fixture(scope="module")
+def study(digits_study, tmp_path_factory):
+    """A private copy of the shared study, so tampering here cannot leak into other tests."""
+    config, _ = digits_study
+    url = copy_study(config, tmp_path_factory.mktemp("export_study"))
+    return TrialStore(url), config.name, None
+
+
+def test_evaluate_stores_metrics_and_replaces(study) -> None:
+    store, name, _ = study
+    best = store.best_trial(name, with_artifact=True)
+    first = evaluate_trial(store, name, best.number)
+    assert len(first.precision) == len(first.recall) == len(first.f1) == 10
+    assert sum(map(sum, first.confusion)) == 360 == sum(first.support)
+    assert first.accuracy == pytest.approx(np.trace(first.confusion) / 360)
+    assert first.latency_ms_batch1 > 0 and first.throughput_batch256 > 0
+    assert first.accuracy == pytest.approx(best.test_accuracy, abs=1e-6)  # same model, same split
+    second = evaluate_trial(store, name, best.number)
+    assert second.evaluated_at >= first.evaluated_at
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM automl_evaluations")).scalar() == 1
+
+
+def test_cross_validation_reports_mean_and_std(study) -> None:
+    store, name, _ = study
+    best = store.best_trial(name, with_artifact=True)
+    record = cross_validate(store, name, best.number, folds=2)
+    assert record.cv_folds == 2 and len(record.cv_scores) == 2
+    assert record.cv_mean == pytest.approx(np.mean(record.cv_scores))
+    assert 0.0 < record.cv_mean <= 1.0 and record.cv_std >= 0.0
+
+
+def test_one_champion_with_history(study) -> None:
+    store, name, _ = study
+    completed = [t for t in store.trials(name) if t.state is TrialState.COMPLETE]
+    assert len(completed) >= 2, "the shared study should have two completed trials"
+    a, b = completed[0].number, completed[1].number
+    store.promote(name, a, note="first pick")
+    store.promote(name, b)
+    assert store.champion(name).number == b
+    history = store.promotions(name)
+    assert [(p.trial_number, p.previous_trial_number) for p in history[:2]] == [(b, a), (a, None)]
+    assert history[1].note == "first pick"
+    # The database itself refuses a second champion row for the study.
+    study_id = store.get_study(name).id
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO automl_champions (study_id, trial_id, promoted_at) VALUES (:s, 1, '2026-01-01')"
+            ),
+            {"s": study_id},
+        )
+    best = store.best_trial(name, with_artifact=True)
+    store.promote(name, best.number)
+
+
+@pytest.fixture(scope="module")
+def exports(study, tmp_path_factory):
+    store, name, _ = study
+    out = tmp_path_factory.mktemp("exports")
+    results = {}
+    for fmt in FORMATS:
+        path = out / ("model_dir" if fmt == "savedmodel" else f"model.{fmt}")
+        results[fmt] = export_model(store, name, fmt, path)
+    return results
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_is_verified_with_a_card(study, exports, fmt: str) -> None:
+    store, name, _ = study
+    result = exports[fmt]
+    assert result.path.exists() and result.top1_agreement == 1.0 and result.max_abs_diff < 1e-4
+    assert path_sha256(result.path) == result.sha256
+    card = json.loads(card_paths(result.path)[0].read_text())
+    assert card["model"]["sha256"] == result.sha256 and card["model"]["format"] == fmt
+    assert card["task"] == "digits" and card["input"]["shape"] == [None, 8, 8, 1]
+    assert card["trial"] == store.champion(name).number
+    assert card["parameter_count"] > 0 and card["metrics"]["test_accuracy"] is not None
+    assert "tensorflow" in card["packages"]
+    assert "Model card" in card_paths(result.path)[1].read_text()
+    recorded = [e for e in store.exports(name) if e.format == fmt]
+    assert recorded and recorded[0].sha256 == result.sha256
+    assert recorded[0].destination == str(result.path.resolve())
+    leftovers = [
+        p
+        for p in result.path.parent.iterdir()
+        if "partial" in p.name or p.name.startswith(".automl")
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str) -> None:
+    import keras
+
+    from automl._predict import load_image
+
+    data = get_task("digits").load(None)
+    store, name, _ = study
+    reference = keras.models.load_model(store.artifact(name, exports[fmt].trial_number).path)
+    exact, large = [], []
+    for i in range(6):
+        pixels = (data.x_test[i, ..., 0] * 255).round().astype(np.uint8)
+        exact.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(pixels).save(exact[-1])
+        large.append(tmp_path / f"digit{i}_large.jpg")
+        Image.fromarray(pixels).resize((40, 40)).convert("RGB").save(large[-1], quality=95)
+    # Same-size PNGs of test digits: exactly the labels the trial's own model gives.
+    expected = reference.predict(data.x_test[:6], verbose=0).argmax(axis=1)
+    assert [p.index for p in predict_images(exports[fmt].path, exact)] == expected.tolist()
+    # Any size and colour: converted as the card says, then the same answer as Keras on it.
+    converted = np.stack([load_image(path, (8, 8, 1)) for path in large])
+    expected_large = reference.predict(converted, verbose=0)
+    predictions = predict_images(exports[fmt].path, large)
+    assert [p.index for p in predictions] == expected_large.argmax(axis=1).tolist()
+    for p, row in zip(predictions, expected_large):
+        assert p.label == str(p.index) and p.probability == pytest.approx(row.max(), abs=1e-4)
+
+
+def test_predict_refuses_non_images(exports, tmp_path: Path) -> None:
+    bogus = tmp_path / "x.png"
+    bogus.write_text("hello")
+    with pytest.raises(AutoMLError, match="is not an image"):
+        predict_images(exports["onnx"].path, [bogus])
+    with pytest.raises(AutoMLError, match="no such image"):
+        predict_images(exports["onnx"].path, [tmp_path / "missing.png"])
+
+
+def test_export_refusals_write_nothing(study, exports, tmp_path: Path, monkeypatch) -> None:
+    store, name, _ = study
+    with pytest.raises(
+        AutoMLError, match="unknown format 'pt'; choose from keras, savedmodel, tflite, onnx"
+    ):
+        export_model(store, name, "pt", tmp_path / "m.pt")
+    existing = exports["keras"].path
+    before = existing.read_bytes()
+    with pytest.raises(AutoMLError, match="already exists; pass --force"):
+        export_model(store, name, "keras", existing)
+    assert existing.read_bytes() == before
+    with pytest.raises(AutoMLError, match="does not exist"):
+        export_model(store, name, "keras", tmp_path / "no" / "m.keras")
+    if not os.access("/sys", os.W_OK):
+        with pytest.raises(AutoMLError, match="not writable"):
+            export_model(store, name, "keras", Path("/sys/m.keras"))
+
+    # A failed verification deletes the staged file and leaves the folder as it was.
+    import automl._export as export_module
+
+    monkeypatch.setattr(export_module, "predict_with", lambda *a: np.zeros((256, 10)))
+    with pytest.raises(AutoMLError, match="verification of the tflite export failed"):
+        export_model(store, name, "tflite", tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tampered_model_is_refused(study, tmp_path: Path) -> None:
+    store, name, _ = study
+    best = store.best_trial(name, with_artifact=True)
+    path = Path(store.artifact(name, best.number).path)
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"tampered")
+        with pytest.raises(AutoMLError, match="changed on disk"):
+            export_model(store, name, "keras", tmp_path / "m.keras", number=best.number)
+        with pytest.raises(AutoMLError, match="changed on disk"):
+            evaluate_trial(store, name, best.number)
+    finally:
+        path.write_bytes(original)
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_trials_without_models_or_completion(study, sqlite_url: str) -> None:
+    store, name, _ = study
+    kept = {a.trial_number for a in store.artifacts(name)}
+    unsaved = [
+        t.number
+        for t in store.trials(name)
+        if t.state is TrialState.COMPLETE and t.number not in kept
+    ]
+    if unsaved:
+        with pytest.raises(AutoMLError, match="has no saved model"):
+            export_model(store, name, "keras", Path("/tmp/never.keras"), number=unsaved[0])
+    empty = TrialStore(sqlite_url)
+    empty.ensure_study("empty", "digits", 1, {})
+    trial = empty.start_trial("empty", 0)
+    empty.finish_trial(trial.id, TrialState.PRUNED, reason="pruned")
+    with pytest.raises(AutoMLError, match="has no completed trial"):
+        export_model(empty, "empty", "keras", Path("/tmp/never.keras"))

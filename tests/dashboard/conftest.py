@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from storage import TrialState, TrialStore
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "dashboard" / "app.py")
+PAGES = [
+    "pages/studies.py",
+    "pages/trials.py",
+    "pages/compare.py",
+    "pages/analysis.py",
+    "pages/champion.py",
+]
+
+
+def seed_store(url: str, n_trials: int = 12, epochs: int = 6, seed: int = 0) -> TrialStore:
+    """A realistic store without training: study 'alpha' of every state, 'beta' all failed."""
+    rng = random.Random(seed)
+    store = TrialStore(url)
+    store.ensure_study("alpha", "digits", 1, {"trials": n_trials})
+    for number in range(n_trials):
+        trial = store.start_trial("alpha", number)
+        params = {
+            "n_blocks": rng.randint(1, 3),
+            "filters": [32, 64],
+            "optimizer": rng.choice(["adam", "sgd", "adamw"]),
+            "learning_rate": 10 ** rng.uniform(-4, -2),
+            "batch_norm": rng.random() < 0.5,
+        }
+        store.set_trial_params(trial.id, params, rng.randint(5_000, 500_000))
+        state = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL][
+            number % 4
+        ]
+        if number == n_trials - 1:
+            state = TrialState.RUNNING
+        ceiling = 0.6 + 0.35 * rng.random()
+        ran = (
+            epochs
+            if state in (TrialState.COMPLETE, TrialState.RUNNING)
+            else rng.randint(1, epochs - 1)
+        )
+        best = 0.0
+        for epoch in range(1, ran + 1):
+            value = ceiling * (1 - math.exp(-epoch / 2))
+            best = max(best, value)
+            store.record_epoch(
+                trial.id,
+                epoch,
+                seconds=1.0,
+                loss=1 / epoch,
+                accuracy=value + 0.02,
+                val_loss=1.2 / epoch,
+                val_accuracy=value,
+                learning_rate=1e-3,
+            )
+        if state is not TrialState.RUNNING:
+            store.finish_trial(
+                trial.id,
+                state,
+                value=best,
+                best_epoch=ran,
+                pruned_at_epoch=ran if state is TrialState.PRUNED else None,
+                reason={
+                    TrialState.PRUNED: f"pruned by the hyperband pruner after epoch {ran}",
+                    TrialState.FAIL: "loss became NaN or infinite at epoch 2",
+                }.get(state),
+            )
+    store.ensure_study("beta", "mnist", 1, {})
+    for number in range(2):
+        trial = store.start_trial("beta", number)
+        store.finish_trial(trial.id, TrialState.FAIL, reason="ResourceExhaustedError: OOM")
+    return store
+
+
+@pytest.fixture
+def seeded_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'seeded.db'}"
+    seed_store(url).close()
+    monkeypatch.setenv("AUTOML_STORAGE", url)
+    return url

@@ -1,0 +1,116 @@
+"""Every page through Streamlit's AppTest, on seeded and real stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from storage import TrialStore
+from tests.conftest import copy_study
+
+from .conftest import APP, PAGES
+
+TIMEOUT = 60
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.run()
+    if page != PAGES[0]:
+        app.switch_page(page)
+        app.run()
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [e.value for e in (*app.markdown, *app.caption, *app.info, *app.warning, *app.success)]
+    parts += [m.label for m in app.metric] + [t.value for t in app.title]
+    return "\n".join(map(str, parts))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(seeded_url: str, page: str) -> None:
+    app = open_page(page)
+    assert not app.exception, app.exception
+
+
+def test_studies_page_lists_both_studies(seeded_url: str) -> None:
+    app = open_page(PAGES[0])
+    frame = app.dataframe[0].value
+    assert list(frame["Study"]) == ["alpha", "beta"]
+    alpha = frame.set_index("Study").loc["alpha"]
+    assert alpha["Trials"] == 12 and alpha["Running"] == 1 and alpha["Status"] == "running"
+    assert "Every trial of **beta** failed" in texts(app)
+
+
+def test_trials_page_filters(seeded_url: str) -> None:
+    app = open_page(PAGES[1])
+    app.sidebar.selectbox(key="study_picker").set_value("alpha").run()
+    assert len(app.dataframe[0].value) == 12
+    app.sidebar.multiselect[0].set_value(["PRUNED"]).run()
+    frame = app.dataframe[0].value
+    assert len(frame) == 3 and set(frame["State"]) == {"PRUNED"}
+    app.sidebar.multiselect[0].set_value(["COMPLETE", "PRUNED", "FAIL", "RUNNING"])
+    app.sidebar.selectbox[1].set_value("optimizer").run()
+    app.sidebar.multiselect[1].set_value(["adam"]).run()
+    assert set(app.dataframe[0].value["param: optimizer"]) == {"adam"}
+    app.sidebar.slider[0].set_value((0.9, 1.0)).run()
+    assert all(app.dataframe[0].value["Val accuracy"] >= 0.9)
+
+
+def test_compare_shows_selected_curves(seeded_url: str) -> None:
+    app = open_page(PAGES[2])
+    app.sidebar.selectbox(key="study_picker").set_value("alpha").run()
+    app.multiselect(key="compare_picker").set_value([0, 1]).run()
+    assert not app.exception
+    chart = app.get("plotly_chart")[0]
+    import json
+
+    figure = json.loads(chart.proto.spec)
+    names = [trace.get("name", "") for trace in figure["data"]]
+    assert "trial 0 (complete)" in names and "trial 1 (pruned)" in names
+    assert any("pruned at epoch" in n for n in names)  # the ✕ marker for the pruned trial
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Epoch"
+
+
+def test_empty_and_broken_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOML_STORAGE", f"sqlite:///{tmp_path / 'missing.db'}")
+    app = open_page(PAGES[0])
+    assert not app.exception and "No trial store to show" in texts(app)
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    TrialStore(empty).close()
+    monkeypatch.setenv("AUTOML_STORAGE", empty)
+    for page in PAGES:
+        app = open_page(page)
+        assert not app.exception and "No studies yet" in texts(app), page
+    monkeypatch.setenv("AUTOML_STORAGE", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app = open_page(PAGES[1])
+    assert not app.exception and "cannot open database" in texts(app)
+
+
+def test_only_failed_trials_study(seeded_url: str) -> None:
+    for page in PAGES[2:]:
+        app = open_page(page)
+        app.sidebar.selectbox(key="study_picker").set_value("beta").run()
+        assert not app.exception, page
+
+
+def test_promote_button_changes_the_champion(digits_study, tmp_path: Path, monkeypatch) -> None:
+    config, _ = digits_study
+    url = copy_study(config, tmp_path)
+    monkeypatch.setenv("AUTOML_STORAGE", url)
+    store = TrialStore(url)
+    best = store.best_trial(config.name, with_artifact=True)
+    assert store.champion(config.name) is None
+    app = open_page(PAGES[4])
+    app.sidebar.selectbox(key="study_picker").set_value(config.name).run()
+    app.selectbox[0].set_value(best.number).run()
+    app.text_input(key="promote_note").set_value("from the test").run()
+    app.button(key="promote").click().run()
+    assert not app.exception, app.exception
+    assert store.champion(config.name).number == best.number
+    assert store.promotions(config.name)[0].note == "from the test"
+    assert store.evaluation(config.name, best.number) is not None  # evaluated on promotion
+    assert f"Trial {best.number} is now the champion." in texts(app)

@@ -1,0 +1,174 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, never downloaded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from storage import TrialStore
+from tests.conftest import copy_study
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUTPUT = Path(os.environ.get("AUTOML_TEST_OUTPUT", ROOT / "test-output")) / "browser"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(digits_study, tmp_path: Path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
+        pytest.skip("Debian's chromium is not installed")
+    config, _ = digits_study
+    url = copy_study(config, tmp_path)
+    port = _free_port()
+    env = dict(os.environ, AUTOML_STORAGE=url, PYTHONUNBUFFERED="1")
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard" / "app.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
+        yield base, url, config.name
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def _wait_idle(page) -> None:
+    """Streamlit shows a running indicator while a script runs; wait until it is gone."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+    page.wait_for_timeout(300)
+
+
+def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, url, study = dashboard
+    store = TrialStore(url)
+    completed = [t.number for t in store.trials(study) if t.state.value == "COMPLETE"]
+    assert len(completed) >= 2
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(base)
+        expect(page.get_by_role("heading", name="Studies")).to_be_visible(timeout=60_000)
+        _wait_idle(page)
+        expect(page.get_by_text(study).first).to_be_visible()
+        page.screenshot(path=str(OUTPUT / "1-studies.png"), full_page=True)
+
+        # Trials: tick two rows in the grid's row-selection column.
+        page.get_by_role("link", name="Trials").click()
+        expect(page.get_by_role("heading", name="Trials")).to_be_visible(timeout=30_000)
+        _wait_idle(page)
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        expect(grid).to_be_visible()
+        box = grid.bounding_box()
+        row_height = 35
+        for row in (0, 1):
+            page.mouse.click(box["x"] + 18, box["y"] + row_height * (row + 1) + row_height / 2)
+            _wait_idle(page)
+        expect(page.get_by_text("Selected trials")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(OUTPUT / "2-trials.png"), full_page=True)
+
+        # Compare: the two selected trials arrive as two curves.
+        page.get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("heading", name="Compare trials")).to_be_visible(timeout=30_000)
+        _wait_idle(page)
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart).to_be_visible(timeout=30_000)
+        assert chart.locator("g.trace.scatter").count() >= 2
+        page.screenshot(path=str(OUTPUT / "3-compare.png"), full_page=True)
+
+        page.get_by_role("link", name="Analysis").click()
+        expect(page.get_by_role("heading", name="Analysis")).to_be_visible(timeout=30_000)
+        _wait_idle(page)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(OUTPUT / "4-analysis.png"), full_page=True)
+
+        # Trial & champion: promote the best trial, export it as .keras, download it.
+        page.get_by_role("link", name="Trial & champion").click()
+        expect(page.get_by_role("heading", name="Trial detail & champion")).to_be_visible(
+            timeout=30_000
+        )
+        _wait_idle(page)
+        best = store.best_trial(study, with_artifact=True)
+        page.get_by_role("button", name=f"Promote trial {best.number} to champion").click()
+        expect(page.get_by_text(f"Trial {best.number} is now the champion.")).to_be_visible(
+            timeout=120_000
+        )
+        assert store.champion(study).number == best.number
+
+        page.get_by_role("button", name="Export and verify").click()
+        download_button = page.get_by_role("button", name="Download")
+        expect(download_button).to_be_visible(timeout=180_000)
+        with page.expect_download(timeout=60_000) as info:
+            download_button.click()
+        target = tmp_path / info.value.suggested_filename
+        info.value.save_as(target)
+        page.screenshot(path=str(OUTPUT / "5-champion.png"), full_page=True)
+        browser.close()
+
+    assert target.suffix == ".keras"
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    recorded = store.exports(study)[0]
+    assert recorded.format == "keras" and recorded.sha256 == digest
+    assert recorded.trial_number == best.number and recorded.size_bytes == target.stat().st_size
