@@ -14,6 +14,36 @@ from storage import TrialStore
 MONITOR = "val_accuracy"
 
 
+class BudgetCosine:
+    """Cosine learning-rate decay over the epochs that will really run.
+
+    Normally that is the trial's epoch budget. When the search's deadline would cut training
+    short, the plan shrinks to the epochs that still fit (measured from the epochs so far), so
+    a trial stopped by the clock still ends with a decayed learning rate, not mid-schedule.
+    For ``keras.callbacks.LearningRateScheduler``.
+    """
+
+    def __init__(
+        self, base_lr: float, epochs: int, deadline: float | None = None, floor: float = 0.05
+    ) -> None:
+        self.base_lr, self.epochs, self.deadline, self.floor = base_lr, epochs, deadline, floor
+        self.started: float | None = None
+        self.planned = epochs
+
+    def __call__(self, epoch: int, lr: float | None = None) -> float:
+        now = time.time()
+        if self.started is None:
+            self.started = now
+        if self.deadline is not None and epoch > 0:
+            per_epoch = (now - self.started) / epoch
+            fits = epoch + int(max(0.0, self.deadline - now) / per_epoch)
+            self.planned = max(epoch + 1, min(self.planned, fits))
+        progress = min(1.0, epoch / max(1, self.planned - 1))
+        return self.base_lr * (
+            self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        )
+
+
 class TrialReporter(keras.callbacks.Callback):
     """Each epoch: write its metrics to the store, report to Optuna, ask the pruner.
 
@@ -48,6 +78,13 @@ class TrialReporter(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started = time.perf_counter()
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # The search's deadline is checked every batch, not every epoch: a slow epoch must not
+        # overrun the user's budget. Keras still validates the partial epoch and ends it.
+        if self.deadline is not None and time.time() >= self.deadline:
+            self.deadline_hit = True
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         step = epoch + 1  # epochs are counted from 1 everywhere a user sees them
@@ -73,9 +110,6 @@ class TrialReporter(keras.callbacks.Callback):
         self.trial.report(float(value), step)
         if self.trial.should_prune():
             self.pruned_at = step
-            self.model.stop_training = True
-        elif self.deadline is not None and time.time() >= self.deadline:
-            self.deadline_hit = True
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -118,6 +118,7 @@ def cross_validate(
     import keras
     from sklearn.model_selection import StratifiedKFold
 
+    from automl._callbacks import BudgetCosine
     from automl._model_builder import build_model, compile_model
     from automl._params import ModelParams
     from automl._pipeline import evaluation_dataset, training_dataset
@@ -141,8 +142,7 @@ def cross_validate(
     ):
         keras.utils.set_random_seed(seed + fold)
         model = build_model(params, data.input_shape, data.num_classes)
-        steps = int(np.ceil(len(fit_idx) / params.batch_size))
-        compile_model(model, params, steps * trial.best_epoch)
+        compile_model(model, params)
         model.fit(
             training_dataset(
                 x[fit_idx], y[fit_idx], params.batch_size, augment=params.augment, seed=seed + fold
@@ -150,6 +150,11 @@ def cross_validate(
             epochs=trial.best_epoch,
             shuffle=False,
             verbose=0,
+            callbacks=[
+                keras.callbacks.LearningRateScheduler(
+                    BudgetCosine(params.learning_rate, trial.best_epoch)
+                )
+            ],
         )
         _, accuracy = model.evaluate(evaluation_dataset(x[held_idx], y[held_idx]), verbose=0)
         scores.append(float(accuracy))

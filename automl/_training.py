@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gc
-import math
 from dataclasses import dataclass
 
 import keras
 import optuna
 
 from automl._artifacts import ArtifactKeeper
-from automl._callbacks import TrialReporter
+from automl._callbacks import BudgetCosine, TrialReporter
 from automl._config import SearchConfig
 from automl._errors import TrialFailure
 from automl._model_builder import build_model, compile_model
@@ -95,8 +94,7 @@ class Objective:
         self, model: keras.Model, params: ModelParams, reporter: TrialReporter, number: int
     ) -> FitOutcome:
         data, config = self.data, self.config
-        steps_per_epoch = math.ceil(len(data.x_train) / params.batch_size)
-        compile_model(model, params, steps_per_epoch * config.epochs)
+        compile_model(model, params)
         seed = config.seed + number
         model.fit(
             training_dataset(
@@ -108,6 +106,9 @@ class Objective:
             verbose=2 if config.verbose else 0,
             callbacks=[
                 keras.callbacks.TerminateOnNaN(),
+                keras.callbacks.LearningRateScheduler(
+                    BudgetCosine(params.learning_rate, config.epochs, self.deadline)
+                ),
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
                 reporter,
             ],

@@ -45,20 +45,30 @@ def worker_main(job: WorkerJob, messages: Queue) -> None:
         send("crashed", traceback.format_exc().strip().splitlines()[-1])
 
 
+def _rss_mb() -> float | None:
+    """Resident memory of this worker, recorded per trial to show memory stays bounded."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return None
+
+
 def _run(job: WorkerJob, send) -> int:
     from automl._quiet import quiet_logs
-    from automl._study import (
-        MAX_CONSECUTIVE_FAILURES,
-        StopAfterFailures,
-        open_optuna_storage,
-        study_callbacks,
-    )
 
-    quiet_logs(job.config.verbose)
+    quiet_logs(job.config.verbose)  # before TensorFlow is imported below
     import optuna
 
     from automl._artifacts import ArtifactKeeper
-    from automl._study import make_pruner, make_sampler
+    from automl._study import (
+        MAX_CONSECUTIVE_FAILURES,
+        StopAfterFailures,
+        make_pruner,
+        make_sampler,
+        open_optuna_storage,
+        study_callbacks,
+    )
     from automl._training import Objective
     from automl.tasks import get_task
 
@@ -78,26 +88,31 @@ def _run(job: WorkerJob, send) -> int:
     def announced(trial: optuna.Trial) -> float:
         send("trial", trial.number)
         trial.set_user_attr("worker_pid", os.getpid())
-        return objective(trial)
+        try:
+            return objective(trial)
+        finally:
+            trial.set_user_attr("worker_rss_mb", _rss_mb())
 
     timeout = None if job.deadline is None else job.deadline - time.time()
     if timeout is not None and timeout <= 0:
         return 0
     guard = StopAfterFailures(MAX_CONSECUTIVE_FAILURES)
     before = len(study.get_trials(deepcopy=False))
-    study.optimize(
-        announced,
-        n_trials=job.n_trials,
-        timeout=timeout,
-        catch=(TrialFailure,),
-        callbacks=study_callbacks(config, guard, store, lambda n, r: send("failed", (n, r))),
-        gc_after_trial=False,  # the objective clears the Keras session itself
-        show_progress_bar=False,  # the supervisor draws one bar over all workers
-    )
-    if guard.tripped:
-        last = store.trials(config.name)[-1]
-        raise AutoMLError(
-            f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed; last reason: {last.reason}"
+    try:
+        study.optimize(
+            announced,
+            n_trials=job.n_trials,
+            timeout=timeout,
+            catch=(TrialFailure,),
+            callbacks=study_callbacks(config, guard, store, lambda n, r: send("failed", (n, r))),
+            gc_after_trial=False,  # the objective clears the Keras session itself
+            show_progress_bar=False,  # the supervisor draws one bar over all workers
         )
-    store.close()
-    return len(study.get_trials(deepcopy=False)) - before
+        if guard.tripped:
+            last = store.trials(config.name)[-1]
+            raise AutoMLError(
+                f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed; last reason: {last.reason}"
+            )
+        return len(study.get_trials(deepcopy=False)) - before
+    finally:
+        store.close()

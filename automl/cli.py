@@ -339,6 +339,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         "--server.port", str(args.port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     print(f"dashboard on http://{args.host}:{args.port} reading {args.storage}")
     return subprocess.call(command, env=env)

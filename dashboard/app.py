@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="AutoML CNN search", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="AutoML CNN search", page_icon=":material/model_training:", layout="wide")
 pages = st.navigation(
     [
-        st.Page("pages/studies.py", title="Studies", icon="📚", default=True),
-        st.Page("pages/trials.py", title="Trials", icon="📋"),
-        st.Page("pages/compare.py", title="Compare", icon="📈"),
-        st.Page("pages/analysis.py", title="Analysis", icon="🧭"),
-        st.Page("pages/champion.py", title="Trial & champion", icon="🏆"),
+        st.Page("pages/studies.py", title="Studies", icon=":material/dataset:", default=True),
+        st.Page("pages/trials.py", title="Trials", icon=":material/table_rows:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/show_chart:"),
+        st.Page("pages/analysis.py", title="Analysis", icon=":material/insights:"),
+        st.Page("pages/champion.py", title="Trial & champion", icon=":material/workspace_premium:"),
     ]
 )
 pages.run()

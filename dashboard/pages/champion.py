@@ -32,7 +32,7 @@ number = st.selectbox(
     numbers,
     index=numbers.index(preferred),
     format_func=lambda n: (
-        f"trial {n}" + (" 🏆 champion" if champion and n == champion.number else "")
+        f"trial {n}" + (" (champion)" if champion and n == champion.number else "")
     ),
 )
 trial = next(t for t in records if t.number == number)

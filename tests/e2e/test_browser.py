@@ -112,7 +112,8 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
         page.goto(base)
         expect(page.get_by_role("heading", name="Studies")).to_be_visible(timeout=60_000)
         _wait_idle(page)
-        expect(page.get_by_text(study).first).to_be_visible()
+        expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
+        expect(page.locator("td", has_text=study).first).to_be_attached()  # the grid is a canvas
         page.screenshot(path=str(OUTPUT / "1-studies.png"), full_page=True)
 
         # Trials: tick two rows in the grid's row-selection column.
@@ -158,7 +159,7 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
         assert store.champion(study).number == best.number
 
         page.get_by_role("button", name="Export and verify").click()
-        download_button = page.get_by_role("button", name="Download")
+        download_button = page.get_by_test_id("stDownloadButton").get_by_role("button")
         expect(download_button).to_be_visible(timeout=180_000)
         with page.expect_download(timeout=60_000) as info:
             download_button.click()
