@@ -90,8 +90,24 @@ class Task(abc.ABC):
     pixel_max: float = 255.0
 
     @abc.abstractmethod
+    def load_builtin(self) -> RawData:
+        """Read the data from the task's own source (a download, a bundled file)."""
+
+    def expected_files(self) -> str:
+        """What a user must put in --data-dir, for error messages."""
+        return f"{self.name}.npz with x_train, y_train, x_test, y_test"
+
     def load_raw(self, data_dir: Path | None) -> RawData:
         """Read the data, from ``data_dir`` when given, else from the task's own source."""
+        if data_dir is None:
+            return self.load_builtin()
+        from automl.tasks._files import load_local
+
+        self.check_data_dir(data_dir)
+        raw = load_local(data_dir, self.name)
+        if raw is None:
+            raise DataError(f"no {self.name} data in {data_dir}: expected {self.expected_files()}")
+        return raw
 
     def load(
         self, data_dir: Path | None = None, validation_fraction: float = 0.1, seed: int = 42

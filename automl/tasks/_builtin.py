@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import numpy as np
 
 from automl._errors import DataError
 from automl.tasks._base import RawData, Task
-from automl.tasks._files import IDX_FILES, load_local
+from automl.tasks._files import IDX_FILES
 
 
 class KerasDatasetTask(Task):
@@ -29,26 +28,20 @@ class KerasDatasetTask(Task):
         self.class_names = class_names
         self._idx_format = idx_format
 
-    def load_raw(self, data_dir: Path | None) -> RawData:
-        if data_dir is not None:
-            self.check_data_dir(data_dir)
-            raw = load_local(data_dir, self.name)
-            if raw is None:
-                raise DataError(f"no {self.name} data in {data_dir}: expected {self._expected()}")
-            return raw
+    def load_builtin(self) -> RawData:
         try:
             datasets = importlib.import_module(f"keras.datasets.{self._module}")
             (x_train, y_train), (x_test, y_test) = datasets.load_data()
         except Exception as exc:  # urllib, SSL, HTTP and corrupt-cache errors all end here
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(
-                f"could not download {self.name} ({reason}); place {self._expected()} "
+                f"could not download {self.name} ({reason}); place {self.expected_files()} "
                 "in a folder and pass --data-dir DIR (or set AUTOML_DATA_DIR)"
             ) from None
         return RawData(x_train, y_train, x_test, y_test, source=f"keras.datasets.{self._module}")
 
-    def _expected(self) -> str:
-        npz = f"{self.name}.npz with x_train, y_train, x_test, y_test"
+    def expected_files(self) -> str:
+        npz = super().expected_files()
         if not self._idx_format:
             return npz
         return f"the IDX files {', '.join(s + '.gz' for s in IDX_FILES.values())} or {npz}"
@@ -63,13 +56,7 @@ class DigitsTask(Task):
     pixel_max = 16.0
     TEST_FRACTION = 0.2
 
-    def load_raw(self, data_dir: Path | None) -> RawData:
-        if data_dir is not None:
-            self.check_data_dir(data_dir)
-            raw = load_local(data_dir, self.name)
-            if raw is None:
-                raise DataError(f"no digits data in {data_dir}: expected digits.npz")
-            return raw
+    def load_builtin(self) -> RawData:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
