@@ -39,7 +39,7 @@ class SearchConfig:
     study_name: str | None = None
     trials: int = 20
     timeout_s: float | None = 600.0
-    epochs: int = 10
+    epochs: int = 15
     patience: int = 3
     storage_url: str = field(default_factory=default_storage_url)
     data_dir: Path | None = field(default_factory=default_data_dir)

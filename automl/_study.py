@@ -195,17 +195,15 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
     )
     supervisor = _Supervisor(config, store, bar, log)
     try:
-        worker_index = 0
         while True:
             remaining = config.trials - _finished_count(study)
             if remaining <= 0 or (deadline is not None and time.time() >= deadline):
                 break
-            job = WorkerJob(
-                config, min(remaining, config.trials_per_worker), deadline, worker_index
-            )
+            # Seeded by the trial count: a resumed run never replays an earlier run's draws.
+            index = len(study.get_trials(deepcopy=False))
+            job = WorkerJob(config, min(remaining, config.trials_per_worker), deadline, index)
             if supervisor.run(job) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
-            worker_index += 1
     finally:
         supervisor.update_bar()
         bar.close()

@@ -25,7 +25,7 @@ class WorkerJob:
     config: SearchConfig
     n_trials: int
     deadline: float | None  # a time.time() instant, shared by all workers of this run
-    worker_index: int
+    worker_index: int  # distinct per worker start: it seeds the sampler
 
 
 def worker_main(job: WorkerJob, messages: Queue) -> None:

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds for this run, or 'none' (default 600)",
     )
-    search.add_argument("--epochs", type=int, default=10, help="max epochs per trial (default 10)")
+    search.add_argument("--epochs", type=int, default=15, help="max epochs per trial (default 15)")
     search.add_argument("--patience", type=int, default=3, help="early-stopping patience")
     _add_storage(search)
     search.add_argument(

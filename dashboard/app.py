@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="AutoML CNN search", page_icon=":material/model_training:", layout="wide")
+st.set_page_config(
+    page_title="AutoML CNN search", page_icon=":material/model_training:", layout="wide"
+)
 pages = st.navigation(
     [
         st.Page("pages/studies.py", title="Studies", icon=":material/dataset:", default=True),

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 VERSION_TABLE = "automl_alembic_version"
@@ -32,8 +33,28 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+#: Any constant works: it names the PostgreSQL advisory lock that serialises migrations.
+_MIGRATION_LOCK = 0x6175746F6D6C  # "automl"
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the project's tables to the newest schema; a no-op when already there."""
+    """Bring the project's tables to the newest schema; a no-op when already there.
+
+    On PostgreSQL several workers may start at once: an advisory lock lets one migrate while
+    the others wait, then find the schema current.
+    """
     if current_revision(engine) == head_revision():
         return
-    command.upgrade(alembic_config(engine), "head")
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+        try:
+            config = alembic_config(engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+            conn.commit()

@@ -15,18 +15,28 @@ def include_object(obj, name, type_, reflected, compare_to):
     return type_ != "table" or name.startswith("automl_")
 
 
+def _configure(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=VERSION_TABLE,
+        include_object=include_object,
+        render_as_batch=True,
+    )
+
+
 def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:  # the caller holds the connection (and a migration lock)
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = config.attributes.get("engine") or create_engine(
         config.get_main_option("sqlalchemy.url")
     )
     with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            version_table=VERSION_TABLE,
-            include_object=include_object,
-            render_as_batch=True,
-        )
+        _configure(connection)
         context.run_migrations()
 
 
