@@ -44,6 +44,17 @@ class BudgetCosine:
         )
 
 
+class AsyncTerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' TerminateOnNaN, declared safe for async dispatch.
+
+    A callback with a batch hook otherwise makes Keras convert every step's logs to Python
+    synchronously (a device sync per batch on a GPU); this one only reads the loss and sets
+    ``stop_training``, so a step or two of delay is harmless.
+    """
+
+    async_safe = True
+
+
 class TrialReporter(keras.callbacks.Callback):
     """Each epoch: write its metrics to the store, report to Optuna, ask the pruner.
 
@@ -52,6 +63,9 @@ class TrialReporter(keras.callbacks.Callback):
     It also keeps the weights of the best ``val_accuracy`` epoch and restores them at the end,
     so the saved model scores exactly the trial's recorded value.
     """
+
+    # Its batch hook only reads the clock: Keras may keep dispatching steps asynchronously.
+    async_safe = True
 
     def __init__(
         self,

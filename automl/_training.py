@@ -9,7 +9,7 @@ import keras
 import optuna
 
 from automl._artifacts import ArtifactKeeper
-from automl._callbacks import BudgetCosine, TrialReporter
+from automl._callbacks import AsyncTerminateOnNaN, BudgetCosine, TrialReporter
 from automl._config import SearchConfig
 from automl._errors import TrialFailure
 from automl._model_builder import build_model, compile_model
@@ -105,7 +105,7 @@ class Objective:
             shuffle=False,  # the dataset reshuffles itself each epoch
             verbose=2 if config.verbose else 0,
             callbacks=[
-                keras.callbacks.TerminateOnNaN(),
+                AsyncTerminateOnNaN(),
                 keras.callbacks.LearningRateScheduler(
                     BudgetCosine(params.learning_rate, config.epochs, self.deadline)
                 ),

@@ -69,7 +69,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     url = f"sqlite:///{folder / 'big.db'}"
@@ -83,6 +82,9 @@ def main() -> None:
     import streamlit as st
 
     from dashboard import data, views
+
+    # Outside `streamlit run` every cached call warns that there is no runtime: expected here.
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
 
     records = data.trial_records(url, "big")
     chosen = tuple(t.number for t in records[:: len(records) // 10][:10])
