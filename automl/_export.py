@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from automl._artifacts import sha256_of
 from automl._champion import resolve_trial, verified_artifact
 from automl._errors import AutoMLError
 from automl._evaluate import load_study_data
@@ -51,15 +52,12 @@ def card_paths(model_path: Path) -> tuple[Path, Path]:
 
 
 def path_sha256(path: Path) -> str:
-    """A file's sha256, or for a directory (SavedModel) one over its sorted files."""
+    """A file's sha256; for a directory (SavedModel), one over its files' names and hashes."""
+    if path.is_file():
+        return sha256_of(path)
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(chunk)
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}:{sha256_of(file)}\n".encode())
     return digest.hexdigest()
 
 
