@@ -90,8 +90,17 @@ def export_model(
     expected = np.asarray(model.predict(sample, verbose=0))
     with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / f"model{SUFFIXES[fmt]}"
-        _WRITERS[fmt](model, staged, Path(scratch))
-        got = predict_with(staged, fmt, sample)
+        try:
+            _WRITERS[fmt](model, staged, Path(scratch))
+            got = predict_with(staged, fmt, sample)
+        except AutoMLError:
+            raise
+        except Exception as exc:  # a converter or runtime that cannot handle this model
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise AutoMLError(
+                f"the {fmt} export of trial {trial.number} failed: {type(exc).__name__}: "
+                f"{reason}; nothing was written"
+            ) from None
         max_diff = float(np.max(np.abs(got - expected)))
         agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
         if agreement < 1.0 or not max_diff < MAX_ABS_DIFF:

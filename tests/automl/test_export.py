@@ -208,3 +208,41 @@ def test_trials_without_models_or_completion(study, sqlite_url: str) -> None:
     empty.finish_trial(trial.id, TrialState.PRUNED, reason="pruned")
     with pytest.raises(AutoMLError, match="has no completed trial"):
         export_model(empty, "empty", "keras", Path("/tmp/never.keras"))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_every_searchable_activation_exports(tmp_path: Path, fmt: str) -> None:
+    """The converters must handle every activation the search may pick."""
+    import keras
+
+    from automl._export import _WRITERS, SUFFIXES, predict_with
+    from automl._search_space import ACTIVATIONS
+
+    images = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
+    for activation in ACTIVATIONS:
+        inputs = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation=activation)(inputs)
+        x = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+        model = keras.Model(inputs, x)
+        expected = np.asarray(model(images))  # exporters need a model that has been called
+        path = tmp_path / f"{activation}{SUFFIXES[fmt]}"
+        _WRITERS[fmt](model, path, tmp_path)
+        got = predict_with(path, fmt, images)
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=activation)
+
+
+def test_a_converter_failure_is_one_clear_error(study, tmp_path: Path, monkeypatch) -> None:
+    import automl._export as export_module
+
+    def broken(model, path, scratch):
+        path.write_bytes(b"half a model")
+        raise RuntimeError("No Op registered for Erfc\nwith more lines")
+
+    monkeypatch.setitem(export_module._WRITERS, "onnx", broken)
+    store, name, _ = study
+    with pytest.raises(
+        AutoMLError,
+        match=r"onnx export of trial \d+ failed: RuntimeError: No Op registered for Erfc; nothing was written",
+    ):
+        export_model(store, name, "onnx", tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
