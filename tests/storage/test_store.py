@@ -142,3 +142,16 @@ def test_an_older_schema_is_migrated_in_place(sqlite_url: str) -> None:
     assert current_revision(store.engine) == head_revision() != "0001"
     assert store.study_names() == ["old"]
     assert store.exports("old") == []
+
+
+def test_storage_imports_neither_tensorflow_nor_optuna() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, storage; "
+        "bad = [m for m in ('tensorflow', 'keras', 'optuna', 'streamlit') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
