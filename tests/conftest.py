@@ -85,3 +85,17 @@ def copy_study(config, folder: Path) -> str:
         )
     store.close()
     return url
+
+
+def assert_import_keeps_out(modules: str, forbidden: tuple[str, ...]) -> None:
+    """Import ``modules`` in a fresh interpreter and check none of ``forbidden`` came along."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, {modules}; "
+        f"bad = [m for m in {forbidden!r} if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboard import views
+from tests.conftest import assert_import_keeps_out
 
 from .conftest import seed_store
 
@@ -30,13 +31,6 @@ def test_frames_and_figures(sqlite_url: str) -> None:
 
 
 def test_views_do_not_import_streamlit_or_engines() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, dashboard.views, dashboard.actions; "
-        "bad = [m for m in ('streamlit', 'tensorflow', 'optuna', 'keras') if m in sys.modules]; "
-        "print(bad); sys.exit(1 if bad else 0)"
+    assert_import_keeps_out(
+        "dashboard.views, dashboard.actions", ("streamlit", "tensorflow", "optuna", "keras")
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from storage import StorageError, TrialState, TrialStore
+from tests.conftest import assert_import_keeps_out
 
 
 def _store_with_trials(url: str) -> TrialStore:
@@ -145,13 +146,4 @@ def test_an_older_schema_is_migrated_in_place(sqlite_url: str) -> None:
 
 
 def test_storage_imports_neither_tensorflow_nor_optuna() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, storage; "
-        "bad = [m for m in ('tensorflow', 'keras', 'optuna', 'streamlit') if m in sys.modules]; "
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_import_keeps_out("storage", ("tensorflow", "keras", "optuna", "streamlit"))
