@@ -159,7 +159,8 @@ def _load_study(config: SearchConfig) -> optuna.Study:
     study.set_user_attr("task", config.task)
     study.set_user_attr("search_space_version", SEARCH_SPACE_VERSION)
     if config.enqueue_default and not study.get_trials(deepcopy=False):
-        study.enqueue_trial(strong_default(get_task(config.task).input_shape))
+        # skip_if_exists: two workers starting together enqueue it once.
+        study.enqueue_trial(strong_default(get_task(config.task).input_shape), skip_if_exists=True)
     return study
 
 

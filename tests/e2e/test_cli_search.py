@@ -10,8 +10,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from automl._artifacts import sha256_of
 from storage import TrialState, TrialStore
@@ -193,28 +191,24 @@ def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
 @pytest.mark.postgres
 def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
     """Two `automl search` processes on one PostgreSQL study: every trial once, all recorded."""
-    args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "2",
-            "--trials", "6", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    engine = create_engine(postgres_url)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # let the first worker create the study, like a real fleet
-        time.sleep(1)
-        try:
-            with engine.connect() as conn:
-                if conn.execute(text("SELECT count(*) FROM trials")).scalar():
-                    break
-        except SQLAlchemyError:
-            continue
-    engine.dispose()
-    second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for process in (first, second):
+    from automl._search_space import SEARCH_SPACE_VERSION
+
+    # The study exists before the fleet starts (as after a first run); both then start at once.
+    TrialStore(postgres_url).ensure_study("shared", "digits", SEARCH_SPACE_VERSION, {})
+    optuna.create_study(study_name="shared", storage=postgres_url, direction="maximize")
+    args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "4",
+            "--trials", "8", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
+    processes = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
     store = TrialStore(postgres_url, create=False)
     trials = store.trials("shared")
     assert [t.number for t in trials] == list(range(len(trials)))
-    assert 6 <= len(trials) <= 8  # each worker may finish the trial it had started
+    assert 8 <= len(trials) <= 10  # each worker may finish the trial it had started
     assert all(t.state.is_finished for t in trials)
     study = optuna.load_study(study_name="shared", storage=postgres_url)
     assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2
