@@ -10,20 +10,19 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState as OptunaState
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from automl._artifacts import sha256_of
 from automl._config import SearchConfig
 from automl._errors import AutoMLError
+from automl._evaluate import evaluate_trial
 from automl._quiet import quiet_logs
 from automl._search_space import SEARCH_SPACE_VERSION, strong_default
 from automl._worker import WorkerJob, worker_main
-from automl.tasks import DataSplits, get_task
+from automl.tasks import get_task
 from storage import TrialRecord, TrialState, TrialStore, engine_kwargs
 
 MAX_CONSECUTIVE_FAILURES = 5
@@ -309,43 +308,23 @@ class _Supervisor:
 def _finish(
     config: SearchConfig, store: TrialStore, started: float, data_summary: str | None
 ) -> SearchResult:
+    """Score the best saved model once on the test split: a full evaluation, stored."""
     best = store.best_trial(config.name, with_artifact=True)
-    test_accuracy = test_loss = None
-    model_path = None
+    evaluation = model_path = None
     if best is not None:
-        artifact = store.artifact(config.name, best.number)
-        assert artifact is not None
-        model_path = artifact.path
-        data = get_task(config.task).load(config.data_dir, config.validation_fraction, config.seed)
-        test_loss, test_accuracy = score_on_test(Path(artifact.path), artifact.sha256, data)
-        store.set_test_score(config.name, best.number, test_accuracy, test_loss)
+        evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+        model_path = store.artifact(config.name, best.number).path  # type: ignore[union-attr]
         best = store.trial(config.name, best.number)
     return SearchResult(
         study_name=config.name,
         trials=store.trials(config.name),
         best=best,
-        test_accuracy=test_accuracy,
-        test_loss=test_loss,
+        test_accuracy=evaluation.accuracy if evaluation else None,
+        test_loss=best.test_loss if best else None,
         model_path=model_path,
         data_summary=data_summary,
         seconds=time.monotonic() - started,
     )
 
 
-def score_on_test(path: Path, sha256: str, data: DataSplits) -> tuple[float, float]:
-    """Loss and accuracy of a saved model on the held-out test split."""
-    import keras
-
-    from automl._pipeline import evaluation_dataset
-
-    if not path.is_file():
-        raise AutoMLError(f"the best model file {path} is missing")
-    if sha256_of(path) != sha256:
-        raise AutoMLError(f"{path} was changed on disk (sha256 differs from the store)")
-    model = keras.models.load_model(path)
-    loss, accuracy = model.evaluate(evaluation_dataset(data.x_test, data.y_test), verbose=0)
-    keras.backend.clear_session()
-    return float(loss), float(accuracy)
-
-
-__all__ = ["SearchResult", "run_search", "score_on_test"]
+__all__ = ["SearchResult", "run_search"]
