@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from automl._config import SearchConfig, default_data_dir, default_storage_url
 from automl._errors import AutoMLError
 from automl._table import fmt, render_table
+from automl.search import SearchConfig, default_data_dir, default_storage_url
 from storage import StorageError, TrialState, TrialStore
 
 EXIT_USAGE = 2
@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from automl._study import run_search
-    from automl.tasks import get_task
+    from automl import run_search
+    from automl.data import get_task
 
     get_task(args.task)  # an unknown task fails here, before TensorFlow is imported
     config = SearchConfig(
@@ -225,9 +225,8 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from automl._champion import resolve_trial
-    from automl._evaluate import cross_validate, evaluate_trial
     from automl._quiet import quiet_logs
+    from automl.release import cross_validate, evaluate_trial, resolve_trial
 
     quiet_logs()
     store = TrialStore(args.storage, create=False)
@@ -273,8 +272,8 @@ def evaluation_report(record) -> str:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from automl._champion import promote_trial
     from automl._quiet import quiet_logs
+    from automl.release import promote_trial
 
     quiet_logs()
     store = TrialStore(args.storage, create=False)
@@ -293,8 +292,8 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from automl._export import export_model
     from automl._quiet import quiet_logs
+    from automl.release import export_model
 
     quiet_logs()
     store = TrialStore(args.storage, create=False)
@@ -318,8 +317,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from automl._predict import predict_images
     from automl._quiet import quiet_logs
+    from automl.release import predict_images
 
     quiet_logs()
     for p in predict_images(args.model, args.images):

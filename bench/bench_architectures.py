@@ -28,8 +28,7 @@ def main() -> None:
     quiet_logs()
     import keras
 
-    from automl._pipeline import evaluation_dataset, training_dataset
-    from automl.tasks import get_task
+    from automl.data import evaluation_dataset, get_task, training_dataset
 
     data = get_task("fashion_mnist").load(args.data_dir, 0.1, 42)
     layers = keras.layers

@@ -32,13 +32,16 @@ def main() -> None:
     import optuna
 
     from automl import SearchConfig
-    from automl._artifacts import ArtifactKeeper
-    from automl._callbacks import BudgetCosine
-    from automl._model_builder import build_model, compile_model
-    from automl._params import ModelParams
-    from automl._search_space import strong_default
-    from automl._training import Objective
-    from automl.tasks import get_task
+    from automl.data import get_task
+    from automl.search import (
+        ArtifactKeeper,
+        BudgetCosine,
+        ModelParams,
+        Objective,
+        build_model,
+        compile_model,
+        strong_default,
+    )
     from storage import TrialStore
 
     data = get_task("fashion_mnist").load(args.data_dir, 0.1, 42)

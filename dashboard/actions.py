@@ -23,21 +23,21 @@ class ExportedFile:
 
 
 def promote(store: TrialStore, study: str, number: int, note: str | None) -> PromotionRecord:
-    from automl._champion import promote_trial
+    from automl.release import promote_trial
 
     promotion, _ = promote_trial(store, study, number, note or None)
     return promotion
 
 
 def evaluate(store: TrialStore, study: str, number: int) -> None:
-    from automl._evaluate import evaluate_trial
+    from automl.release import evaluate_trial
 
     evaluate_trial(store, study, number)
 
 
 def export(store: TrialStore, study: str, number: int, fmt: str) -> ExportedFile:
     """Run the verified export into a scratch folder and hand back the bytes to download."""
-    from automl._export import SUFFIXES, card_paths, export_model
+    from automl.release import SUFFIXES, card_paths, export_model
 
     with tempfile.TemporaryDirectory(prefix="automl-dashboard-") as scratch:
         name = (

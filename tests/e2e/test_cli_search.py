@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from automl._artifacts import sha256_of
+from automl.search import sha256_of
 from storage import TrialState, TrialStore
 
 from .conftest import AUTOML
@@ -191,7 +191,7 @@ def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
 @pytest.mark.postgres
 def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
     """Two `automl search` processes on one PostgreSQL study: every trial once, all recorded."""
-    from automl._search_space import SEARCH_SPACE_VERSION
+    from automl.search import SEARCH_SPACE_VERSION
 
     # The study exists before the fleet starts (as after a first run); both then start at once.
     TrialStore(postgres_url).ensure_study("shared", "digits", SEARCH_SPACE_VERSION, {})

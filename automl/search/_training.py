@@ -8,15 +8,14 @@ from dataclasses import dataclass
 import keras
 import optuna
 
-from automl._artifacts import ArtifactKeeper
-from automl._callbacks import AsyncTerminateOnNaN, BudgetCosine, TrialReporter
-from automl._config import SearchConfig
 from automl._errors import TrialFailure
-from automl._model_builder import build_model, compile_model
-from automl._params import ModelParams
-from automl._pipeline import evaluation_dataset, training_dataset
-from automl._search_space import suggest_params
-from automl.tasks import DataSplits
+from automl.data import DataSplits, evaluation_dataset, training_dataset
+from automl.search._artifacts import ArtifactKeeper
+from automl.search._callbacks import AsyncTerminateOnNaN, BudgetCosine, TrialReporter
+from automl.search._config import SearchConfig
+from automl.search._model_builder import build_model, compile_model
+from automl.search._params import ModelParams
+from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore
 
 

@@ -1,12 +1,13 @@
-"""Choosing which trial a command acts on, and checking its saved model is the one we stored."""
+"""Choosing which trial a command acts on; promoting one to the study's champion."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from automl._artifacts import sha256_of
 from automl._errors import AutoMLError
-from storage import ArtifactRecord, PromotionRecord, TrialRecord, TrialState, TrialStore
+from automl.release._evaluate import evaluate_trial
+from automl.search import verified_artifact
+from storage import PromotionRecord, TrialRecord, TrialState, TrialStore
 
 
 def resolve_trial(
@@ -36,21 +37,6 @@ def resolve_trial(
     return best, f"{reason}, trial {best.number}"
 
 
-def verified_artifact(store: TrialStore, study_name: str, number: int) -> ArtifactRecord:
-    """The trial's saved model, refusing a missing file or one changed since it was stored."""
-    artifact = store.artifact(study_name, number)
-    if artifact is None:
-        raise AutoMLError(
-            f"trial {number} of {study_name!r} has no saved model (only the best --keep-best are kept)"
-        )
-    path = Path(artifact.path)
-    if not path.is_file():
-        raise AutoMLError(f"the saved model {path} of trial {number} is missing")
-    if sha256_of(path) != artifact.sha256:
-        raise AutoMLError(f"{path} was changed on disk: its sha256 no longer matches the store")
-    return artifact
-
-
 def promote_trial(
     store: TrialStore,
     study_name: str,
@@ -59,8 +45,6 @@ def promote_trial(
     data_dir: Path | None = None,
 ) -> tuple[PromotionRecord, str]:
     """Make a trial (default: the best with a model) champion; evaluate it first if needed."""
-    from automl._evaluate import evaluate_trial
-
     trial, because = resolve_trial(store, study_name, number)
     verified_artifact(store, study_name, trial.number)  # a champion must be exportable
     if store.evaluation(study_name, trial.number) is None:

@@ -7,8 +7,8 @@ import importlib
 import numpy as np
 
 from automl._errors import DataError
-from automl.tasks._base import RawData, Task
-from automl.tasks._files import IDX_FILES
+from automl.data._base import RawData, Task
+from automl.data._files import IDX_FILES
 
 
 class KerasDatasetTask(Task):

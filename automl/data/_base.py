@@ -101,7 +101,7 @@ class Task(abc.ABC):
         """Read the data, from ``data_dir`` when given, else from the task's own source."""
         if data_dir is None:
             return self.load_builtin()
-        from automl.tasks._files import load_local
+        from automl.data._files import load_local
 
         self.check_data_dir(data_dir)
         raw = load_local(data_dir, self.name)
@@ -112,7 +112,7 @@ class Task(abc.ABC):
     def load(
         self, data_dir: Path | None = None, validation_fraction: float = 0.1, seed: int = 42
     ) -> DataSplits:
-        from automl.tasks._preprocess import prepare
+        from automl.data._preprocess import prepare
 
         return prepare(self, self.load_raw(data_dir), validation_fraction, seed)
 

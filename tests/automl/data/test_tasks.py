@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from automl import DataError
-from automl.tasks import TASKS, get_task, read_idx
-from automl.tasks._files import IDX_FILES
+from automl.data import TASKS, get_task, read_idx
+from automl.data._files import IDX_FILES
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

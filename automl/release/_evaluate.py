@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from automl._champion import verified_artifact
 from automl._errors import AutoMLError
-from automl.tasks import DataSplits, get_task
+from automl.data import DataSplits, get_task
+from automl.search import verified_artifact
 from storage import EvaluationRecord, StudyRecord, TrialStore
 
 LATENCY_REPEATS = 50
@@ -118,10 +118,8 @@ def cross_validate(
     import keras
     from sklearn.model_selection import StratifiedKFold
 
-    from automl._callbacks import BudgetCosine
-    from automl._model_builder import build_model, compile_model
-    from automl._params import ModelParams
-    from automl._pipeline import evaluation_dataset, training_dataset
+    from automl.data import evaluation_dataset, training_dataset
+    from automl.search import BudgetCosine, ModelParams, build_model, compile_model
 
     if folds < 2:
         raise AutoMLError(f"--cv needs at least 2 folds, got {folds}")

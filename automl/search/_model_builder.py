@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from automl._params import ModelParams
+from automl.search._params import ModelParams
 
 
 def build_model(

@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from automl._params import ModelParams
+from automl.search._params import ModelParams
 
 #: Bump when the space changes, so studies record which space their trials came from.
 #: 2: "gelu" replaced by "leaky_relu" (TensorFlow's exact GELU uses Erfc, which ONNX lacks).

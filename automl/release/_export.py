@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from automl._artifacts import sha256_of
-from automl._champion import resolve_trial, verified_artifact
 from automl._errors import AutoMLError
-from automl._evaluate import load_study_data
-from automl._search_space import SEARCH_SPACE_VERSION
-from automl.tasks import get_task
+from automl.data import get_task
+from automl.release._champion import resolve_trial
+from automl.release._evaluate import load_study_data
+from automl.search import SEARCH_SPACE_VERSION, sha256_of, verified_artifact
 from storage import TrialStore
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")

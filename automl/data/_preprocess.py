@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from automl._errors import DataError
-from automl.tasks._base import CleaningReport, DataSplits, RawData, Task
+from automl.data._base import CleaningReport, DataSplits, RawData, Task
 
 
 def clean(

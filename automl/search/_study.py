@@ -1,4 +1,4 @@
-"""Create or resume a study, run its trials in recycled workers, score the best model once."""
+"""Create or resume a study and run its trials in recycled worker processes."""
 
 from __future__ import annotations
 
@@ -13,24 +13,22 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState as OptunaState
-from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from automl._config import SearchConfig
 from automl._errors import AutoMLError
-from automl._evaluate import evaluate_trial
 from automl._quiet import quiet_logs
-from automl._search_space import SEARCH_SPACE_VERSION, strong_default
-from automl._worker import WorkerJob, worker_main
-from automl.tasks import get_task
-from storage import TrialRecord, TrialState, TrialStore, engine_kwargs
+from automl.data import get_task
+from automl.search._config import SearchConfig
+from automl.search._optuna import (
+    FINISHED_STATES,
+    make_pruner,
+    make_sampler,
+    open_optuna_storage,
+)
+from automl.search._search_space import SEARCH_SPACE_VERSION, strong_default
+from automl.search._worker import WorkerJob, worker_main
+from storage import TrialRecord, TrialState, TrialStore
 
-MAX_CONSECUTIVE_FAILURES = 5
-_FINISHED = {
-    OptunaState.COMPLETE: TrialState.COMPLETE,
-    OptunaState.PRUNED: TrialState.PRUNED,
-    OptunaState.FAIL: TrialState.FAIL,
-}
 Log = Callable[[str], None]
 
 
@@ -39,98 +37,23 @@ class SearchResult:
     study_name: str
     trials: list[TrialRecord]
     best: TrialRecord | None
-    test_accuracy: float | None
-    test_loss: float | None
     model_path: str | None
     data_summary: str | None
     seconds: float
+    test_accuracy: float | None = None  # filled in by ``automl.run_search``, which scores it
 
-
-def make_sampler(config: SearchConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
-    # Each worker gets its own seed: a recycled worker must not replay its predecessor's draws.
-    seed = config.seed + 1000 * worker_index
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            group=True,  # the space is conditional (filters_i exist only for i < n_blocks)
-            n_startup_trials=5,
-            constant_liar=True,  # several workers on one study do not sample the same point
-        )
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if config.sampler == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    try:
-        import torch  # noqa: F401  (GPSampler needs it; fail before any trial runs)
-    except ImportError:
-        raise AutoMLError("the gp sampler needs PyTorch: pip install torch") from None
-    return optuna.samplers.GPSampler(seed=seed)
-
-
-def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    if config.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=config.epochs, reduction_factor=3
-        )
-    if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if config.pruner == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.NopPruner()
-
-
-def open_optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs(url),
-            heartbeat_interval=60,
-            grace_period=180,  # a worker silent this long died: its trial is failed
-        )
-    except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None
-
-
-class StopAfterFailures:
-    """A bug or a broken environment fails every trial: stop instead of burning the budget."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.tripped = False
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        recent = finished[-self.limit :]
-        if len(recent) == self.limit and all(t.state == OptunaState.FAIL for t in recent):
-            self.tripped = True
-            study.stop()
-
-
-def study_callbacks(
-    config: SearchConfig,
-    guard: StopAfterFailures,
-    store: TrialStore,
-    on_failure: Callable[[int, str | None], None],
-) -> list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]]:
-    def report_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state == OptunaState.FAIL:
-            on_failure(trial.number, store.trial(config.name, trial.number).reason)
-
-    return [
-        # Counts every worker's trials, also those of other machines on a shared database.
-        optuna.study.MaxTrialsCallback(config.trials, states=tuple(_FINISHED)),
-        guard,
-        report_failure,
-    ]
+    @property
+    def test_loss(self) -> float | None:
+        return self.best.test_loss if self.best else None
 
 
 def _log(message: str) -> None:
     tqdm.write(message)  # prints above the progress bar instead of through it
 
 
-def run_search(config: SearchConfig, *, log: Log = _log) -> SearchResult:
-    """The whole search; bad input raises AutoMLError (or StorageError) before any trial runs."""
+def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
+    """Every trial of the search; bad input raises AutoMLError (or StorageError) first."""
+    log = log or _log
     started = time.monotonic()
     quiet_logs(config.verbose)
     task = get_task(config.task)
@@ -166,9 +89,9 @@ def _load_study(config: SearchConfig) -> optuna.Study:
 def _reconcile(store: TrialStore, study: optuna.Study, name: str) -> None:
     """Trials a killed worker left RUNNING: close ours as Optuna closed its own."""
     finished = {
-        t.number: _FINISHED[t.state]
+        t.number: FINISHED_STATES[t.state]
         for t in study.get_trials(deepcopy=False)
-        if t.state in _FINISHED
+        if t.state in FINISHED_STATES
     }
     store.mark_interrupted(name, finished)
 
@@ -308,23 +231,16 @@ class _Supervisor:
 def _finish(
     config: SearchConfig, store: TrialStore, started: float, data_summary: str | None
 ) -> SearchResult:
-    """Score the best saved model once on the test split: a full evaluation, stored."""
     best = store.best_trial(config.name, with_artifact=True)
-    evaluation = model_path = None
-    if best is not None:
-        evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
-        model_path = store.artifact(config.name, best.number).path  # type: ignore[union-attr]
-        best = store.trial(config.name, best.number)
+    artifact = store.artifact(config.name, best.number) if best is not None else None
     return SearchResult(
         study_name=config.name,
         trials=store.trials(config.name),
         best=best,
-        test_accuracy=evaluation.accuracy if evaluation else None,
-        test_loss=best.test_loss if best else None,
-        model_path=model_path,
+        model_path=artifact.path if artifact is not None else None,
         data_summary=data_summary,
         seconds=time.monotonic() - started,
     )
 
 
-__all__ = ["SearchResult", "run_search"]
+__all__ = ["SearchResult", "run_study"]

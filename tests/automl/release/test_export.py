@@ -13,10 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from automl import AutoMLError
-from automl._evaluate import cross_validate, evaluate_trial
-from automl._export import FORMATS, card_paths, export_model, path_sha256
-from automl._predict import predict_images
-from automl.tasks import get_task
+from automl.data import get_task
+from automl.release import (
+    FORMATS,
+    card_paths,
+    cross_validate,
+    evaluate_trial,
+    export_model,
+    path_sha256,
+    predict_images,
+)
 from storage import TrialState, TrialStore
 from tests.conftest import copy_study
 
@@ -116,7 +122,7 @@ def test_export_is_verified_with_a_card(study, exports, fmt: str) -> None:
 def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str) -> None:
     import keras
 
-    from automl._predict import load_image
+    from automl.release import load_image
 
     data = get_task("digits").load(None)
     store, name, _ = study
@@ -167,7 +173,7 @@ def test_export_refusals_write_nothing(study, exports, tmp_path: Path, monkeypat
             export_model(store, name, "keras", Path("/sys/m.keras"))
 
     # A failed verification deletes the staged file and leaves the folder as it was.
-    import automl._export as export_module
+    import automl.release._export as export_module
 
     monkeypatch.setattr(export_module, "predict_with", lambda *a: np.zeros((256, 10)))
     with pytest.raises(AutoMLError, match="verification of the tflite export failed"):
@@ -215,8 +221,9 @@ def test_every_searchable_activation_exports(tmp_path: Path, fmt: str) -> None:
     """The converters must handle every activation the search may pick."""
     import keras
 
-    from automl._export import _WRITERS, SUFFIXES, predict_with
-    from automl._search_space import ACTIVATIONS
+    from automl.release import SUFFIXES, predict_with
+    from automl.release._export import _WRITERS
+    from automl.search._search_space import ACTIVATIONS
 
     images = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
     for activation in ACTIVATIONS:
@@ -232,7 +239,7 @@ def test_every_searchable_activation_exports(tmp_path: Path, fmt: str) -> None:
 
 
 def test_a_converter_failure_is_one_clear_error(study, tmp_path: Path, monkeypatch) -> None:
-    import automl._export as export_module
+    import automl.release._export as export_module
 
     def broken(model, path, scratch):
         path.write_bytes(b"half a model")

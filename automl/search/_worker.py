@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
 
-from automl._config import SearchConfig
 from automl._errors import AutoMLError, TrialFailure
+from automl.search._config import SearchConfig
 from storage import StorageError, TrialStore
 
 
@@ -60,8 +60,9 @@ def _run(job: WorkerJob, send) -> int:
     quiet_logs(job.config.verbose)  # before TensorFlow is imported below
     import optuna
 
-    from automl._artifacts import ArtifactKeeper
-    from automl._study import (
+    from automl.data import get_task
+    from automl.search._artifacts import ArtifactKeeper
+    from automl.search._optuna import (
         MAX_CONSECUTIVE_FAILURES,
         StopAfterFailures,
         make_pruner,
@@ -69,8 +70,7 @@ def _run(job: WorkerJob, send) -> int:
         open_optuna_storage,
         study_callbacks,
     )
-    from automl._training import Objective
-    from automl.tasks import get_task
+    from automl.search._training import Objective
 
     config = job.config
     data = get_task(config.task).load(config.data_dir, config.validation_fraction, config.seed)

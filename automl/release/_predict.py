@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl._export import card_paths, detect_format, predict_with
+from automl.release._export import card_paths, detect_format, predict_with
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Keep the saved models of the best k completed trials; delete the rest."""
+"""Saved models: keep those of the best k completed trials, and check one before it is used."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from automl._errors import AutoMLError
 from storage import ArtifactRecord, TrialState, TrialStore
 
 if TYPE_CHECKING:
@@ -58,3 +59,18 @@ class ArtifactKeeper:
             if artifact.trial_number not in keep:
                 self.store.delete_artifact(self.study_name, artifact.trial_number)
                 Path(artifact.path).unlink(missing_ok=True)
+
+
+def verified_artifact(store: TrialStore, study_name: str, number: int) -> ArtifactRecord:
+    """The trial's saved model, refusing a missing file or one changed since it was stored."""
+    artifact = store.artifact(study_name, number)
+    if artifact is None:
+        raise AutoMLError(
+            f"trial {number} of {study_name!r} has no saved model (only the best --keep-best are kept)"
+        )
+    path = Path(artifact.path)
+    if not path.is_file():
+        raise AutoMLError(f"the saved model {path} of trial {number} is missing")
+    if sha256_of(path) != artifact.sha256:
+        raise AutoMLError(f"{path} was changed on disk: its sha256 no longer matches the store")
+    return artifact

@@ -6,8 +6,7 @@ import optuna
 import pytest
 
 from automl import AutoMLError, SearchConfig
-from automl._search_space import suggest_params
-from automl._study import make_pruner, make_sampler
+from automl.search import make_pruner, make_sampler, suggest_params
 
 
 @pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "gp"])

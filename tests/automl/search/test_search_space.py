@@ -3,9 +3,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from automl._model_builder import build_model
-from automl._params import ModelParams
-from automl._search_space import max_blocks, strong_default, suggest_params
+from automl.search import ModelParams, build_model, max_blocks, strong_default, suggest_params
 
 
 @pytest.mark.parametrize(("shape", "blocks"), [((8, 8, 1), 3), ((28, 28, 1), 4), ((32, 32, 3), 4)])

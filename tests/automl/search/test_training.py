@@ -8,12 +8,9 @@ import optuna
 import pytest
 
 from automl import SearchConfig
-from automl._artifacts import ArtifactKeeper
 from automl._errors import TrialFailure
-from automl._search_space import strong_default
-from automl._study import make_pruner
-from automl._training import Objective
-from automl.tasks import get_task
+from automl.data import get_task
+from automl.search import ArtifactKeeper, Objective, make_pruner, strong_default
 from storage import TrialState, TrialStore
 
 
@@ -123,7 +120,7 @@ def test_best_k_models_are_kept_with_their_hashes(tmp_path: Path, digits) -> Non
     assert {a.trial_number for a in artifacts} == {t.number for t in completed[:2]}
     on_disk = sorted(p.name for p in (config.artifacts_dir / "t").iterdir())
     assert on_disk == sorted(Path(a.path).name for a in artifacts)
-    from automl._artifacts import sha256_of
+    from automl.search import sha256_of
 
     for artifact in artifacts:
         assert sha256_of(Path(artifact.path)) == artifact.sha256
@@ -131,8 +128,7 @@ def test_best_k_models_are_kept_with_their_hashes(tmp_path: Path, digits) -> Non
 
 
 def test_budget_cosine_decays_over_the_epochs_that_fit(monkeypatch) -> None:
-    from automl import _callbacks
-    from automl._callbacks import BudgetCosine
+    from automl.search import BudgetCosine, _callbacks
 
     plain = BudgetCosine(1.0, epochs=5)
     rates = [plain(e) for e in range(5)]

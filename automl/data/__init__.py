@@ -1,0 +1,33 @@
+"""Data: tasks, local-file loaders, cleaning and splits, and the tf.data input pipeline."""
+
+from typing import TYPE_CHECKING
+
+from automl._lazy import lazy_getattr
+from automl.data._base import CleaningReport, DataSplits, RawData, Task
+from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task
+from automl.data._files import load_npz, read_idx
+
+if TYPE_CHECKING:
+    from automl.data._pipeline import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset
+
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "TASKS",
+    "CleaningReport",
+    "DataSplits",
+    "DigitsTask",
+    "KerasDatasetTask",
+    "RawData",
+    "Task",
+    "evaluation_dataset",
+    "get_task",
+    "load_npz",
+    "read_idx",
+    "training_dataset",
+]
+
+# The pipeline imports TensorFlow: loaded on first use.
+__getattr__ = lazy_getattr(
+    __name__,
+    {"automl.data._pipeline": ("EVAL_BATCH_SIZE", "evaluation_dataset", "training_dataset")},
+)

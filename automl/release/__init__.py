@@ -1,0 +1,60 @@
+"""Release: evaluate a trial on the test split, promote a champion, export verified model
+files with model cards, and predict with them."""
+
+from typing import TYPE_CHECKING
+
+from automl._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from automl.release._champion import promote_trial, resolve_trial
+    from automl.release._evaluate import cross_validate, evaluate_trial, load_study_data
+    from automl.release._export import (
+        FORMATS,
+        SUFFIXES,
+        ExportResult,
+        card_paths,
+        detect_format,
+        export_model,
+        path_sha256,
+        predict_with,
+    )
+    from automl.release._predict import Prediction, load_image, predict_images
+
+__all__ = [
+    "FORMATS",
+    "SUFFIXES",
+    "ExportResult",
+    "Prediction",
+    "card_paths",
+    "cross_validate",
+    "detect_format",
+    "evaluate_trial",
+    "export_model",
+    "load_image",
+    "load_study_data",
+    "path_sha256",
+    "predict_images",
+    "predict_with",
+    "promote_trial",
+    "resolve_trial",
+]
+
+# NumPy, Keras and the converters load on first use.
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "automl.release._champion": ("promote_trial", "resolve_trial"),
+        "automl.release._evaluate": ("cross_validate", "evaluate_trial", "load_study_data"),
+        "automl.release._export": (
+            "FORMATS",
+            "SUFFIXES",
+            "ExportResult",
+            "card_paths",
+            "detect_format",
+            "export_model",
+            "path_sha256",
+            "predict_with",
+        ),
+        "automl.release._predict": ("Prediction", "load_image", "predict_images"),
+    },
+)

@@ -1,0 +1,75 @@
+"""Search: config, search space, model builder, training callbacks, the trial objective, saved
+models, worker processes and the study supervisor."""
+
+from typing import TYPE_CHECKING
+
+from automl._lazy import lazy_getattr
+from automl.search._artifacts import ArtifactKeeper, sha256_of, verified_artifact
+from automl.search._config import (
+    PRUNERS,
+    SAMPLERS,
+    SearchConfig,
+    default_data_dir,
+    default_storage_url,
+)
+from automl.search._params import ModelParams
+
+if TYPE_CHECKING:
+    from automl.search._callbacks import BudgetCosine, TrialReporter
+    from automl.search._model_builder import build_model, compile_model
+    from automl.search._optuna import make_pruner, make_sampler, open_optuna_storage
+    from automl.search._search_space import (
+        ACTIVATIONS,
+        SEARCH_SPACE_VERSION,
+        max_blocks,
+        strong_default,
+        suggest_params,
+    )
+    from automl.search._study import SearchResult, run_study
+    from automl.search._training import Objective
+
+__all__ = [
+    "ACTIVATIONS",
+    "PRUNERS",
+    "SAMPLERS",
+    "SEARCH_SPACE_VERSION",
+    "ArtifactKeeper",
+    "BudgetCosine",
+    "ModelParams",
+    "Objective",
+    "SearchConfig",
+    "SearchResult",
+    "TrialReporter",
+    "build_model",
+    "compile_model",
+    "default_data_dir",
+    "default_storage_url",
+    "make_pruner",
+    "make_sampler",
+    "max_blocks",
+    "open_optuna_storage",
+    "run_study",
+    "sha256_of",
+    "strong_default",
+    "suggest_params",
+    "verified_artifact",
+]
+
+# Optuna, Keras and TensorFlow load on first use.
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "automl.search._callbacks": ("BudgetCosine", "TrialReporter"),
+        "automl.search._model_builder": ("build_model", "compile_model"),
+        "automl.search._optuna": ("make_pruner", "make_sampler", "open_optuna_storage"),
+        "automl.search._search_space": (
+            "ACTIVATIONS",
+            "SEARCH_SPACE_VERSION",
+            "max_blocks",
+            "strong_default",
+            "suggest_params",
+        ),
+        "automl.search._study": ("SearchResult", "run_study"),
+        "automl.search._training": ("Objective",),
+    },
+)

@@ -1,0 +1,99 @@
+"""Optuna's pieces as this search uses them, shared by the supervisor and its workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState as OptunaState
+from sqlalchemy.exc import SQLAlchemyError
+
+from automl._errors import AutoMLError
+from automl.search._config import SearchConfig
+from storage import TrialState, TrialStore, engine_kwargs
+
+MAX_CONSECUTIVE_FAILURES = 5
+FINISHED_STATES = {
+    OptunaState.COMPLETE: TrialState.COMPLETE,
+    OptunaState.PRUNED: TrialState.PRUNED,
+    OptunaState.FAIL: TrialState.FAIL,
+}
+
+
+def make_sampler(config: SearchConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
+    # Each worker gets its own seed: a recycled worker must not replay its predecessor's draws.
+    seed = config.seed + 1000 * worker_index
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            group=True,  # the space is conditional (filters_i exist only for i < n_blocks)
+            n_startup_trials=5,
+            constant_liar=True,  # several workers on one study do not sample the same point
+        )
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if config.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    try:
+        import torch  # noqa: F401  (GPSampler needs it; fail before any trial runs)
+    except ImportError:
+        raise AutoMLError("the gp sampler needs PyTorch: pip install torch") from None
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=config.epochs, reduction_factor=3
+        )
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if config.pruner == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs(url),
+            heartbeat_interval=60,
+            grace_period=180,  # a worker silent this long died: its trial is failed
+        )
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None
+
+
+class StopAfterFailures:
+    """A bug or a broken environment fails every trial: stop instead of burning the budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.tripped = False
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        recent = finished[-self.limit :]
+        if len(recent) == self.limit and all(t.state == OptunaState.FAIL for t in recent):
+            self.tripped = True
+            study.stop()
+
+
+def study_callbacks(
+    config: SearchConfig,
+    guard: StopAfterFailures,
+    store: TrialStore,
+    on_failure: Callable[[int, str | None], None],
+) -> list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]]:
+    def report_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == OptunaState.FAIL:
+            on_failure(trial.number, store.trial(config.name, trial.number).reason)
+
+    return [
+        # Counts every worker's trials, also those of other machines on a shared database.
+        optuna.study.MaxTrialsCallback(config.trials, states=tuple(FINISHED_STATES)),
+        guard,
+        report_failure,
+    ]
