@@ -3,9 +3,10 @@
 from typing import TYPE_CHECKING
 
 from automl._lazy import lazy_getattr
-from automl.data._base import CleaningReport, DataSplits, RawData, Task
+from automl.data._base import Task
 from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task
 from automl.data._files import load_npz, read_idx
+from automl.data._records import CleaningReport, DataSplits, RawData
 
 if TYPE_CHECKING:
     from automl.data._pipeline import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset

@@ -7,8 +7,9 @@ import importlib
 import numpy as np
 
 from automl._errors import DataError
-from automl.data._base import RawData, Task
+from automl.data._base import Task
 from automl.data._files import IDX_FILES
+from automl.data._records import RawData
 
 
 class KerasDatasetTask(Task):

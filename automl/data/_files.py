@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import DataError
-from automl.data._base import RawData
+from automl.data._records import RawData
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",

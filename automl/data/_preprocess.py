@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from automl._errors import DataError
-from automl.data._base import CleaningReport, DataSplits, RawData, Task
+from automl.data._records import CleaningReport, DataSplits, RawData
+
+if TYPE_CHECKING:
+    from automl.data._base import Task
 
 
 def clean(
@@ -67,6 +71,8 @@ def scale(x: np.ndarray, pixel_max: float) -> np.ndarray:
 
 
 def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> DataSplits:
+    from sklearn.model_selection import train_test_split  # slow to import: only when loading
+
     x_train, y_train, train_report = clean(raw.x_train, raw.y_train, task, "train")
     x_test, y_test, test_report = clean(raw.x_test, raw.y_test, task, "test")
     if len(x_train) < 2 * len(task.class_names) or len(x_test) == 0:

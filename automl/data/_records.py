@@ -1,0 +1,76 @@
+"""The plain data records every stage passes along: raw arrays, cleaning counts, splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Images as stored (any dtype, with or without a channel axis) and integer labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """How many samples were dropped, and why (the user should know their data was changed)."""
+
+    non_finite: int = 0
+    wrong_shape: int = 0
+    bad_label: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.non_finite + self.wrong_shape + self.bad_label
+
+    def __add__(self, other: CleaningReport) -> CleaningReport:
+        return CleaningReport(
+            self.non_finite + other.non_finite,
+            self.wrong_shape + other.wrong_shape,
+            self.bad_label + other.bad_label,
+        )
+
+    def describe(self) -> str:
+        if not self.dropped:
+            return "no samples dropped"
+        return (
+            f"dropped {self.dropped} samples ({self.non_finite} with NaN/inf, "
+            f"{self.wrong_shape} of the wrong shape, {self.bad_label} with a label out of range)"
+        )
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """float32 images in [0, 1] with a channel axis, int32 labels; test is never searched on."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    cleaning: CleaningReport
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.x_train)} train / {len(self.x_val)} validation / {len(self.x_test)} test "
+            f"images of {'x'.join(map(str, self.input_shape))} from {self.source}; "
+            f"{self.cleaning.describe()}"
+        )

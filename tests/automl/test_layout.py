@@ -1,0 +1,112 @@
+"""The package layout: stages import only downstream, and no module imports itself in a circle."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "automl"
+#: Data flows data -> search -> release -> the entry points; a module imports only its own
+#: stage and those before it. The small shared modules (errors, lazy exports, log quieting,
+#: tables) belong to no stage and import none.
+STAGES = {"automl.data": 1, "automl.search": 2, "automl.release": 3, "automl._run": 4}
+ENTRY_POINTS = {"automl", "automl.cli"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node that can run: ``if TYPE_CHECKING:`` blocks (typing only) are skipped."""
+    for child in ast.iter_child_nodes(tree):
+        if _is_type_checking(child):
+            continue
+        yield child
+        yield from _runtime_nodes(child)
+
+
+def imports_of(name: str) -> set[str]:
+    """The automl modules ``name`` imports when it runs: at the top, inside functions, and the
+    modules its lazy re-exports (``lazy_getattr``) load on first use."""
+    path = MODULES[name]
+    found: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) == "lazy_getattr":
+            found.update(ast.literal_eval(node.args[1]))  # {module: (names, ...)}
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def stage(name: str) -> int:
+    if name in ENTRY_POINTS:
+        return 5
+    for prefix, number in STAGES.items():
+        if name == prefix or name.startswith(prefix + "."):
+            return number
+    return 0
+
+
+def test_the_graph_sees_the_stages() -> None:
+    assert (
+        "automl.search._study" in GRAPH["automl.search._worker"]
+        or "automl.search._optuna" in GRAPH["automl.search._worker"]
+    )
+    assert {"automl.data", "automl.search", "automl.release"} <= set(MODULES)
+
+
+def test_stages_import_only_downstream() -> None:
+    upstream = [
+        f"{name} (stage {stage(name)}) imports {target} (stage {stage(target)})"
+        for name, targets in GRAPH.items()
+        for target in targets
+        if stage(target) > stage(name)
+    ]
+    assert not upstream, "\n".join(upstream)
+
+
+def test_no_import_cycles() -> None:
+    """Depth-first search; a back edge is a cycle, reported with its path."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(GRAPH[name]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("package", ["automl", "automl.data", "automl.search", "automl.release"])
+def test_each_package_says_what_it_owns_and_exports_what_it_names(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__doc__ and module.__doc__.strip()
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"
