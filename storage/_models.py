@@ -81,6 +81,11 @@ class TrialRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     test_accuracy: Mapped[float | None] = mapped_column(Float)
     test_loss: Mapped[float | None] = mapped_column(Float)
+    #: "search" (a trial-count search), "screening" or "final" (a timed search's two phases).
+    phase: Mapped[str] = mapped_column(String(16), default="search", server_default="search")
+    #: The largest fraction of the training split the trial trained on, and images trained.
+    data_fraction: Mapped[float | None] = mapped_column(Float)
+    images_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     study: Mapped[StudyRow] = relationship(back_populates="trials")
 
@@ -98,6 +103,8 @@ class EpochRow(Base):
     val_accuracy: Mapped[float | None] = mapped_column(Float)
     learning_rate: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
+    data_fraction: Mapped[float | None] = mapped_column(Float)
+    images_seen: Mapped[int | None] = mapped_column(Integer)  # by the trial, this epoch included
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -70,6 +70,9 @@ class TrialRecord:
     reason: str | None
     test_accuracy: float | None
     test_loss: float | None
+    phase: str = "search"
+    data_fraction: float | None = None
+    images_seen: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class EpochRecord:
     val_accuracy: float | None
     learning_rate: float | None
     seconds: float
+    data_fraction: float | None = None
+    images_seen: int | None = None
 
 
 @dataclass(frozen=True)

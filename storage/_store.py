@@ -71,6 +71,9 @@ def _trial_record(row: TrialRow, study_name: str) -> TrialRecord:
         reason=row.reason,
         test_accuracy=row.test_accuracy,
         test_loss=row.test_loss,
+        phase=row.phase,
+        data_fraction=row.data_fraction,
+        images_seen=row.images_seen,
     )
 
 
@@ -84,6 +87,8 @@ def _epoch_record(row: EpochRow, number: int) -> EpochRecord:
         val_accuracy=row.val_accuracy,
         learning_rate=row.learning_rate,
         seconds=row.seconds,
+        data_fraction=row.data_fraction,
+        images_seen=row.images_seen,
     )
 
 
@@ -224,7 +229,7 @@ class TrialStore:
             ]
 
     # ------------------------------------------------------------------- trials
-    def start_trial(self, study_name: str, number: int) -> TrialRecord:
+    def start_trial(self, study_name: str, number: int, phase: str = "search") -> TrialRecord:
         with self._scope() as session:
             study = self._study_row(session, study_name)
             row = session.scalar(
@@ -236,6 +241,7 @@ class TrialStore:
             else:  # a re-used number (should not happen with Optuna) restarts cleanly
                 row.state = TrialState.RUNNING.value
                 row.started_at = utcnow()
+            row.phase = phase
             session.flush()
             return _trial_record(row, study_name)
 
@@ -256,8 +262,14 @@ class TrialStore:
         val_loss: float | None = None,
         val_accuracy: float | None = None,
         learning_rate: float | None = None,
+        data_fraction: float | None = None,
+        images_seen: int | None = None,
     ) -> None:
-        """Write one epoch as it ends, so readers see a running trial's curve grow."""
+        """Write one epoch as it ends, so readers see a running trial's curve grow.
+
+        ``images_seen`` counts the trial's training images up to this epoch: curves of trials
+        that trained on different fractions of the data compare on that axis.
+        """
         with self._scope() as session:
             row = session.scalar(
                 select(EpochRow).where(EpochRow.trial_id == trial_id, EpochRow.epoch == epoch)
@@ -268,8 +280,13 @@ class TrialStore:
             row.loss, row.accuracy = _finite(loss), _finite(accuracy)
             row.val_loss, row.val_accuracy = _finite(val_loss), _finite(val_accuracy)
             row.learning_rate, row.seconds = _finite(learning_rate), seconds
+            row.data_fraction, row.images_seen = data_fraction, images_seen
             trial = session.get_one(TrialRow, trial_id)
             trial.epochs_run = max(trial.epochs_run, epoch)
+            if data_fraction is not None:
+                trial.data_fraction = max(trial.data_fraction or 0.0, data_fraction)
+            if images_seen is not None:
+                trial.images_seen = max(trial.images_seen, images_seen)
 
     def finish_trial(
         self,

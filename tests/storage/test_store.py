@@ -138,11 +138,43 @@ def test_an_older_schema_is_migrated_in_place(sqlite_url: str) -> None:
                 "created_at) VALUES ('old', 'digits', 'maximize', 1, '{}', '2026-01-01 00:00:00')"
             )
         )
+        conn.execute(
+            text(
+                "INSERT INTO automl_trials (study_id, number, state, params, epochs_run, "
+                "started_at) VALUES (1, 0, 'COMPLETE', '{}', 1, '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO automl_epochs (trial_id, epoch, seconds, recorded_at) "
+                "VALUES (1, 1, 2.0, '2026-01-01 00:00:00')"
+            )
+        )
     assert current_revision(engine) == "0001"
     store = TrialStore(sqlite_url)
     assert current_revision(store.engine) == head_revision() != "0001"
     assert store.study_names() == ["old"]
     assert store.exports("old") == []
+    # Trials of earlier releases came from trial-count searches on all the data.
+    (old,) = store.trials("old")
+    assert (old.phase, old.data_fraction, old.images_seen) == ("search", 1.0, 0)
+    (epoch,) = store.epochs("old")
+    assert (epoch.data_fraction, epoch.images_seen) == (1.0, None)
+
+
+def test_fidelity_is_recorded_per_epoch_and_per_trial(sqlite_url: str) -> None:
+    store = TrialStore(sqlite_url)
+    store.ensure_study("s", "digits", 3, {})
+    trial = store.start_trial("s", 0, phase="screening")
+    store.record_epoch(trial.id, 1, seconds=1.0, data_fraction=0.125, images_seen=100)
+    store.record_epoch(trial.id, 2, seconds=1.0, data_fraction=0.25, images_seen=300)
+    record = store.trial("s", 0)
+    assert (record.phase, record.data_fraction, record.images_seen) == ("screening", 0.25, 300)
+    assert [(e.data_fraction, e.images_seen) for e in store.epochs("s")] == [
+        (0.125, 100),
+        (0.25, 300),
+    ]
+    assert store.start_trial("s", 1, phase="final").phase == "final"
 
 
 def test_storage_imports_neither_tensorflow_nor_optuna() -> None:
