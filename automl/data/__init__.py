@@ -7,6 +7,7 @@ from automl.data._base import Task
 from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task
 from automl.data._files import load_npz, read_idx
 from automl.data._records import CleaningReport, DataSplits, RawData
+from automl.data._subsets import nested_subsets
 
 if TYPE_CHECKING:
     from automl.data._pipeline import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset
@@ -23,6 +24,7 @@ __all__ = [
     "evaluation_dataset",
     "get_task",
     "load_npz",
+    "nested_subsets",
     "read_idx",
     "training_dataset",
 ]
