@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from automl._table import fraction_text
 from storage import EpochRecord, EvaluationRecord, StudySummary, TrialRecord, TrialState
 
 METRICS = {
@@ -57,10 +58,13 @@ def trials_frame(trials: Sequence[TrialRecord], test_accuracy: dict[int, float])
     for t in trials:
         row: dict[str, Any] = {
             "Trial": t.number,
+            "Phase": t.phase,
             "State": t.state.value,
             "Val accuracy": t.value,
             "Test accuracy": test_accuracy.get(t.number, t.test_accuracy),
+            "Data": fraction_text(t.data_fraction),
             "Epochs": t.epochs_run,
+            "Images seen": t.images_seen or None,
             "Pruned at epoch": t.pruned_at_epoch,
             "Parameters": t.param_count,
             "Duration (s)": round(t.duration_s, 1) if t.duration_s is not None else None,
@@ -109,6 +113,8 @@ def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
                 "val_accuracy": e.val_accuracy,
                 "learning_rate": e.learning_rate,
                 "seconds": e.seconds,
+                "data_fraction": e.data_fraction,
+                "images_seen": e.images_seen,
             }
             for e in epochs
         ],
@@ -121,27 +127,36 @@ def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
             "val_accuracy",
             "learning_rate",
             "seconds",
+            "data_fraction",
+            "images_seen",
         ],
     )
 
 
-def curves_figure(epochs: pd.DataFrame, trials: Sequence[TrialRecord], metric: str) -> go.Figure:
+#: The x axes a curve can be drawn against. Images seen compares trials that trained on
+#: different fractions of the data honestly: an epoch on 1/8 of it is an eighth of the work.
+X_AXES = {"epoch": "Epoch", "images_seen": "Images seen"}
+
+
+def curves_figure(
+    epochs: pd.DataFrame, trials: Sequence[TrialRecord], metric: str, x: str = "epoch"
+) -> go.Figure:
     """One line per trial; a pruned trial ends in an ✕ at the epoch it was stopped."""
     label = METRICS.get(metric, metric)
+    if x == "images_seen" and epochs["images_seen"].isna().any():
+        x = "epoch"  # trials recorded before images were counted: fall back to epochs
     figure = go.Figure()
     by_number = {t.number: t for t in trials}
     for number, curve in epochs.groupby("trial", sort=True):
         trial = by_number.get(int(number))
         state = trial.state.value if trial else "?"
         name = f"trial {number} ({state.lower()})"
-        figure.add_trace(
-            go.Scatter(x=curve["epoch"], y=curve[metric], mode="lines+markers", name=name)
-        )
+        figure.add_trace(go.Scatter(x=curve[x], y=curve[metric], mode="lines+markers", name=name))
         if trial and trial.state in (TrialState.PRUNED, TrialState.FAIL) and len(curve):
             last = curve.iloc[-1]
             figure.add_trace(
                 go.Scatter(
-                    x=[last["epoch"]],
+                    x=[last[x]],
                     y=[last[metric]],
                     mode="markers",
                     marker={
@@ -154,13 +169,14 @@ def curves_figure(epochs: pd.DataFrame, trials: Sequence[TrialRecord], metric: s
                 )
             )
     figure.update_layout(
-        title=f"{label} per epoch",
-        xaxis_title="Epoch",
+        title=f"{label} per epoch" if x == "epoch" else f"{label} against images seen",
+        xaxis_title=X_AXES[x],
         yaxis_title=label,
         legend_title="Trial",
         **_LAYOUT,
     )
-    figure.update_xaxes(dtick=1 if len(epochs) and epochs["epoch"].max() <= 30 else None)
+    if x == "epoch":
+        figure.update_xaxes(dtick=1 if len(epochs) and epochs["epoch"].max() <= 30 else None)
     return figure
 
 

@@ -22,6 +22,14 @@ chosen = st.multiselect("Trials", numbers, default=default, key="compare_picker"
 metric = st.radio(
     "Metric", list(views.METRICS), format_func=views.METRICS.get, horizontal=True, key="metric"
 )
+x_axis = st.radio(
+    "Against",
+    list(views.X_AXES),
+    format_func=views.X_AXES.get,
+    horizontal=True,
+    key="x_axis",
+    help="Screening trains on fractions of the data: images seen compares the work done.",
+)
 if not chosen:
     st.info("Pick one or more trials above (or select rows on the **Trials** page).")
     st.stop()
@@ -34,7 +42,7 @@ def curves() -> None:
     if epochs.empty:
         st.info("No epoch has finished yet for these trials.")
     else:
-        st.plotly_chart(views.curves_figure(epochs, live, metric), width="stretch")
+        st.plotly_chart(views.curves_figure(epochs, live, metric, x_axis), width="stretch")
     st.caption("✕ marks the epoch where a pruned or failed trial stopped.")
 
 

@@ -25,7 +25,10 @@ def seed_store(url: str, n_trials: int = 12, epochs: int = 6, seed: int = 0) -> 
     store = TrialStore(url)
     store.ensure_study("alpha", "digits", 1, {"trials": n_trials})
     for number in range(n_trials):
-        trial = store.start_trial("alpha", number)
+        # A timed search: trial 0 is the final run on all the data, the rest screened on
+        # fractions of it (1/8 for two epochs, then 1/4, then 1/2) of 8,000 images.
+        phase = "final" if number == 0 else "screening"
+        trial = store.start_trial("alpha", number, phase=phase)
         params = {
             "n_blocks": rng.randint(1, 3),
             "filters": [32, 64],
@@ -45,10 +48,12 @@ def seed_store(url: str, n_trials: int = 12, epochs: int = 6, seed: int = 0) -> 
             if state in (TrialState.COMPLETE, TrialState.RUNNING)
             else rng.randint(1, epochs - 1)
         )
-        best = 0.0
+        best, seen = 0.0, 0
         for epoch in range(1, ran + 1):
             value = ceiling * (1 - math.exp(-epoch / 2))
             best = max(best, value)
+            fraction = 1.0 if phase == "final" else (0.125, 0.25, 0.5)[min(2, (epoch - 1) // 2)]
+            seen += int(8000 * fraction)
             store.record_epoch(
                 trial.id,
                 epoch,
@@ -58,6 +63,8 @@ def seed_store(url: str, n_trials: int = 12, epochs: int = 6, seed: int = 0) -> 
                 val_loss=1.2 / epoch,
                 val_accuracy=value,
                 learning_rate=1e-3,
+                data_fraction=fraction,
+                images_seen=seen,
             )
         if state is not TrialState.RUNNING:
             store.finish_trial(

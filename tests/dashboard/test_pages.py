@@ -74,6 +74,11 @@ def test_compare_shows_selected_curves(seeded_url: str) -> None:
     assert any("pruned at epoch" in n for n in names)  # the ✕ marker for the pruned trial
     assert figure["layout"]["xaxis"]["title"]["text"] == "Epoch"
 
+    app.radio(key="x_axis").set_value("images_seen").run()
+    assert not app.exception
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Images seen"
+
 
 def test_empty_and_broken_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOML_STORAGE", f"sqlite:///{tmp_path / 'missing.db'}")
