@@ -23,6 +23,7 @@ SEARCH_FLAGS = --task $(TASK) \
 	$(if $(SEED),--seed $(SEED)) \
 	$(if $(SAMPLER),--sampler $(SAMPLER)) \
 	$(if $(PRUNER),--pruner $(PRUNER)) \
+	$(if $(WARM_START),--warm-start $(WARM_START)) \
 	$(if $(VERBOSE),--verbose)
 
 .PHONY: install search dashboard test lint format bench clean

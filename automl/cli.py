@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from automl._errors import AutoMLError
-from automl._table import fmt, render_table
+from automl._table import fmt, fraction_text, render_table
 from automl.search import SearchConfig, default_data_dir, default_storage_url
 from storage import StorageError, TrialState, TrialStore
 
@@ -64,11 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--validation-fraction", type=float, default=0.1)
     search.add_argument("--seed", type=int, default=42)
     search.add_argument("--sampler", default="tpe", help="tpe, random, cmaes or gp")
-    search.add_argument("--pruner", default="hyperband", help="hyperband, median, sha or none")
+    search.add_argument(
+        "--pruner", default="auto", help="auto (default), hyperband, median, sha or none"
+    )
+    search.add_argument(
+        "--warm-start",
+        metavar="STUDY",
+        help="screen the best configurations of an earlier study (same search space) first",
+    )
     search.add_argument(
         "--no-default-start",
         action="store_true",
-        help="do not try the built-in strong configuration first",
+        help="do not screen the built-in known-good configurations first",
     )
     search.add_argument(
         "--trials-per-worker",
@@ -141,6 +148,7 @@ def _search(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         pruner=args.pruner,
         enqueue_default=not args.no_default_start,
+        warm_start=args.warm_start,
         trials_per_worker=args.trials_per_worker,
         verbose=args.verbose,
     )
@@ -170,14 +178,18 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _trials_table(trials: Sequence, title: str) -> str:
-    headers = ["trial", "state", "val acc", "test acc", "epochs", "pruned at", "params", "secs"]
+    headers = ["trial", "phase", "state", "val acc", "test acc", "data", "epochs", "images"]
+    headers += ["pruned at", "params", "secs"]
     rows = [
         [
             t.number,
+            t.phase,
             t.state.value,
             t.value,
             t.test_accuracy,
+            fraction_text(t.data_fraction),
             t.epochs_run,
+            t.images_seen or None,
             t.pruned_at_epoch,
             t.param_count,
             f"{t.duration_s:.1f}" if t.duration_s is not None else None,

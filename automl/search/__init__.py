@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ACTIVATIONS,
         SEARCH_SPACE_VERSION,
         max_blocks,
+        portfolio,
         strong_default,
         suggest_params,
     )
@@ -48,6 +49,7 @@ __all__ = [
     "make_sampler",
     "max_blocks",
     "open_optuna_storage",
+    "portfolio",
     "run_study",
     "sha256_of",
     "strong_default",
@@ -66,6 +68,7 @@ __getattr__ = lazy_getattr(
             "ACTIVATIONS",
             "SEARCH_SPACE_VERSION",
             "max_blocks",
+            "portfolio",
             "strong_default",
             "suggest_params",
         ),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import optuna
 
+from automl.search._budget import Cost
 from storage import TrialStore
 
 MONITOR = "val_accuracy"
@@ -88,6 +90,19 @@ class TrialReporter(keras.callbacks.Callback):
         self.deadline_hit = False
         self._best_weights: list[np.ndarray] | None = None
         self._epoch_started = 0.0
+        # What the next fit trains on; set by ``use`` (a screening trial changes it per rung).
+        self.data_fraction = 1.0
+        self.images_per_epoch = 0
+        self.images_seen = 0
+        self._report_step: Callable[[int], int | None] = lambda step: step
+
+    def use(
+        self, data_fraction: float, images_per_epoch: int, report_step: Callable[[int], int | None]
+    ) -> None:
+        """Before a fit: its share of the data, and at which pruner step each epoch reports
+        (``None``: that epoch does not report)."""
+        self.data_fraction, self.images_per_epoch = data_fraction, images_per_epoch
+        self._report_step = report_step
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started = time.perf_counter()
@@ -103,6 +118,7 @@ class TrialReporter(keras.callbacks.Callback):
         logs = logs or {}
         step = epoch + 1  # epochs are counted from 1 everywhere a user sees them
         self.epochs_run = step
+        self.images_seen += self.images_per_epoch
         self.store.record_epoch(
             self.trial_id,
             step,
@@ -112,6 +128,8 @@ class TrialReporter(keras.callbacks.Callback):
             val_loss=logs.get("val_loss"),
             val_accuracy=logs.get(MONITOR),
             learning_rate=self._learning_rate(),
+            data_fraction=self.data_fraction,
+            images_seen=self.images_seen,
         )
         value = logs.get(MONITOR)
         if value is None or not math.isfinite(value) or not math.isfinite(logs.get("loss", 0.0)):
@@ -121,13 +139,20 @@ class TrialReporter(keras.callbacks.Callback):
         if value > self.best_value:
             self.best_value, self.best_epoch = float(value), step
             self._best_weights = self.model.get_weights()
-        self.trial.report(float(value), step)
+        report_step = self._report_step(step)
+        if report_step is None:
+            return
+        self.trial.report(float(value), report_step)
         if self.trial.should_prune():
             self.pruned_at = step
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self._best_weights is not None and self.pruned_at is None:
+        if self.pruned_at is None:
+            self.restore_best()
+
+    def restore_best(self) -> None:
+        if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
 
     def _learning_rate(self) -> float | None:
@@ -135,3 +160,93 @@ class TrialReporter(keras.callbacks.Callback):
             return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         except (AttributeError, TypeError, ValueError):
             return None
+
+
+class FitAbandoned(Exception):
+    """Raised by ``CostMeter`` to end a fit at once: validating a fit that is given up wastes
+    the budget. The trial runner turns it into the trial's outcome."""
+
+
+class CostMeter(keras.callbacks.Callback):
+    """Measures what training this candidate costs, from its first batches on.
+
+    Times are taken at the start of each batch, which Keras calls in the training thread even
+    when batch ends are dispatched asynchronously: the gap between two starts is one step. It
+    raises ``FitAbandoned`` when the pace says the fit cannot end by ``until``
+    (``cannot_finish``), or when the candidate is slower per image than
+    ``max_seconds_per_image`` (``too_slow``).
+    """
+
+    async_safe = True  # no batch-end hook
+    WARMUP_BATCHES = 3  # the first steps of a fit include tracing: not counted
+
+    def __init__(
+        self,
+        batch_size: int,
+        *,
+        until: float | None = None,
+        max_seconds_per_image: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.until = until
+        self.max_seconds_per_image = max_seconds_per_image
+        self.cannot_finish = False
+        self.too_slow = False
+        self._train_seconds = 0.0
+        self._timed_batches = 0
+        self._validation_seconds: list[float] = []
+        self._last_start: float | None = None
+
+    @property
+    def cost(self) -> Cost | None:
+        if not self._timed_batches:
+            return None
+        per_image = self._train_seconds / (self._timed_batches * self.batch_size)
+        validation = float(np.median(self._validation_seconds)) if self._validation_seconds else 0.0
+        return Cost(per_image, validation)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._fit_batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._last_start = None  # the gap across an epoch's end holds validation, not a step
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        if self._last_start is not None and self._fit_batches >= self.WARMUP_BATCHES:
+            self._train_seconds += now - self._last_start
+            self._timed_batches += 1
+        self._last_start = now
+        self._fit_batches += 1
+        if self.until is not None and time.time() >= self.until:
+            self.cannot_finish = True
+            raise FitAbandoned("out of time")
+        cost = self.cost
+        if cost is None:
+            return
+        if self.max_seconds_per_image is not None and (
+            cost.seconds_per_image > self.max_seconds_per_image
+        ):
+            self.too_slow = True
+            raise FitAbandoned("too slow")
+        if self.until is not None and time.time() + self._seconds_left(batch, cost) > self.until:
+            self.cannot_finish = True
+            raise FitAbandoned("cannot finish in time")
+
+    def _seconds_left(self, batch: int, cost: Cost) -> float:
+        steps = self.params.get("steps") or 0
+        epochs_after = self.params.get("epochs", 1) - self._epoch - 1
+        batches_left = max(0, steps - batch) + epochs_after * steps
+        validations_left = epochs_after + 1
+        return (
+            batches_left * self.batch_size * cost.seconds_per_image
+            + validations_left * cost.validation_seconds
+        )
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._test_started = time.perf_counter()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self._validation_seconds.append(time.perf_counter() - self._test_started)

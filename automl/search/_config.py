@@ -12,7 +12,7 @@ from automl._errors import AutoMLError
 from storage import DEFAULT_STORAGE_URL
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("hyperband", "median", "sha", "none")
+PRUNERS = ("auto", "hyperband", "median", "sha", "none")
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -49,8 +49,9 @@ class SearchConfig:
     validation_fraction: float = 0.1
     seed: int = 42
     sampler: str = "tpe"
-    pruner: str = "hyperband"
+    pruner: str = "auto"
     enqueue_default: bool = True
+    warm_start: str | None = None
     trials_per_worker: int = 10
     verbose: bool = False
 
@@ -82,10 +83,25 @@ class SearchConfig:
             raise AutoMLError(
                 f"invalid study name {self.study_name!r}: use letters, digits, '.', '_' or '-'"
             )
+        if self.warm_start is not None and self.warm_start == (self.study_name or self.task):
+            raise AutoMLError("--warm-start names the study being searched; name an earlier one")
         if self.study_name is None:
             object.__setattr__(self, "study_name", self.task)
         if self.artifacts_dir is None:
             object.__setattr__(self, "artifacts_dir", default_artifacts_dir(self.storage_url))
+
+    @property
+    def budgeted(self) -> bool:
+        """A time limit makes it a timed search: screening, then a final run (see _budget.py)."""
+        return self.timeout_s is not None
+
+    @property
+    def pruner_name(self) -> str:
+        """``auto``: successive halving over the screening rungs of a timed search, Hyperband
+        over epochs for a trial-count search."""
+        if self.pruner != "auto":
+            return self.pruner
+        return "sha" if self.budgeted else "hyperband"
 
     @property
     def name(self) -> str:

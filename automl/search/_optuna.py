@@ -9,6 +9,7 @@ from optuna.trial import TrialState as OptunaState
 from sqlalchemy.exc import SQLAlchemyError
 
 from automl._errors import AutoMLError
+from automl.search._budget import REDUCTION_FACTOR, SCREENING_RUNGS
 from automl.search._config import SearchConfig
 from storage import TrialState, TrialStore, engine_kwargs
 
@@ -43,14 +44,22 @@ def make_sampler(config: SearchConfig, worker_index: int = 0) -> optuna.samplers
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    if config.pruner == "hyperband":
+    """Over epochs (steps 1, 2, ...) in a trial-count search; over the screening rungs (steps
+    1, 3, 9: the rung's resource level) in a timed one."""
+    name = config.pruner_name
+    max_resource = SCREENING_RUNGS[-1].step if config.budgeted else config.epochs
+    if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=config.epochs, reduction_factor=3
+            min_resource=1, max_resource=max_resource, reduction_factor=REDUCTION_FACTOR
         )
-    if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if config.pruner == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=3, n_warmup_steps=0 if config.budgeted else 1
+        )
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=REDUCTION_FACTOR
+        )
     return optuna.pruners.NopPruner()
 
 

@@ -78,3 +78,26 @@ def strong_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
         augment=False,
     )
     return params
+
+
+def portfolio(input_shape: tuple[int, int, int]) -> list[dict[str, Any]]:
+    """Known-good configurations screened before the sampler's own: the strong default, a
+    cheaper two-block variant for small budgets, and a wider one with two convolutions per
+    block and augmentation for larger ones. The screening decides among them."""
+    default = strong_default(input_shape)
+    configs = [default]
+    if max_blocks(input_shape) >= 2:
+        small = {k: v for k, v in default.items() if not k.startswith("filters_")}
+        small.update(n_blocks=2, filters_0=32, filters_1=64, batch_size=64)
+        configs.append(small)
+    wide = dict(default)
+    wide.update(
+        convs_per_block=2,
+        optimizer="adamw",
+        learning_rate=2e-3,
+        weight_decay=5e-4,
+        augment=True,
+        dropout=0.2,
+    )
+    configs.append(wide)
+    return configs

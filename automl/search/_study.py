@@ -17,7 +17,9 @@ from tqdm import tqdm
 
 from automl._errors import AutoMLError
 from automl._quiet import quiet_logs
+from automl._table import fraction_text
 from automl.data import get_task
+from automl.search._budget import COST_ATTRS, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
     FINISHED_STATES,
@@ -25,7 +27,8 @@ from automl.search._optuna import (
     make_sampler,
     open_optuna_storage,
 )
-from automl.search._search_space import SEARCH_SPACE_VERSION, strong_default
+from automl.search._search_space import SEARCH_SPACE_VERSION, portfolio
+from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
 from storage import TrialRecord, TrialState, TrialStore
 
@@ -60,8 +63,9 @@ def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
     task.check_data_dir(config.data_dir)
     store = TrialStore(config.storage_url)
     try:
+        first = warm_start_params(config, store) if config.warm_start else []
         store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
-        study = _load_study(config)
+        study = _load_study(config, first, log)
         _reconcile(store, study, config.name)
         data_summary = _optimize(config, store, study, log)
         return _finish(config, store, started, data_summary)
@@ -69,7 +73,9 @@ def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
         store.close()
 
 
-def _load_study(config: SearchConfig) -> optuna.Study:
+def _load_study(config: SearchConfig, first: list[dict], log: Log) -> optuna.Study:
+    """Create or load the study; a new one screens ``first`` (a warm start) and the portfolio
+    before the sampler's own candidates."""
     study = optuna.create_study(
         study_name=config.name,
         storage=open_optuna_storage(config.storage_url),
@@ -80,9 +86,13 @@ def _load_study(config: SearchConfig) -> optuna.Study:
     )
     study.set_user_attr("task", config.task)
     study.set_user_attr("search_space_version", SEARCH_SPACE_VERSION)
-    if config.enqueue_default and not study.get_trials(deepcopy=False):
-        # skip_if_exists: two workers starting together enqueue it once.
-        study.enqueue_trial(strong_default(get_task(config.task).input_shape), skip_if_exists=True)
+    if not study.get_trials(deepcopy=False):
+        if config.warm_start:
+            log(f"warm start: the {len(first)} best configurations of {config.warm_start!r} first")
+        if config.enqueue_default:
+            first = first + portfolio(get_task(config.task).input_shape)
+        for params in first:  # skip_if_exists: two workers starting together enqueue them once
+            study.enqueue_trial(params, skip_if_exists=True)
     return study
 
 
@@ -96,41 +106,96 @@ def _reconcile(store: TrialStore, study: optuna.Study, name: str) -> None:
     store.mark_interrupted(name, finished)
 
 
-def _finished_count(study: optuna.Study) -> int:
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+def _finished_candidates(study: optuna.Study) -> int:
+    """Finished trials that count towards ``--trials``: all but final-phase runs."""
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and t.user_attrs.get(PHASE_ATTR) != "final"
+    )
 
 
 def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> str | None:
     """Start workers one after another until the trial count or the time budget is reached."""
-    done = _finished_count(study)
-    if done >= config.trials:
+    plan = BudgetPlan.from_timeout(time.time(), config.timeout_s) if config.timeout_s else None
+    done = _finished_candidates(study)
+    if done >= config.trials and plan is None:
         log(f"study {config.name!r} already has {done} finished trials (asked for {config.trials})")
         return None
-    if done:
+    if done >= config.trials:
+        log(f"study {config.name!r} already screened {done} candidates: on to the final phase")
+    elif done:
         log(f"resuming study {config.name!r}: {done} trials done, {config.trials - done} to go")
-    deadline = time.time() + config.timeout_s if config.timeout_s else None
-    bar = tqdm(
-        total=config.trials,
-        initial=done,
-        unit="trial",
-        disable=config.verbose,
-        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]",
-    )
-    supervisor = _Supervisor(config, store, bar, log)
+    supervisor = _Supervisor(config, store, log, plan, initial=done)
+    screening_deadline = plan.screening_deadline if plan else None
     try:
         while True:
-            remaining = config.trials - _finished_count(study)
-            if remaining <= 0 or (deadline is not None and time.time() >= deadline):
+            remaining = config.trials - _finished_candidates(study)
+            if remaining <= 0 or (screening_deadline and time.time() >= screening_deadline):
                 break
             # Seeded by the trial count: a resumed run never replays an earlier run's draws.
             index = len(study.get_trials(deepcopy=False))
-            job = WorkerJob(config, min(remaining, config.trials_per_worker), deadline, index)
-            if supervisor.run(job) == 0:
+            batch = min(remaining, config.trials_per_worker)
+            if supervisor.run(WorkerJob(config, batch, screening_deadline, index, plan)) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
+        if plan is not None:
+            _final_phase(config, study, supervisor, plan, log)
     finally:
-        supervisor.update_bar()
-        bar.close()
+        supervisor.close()
     return supervisor.data_summary
+
+
+def screening_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """The best candidate at the highest rung that at least two candidates reached.
+
+    Scores are compared only at equal fidelity. The highest rung alone would crown whichever
+    candidate got there first (successive halving promotes the first arrivals unopposed), so
+    the comparison is made where there was competition: a candidate there that went further
+    is judged by its score at that rung like the others.
+    """
+    screened = [
+        t
+        for t in trials
+        if t.user_attrs.get(PHASE_ATTR) != "final"
+        and t.state in (OptunaState.COMPLETE, OptunaState.PRUNED)
+        and t.intermediate_values
+        and all(name in t.user_attrs for name in COST_ATTRS)
+    ]
+    if not screened:
+        return None
+    reached = sorted((max(t.intermediate_values) for t in screened), reverse=True)
+    step = reached[1] if len(reached) > 1 else reached[0]
+    contenders = [t for t in screened if step in t.intermediate_values]
+    return max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
+
+
+def _final_phase(
+    config: SearchConfig,
+    study: optuna.Study,
+    supervisor: _Supervisor,
+    plan: BudgetPlan,
+    log: Log,
+) -> None:
+    """Train the screening's winner on all the data with the time that is left."""
+    winner = screening_winner(study.get_trials(deepcopy=False))
+    if winner is None:
+        log("no candidate finished a screening rung: there is nothing to train in a final phase")
+        return
+    left = plan.deadline - time.time()
+    if left <= 0:
+        return
+    study.enqueue_trial(
+        winner.params,
+        user_attrs={
+            PHASE_ATTR: "final",
+            "screened_as": winner.number,
+            **{name: winner.user_attrs[name] for name in COST_ATTRS},
+        },
+    )
+    log(f"final phase: trial {winner.number}'s configuration on all the data, {left:.0f} s left")
+    supervisor.phase = "final"
+    index = len(study.get_trials(deepcopy=False))
+    supervisor.run(WorkerJob(config, 1, plan.deadline, index, plan))
 
 
 class _Supervisor:
@@ -138,11 +203,38 @@ class _Supervisor:
 
     POLL_S = 1.0
 
-    def __init__(self, config: SearchConfig, store: TrialStore, bar: tqdm, log: Log) -> None:
-        self.config, self.store, self.bar, self.log = config, store, bar, log
+    def __init__(
+        self,
+        config: SearchConfig,
+        store: TrialStore,
+        log: Log,
+        plan: BudgetPlan | None,
+        initial: int,
+    ) -> None:
+        self.config, self.store, self.log, self.plan = config, store, log, plan
         self.data_summary: str | None = None
+        self.phase = "screening" if plan else ""
         self._postfix = ""
         self._context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
+        if plan is None:
+            self.bar = tqdm(
+                total=config.trials,
+                initial=initial,
+                unit="trial",
+                disable=config.verbose,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]",
+            )
+        else:  # a timed search: the bar is the budget, its end the deadline
+            self.bar = tqdm(
+                total=round(plan.seconds),
+                unit="s",
+                disable=config.verbose,
+                bar_format="{desc} {bar} {n_fmt}/{total_fmt} s{postfix}",
+            )
+
+    def close(self) -> None:
+        self.update_bar()
+        self.bar.close()
 
     def run(self, job: WorkerJob) -> int:
         messages = self._context.Queue()
@@ -213,19 +305,47 @@ class _Supervisor:
     def update_bar(self) -> None:
         """Poll the store: counts every worker's trials, other machines' included."""
         trials = self.store.trials(self.config.name)
-        finished = sum(1 for t in trials if t.state.is_finished)
         best = max(
             (t for t in trials if t.state is TrialState.COMPLETE and t.value is not None),
             key=lambda t: t.value,  # type: ignore[arg-type,return-value]
             default=None,
         )
-        postfix = f"best val acc {best.value:.4f} (trial {best.number})" if best else ""
-        changed = (min(finished, self.bar.total), postfix) != (self.bar.n, self._postfix)
-        self.bar.n, self._postfix = min(finished, self.bar.total), postfix
+        best_text = f"best val acc {best.value:.4f} (trial {best.number})" if best else ""
+        if self.plan is None:
+            position = min(sum(1 for t in trials if t.state.is_finished), self.bar.total)
+            postfix, desc = best_text, ""
+        else:
+            now = time.time()
+            position = min(self.bar.total, max(0, round(now - self.plan.start)))
+            desc = self.phase
+            postfix = "; ".join(
+                part
+                for part in (
+                    f"{max(0.0, self.plan.deadline - now):.0f} s left",
+                    f"{sum(1 for t in trials if t.phase == 'screening')} screened",
+                    _running_text(trials),
+                    best_text,
+                )
+                if part
+            )
+        changed = (position, postfix, desc) != (self.bar.n, self._postfix, self.bar.desc)
+        self.bar.n, self._postfix = position, postfix
         if changed:
+            self.bar.set_description_str(desc, refresh=False)
             self.bar.set_postfix_str(postfix, refresh=False)
         if changed or sys.stderr.isatty():  # keep logs free of identical redraws
             self.bar.refresh()
+
+
+def _running_text(trials: list[TrialRecord]) -> str:
+    running = [t for t in trials if t.state is TrialState.RUNNING]
+    if not running:
+        return ""
+    t = running[-1]
+    if not t.epochs_run:
+        return f"trial {t.number} starting"
+    fraction = f" on {fraction_text(t.data_fraction)} of the data" if t.data_fraction else ""
+    return f"trial {t.number} epoch {t.epochs_run}{fraction}"
 
 
 def _finish(

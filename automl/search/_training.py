@@ -1,17 +1,39 @@
-"""One trial: suggest, build, fit through callbacks, keep the best weights, map outcomes to states."""
+"""One trial: suggest, build, fit through callbacks, keep the best weights, map outcomes to states.
+
+A trial runs in one of three phases. ``search`` (no time budget): all the data, up to
+``--epochs``, the pruner asked every epoch. ``screening`` (a timed search): rungs of growing data
+fractions, the pruner asked after each rung, stopped before a rung the budget cannot finish.
+``final``: the screening's winner on all the data, as many epochs as the time left allows.
+"""
 
 from __future__ import annotations
 
 import gc
+import math
+import time
 from dataclasses import dataclass
 
 import keras
 import optuna
 
 from automl._errors import TrialFailure
-from automl.data import DataSplits, evaluation_dataset, training_dataset
+from automl.data import DataSplits, evaluation_dataset, nested_subsets, training_dataset
 from automl.search._artifacts import ArtifactKeeper
-from automl.search._callbacks import AsyncTerminateOnNaN, BudgetCosine, TrialReporter
+from automl.search._budget import (
+    COST_ATTRS,
+    PHASE_ATTR,
+    BudgetPlan,
+    Cost,
+    final_epochs,
+    screening_rungs,
+)
+from automl.search._callbacks import (
+    AsyncTerminateOnNaN,
+    BudgetCosine,
+    CostMeter,
+    FitAbandoned,
+    TrialReporter,
+)
 from automl.search._config import SearchConfig
 from automl.search._model_builder import build_model, compile_model
 from automl.search._params import ModelParams
@@ -24,6 +46,7 @@ class FitOutcome:
     best_value: float
     best_epoch: int
     epochs_run: int
+    reason: str | None = None
 
 
 class Objective:
@@ -35,16 +58,30 @@ class Objective:
         data: DataSplits,
         store: TrialStore,
         keeper: ArtifactKeeper,
-        deadline: float | None,
+        deadline: float | None = None,
+        plan: BudgetPlan | None = None,
     ) -> None:
         self.config = config
         self.data = data
         self.store = store
         self.keeper = keeper
-        self.deadline = deadline
+        self.deadline = plan.deadline if plan else deadline
+        self.plan = plan
+        self.rungs = screening_rungs(len(data.x_train))
+        self.subsets = (
+            nested_subsets(data.y_train, [r.fraction for r in self.rungs], config.seed)
+            if plan
+            else []
+        )
+
+    def phase_of(self, trial: optuna.Trial) -> str:
+        if self.plan is None:
+            return "search"
+        return "final" if trial.user_attrs.get(PHASE_ATTR) == "final" else "screening"
 
     def __call__(self, trial: optuna.Trial) -> float:
-        record = self.store.start_trial(self.config.name, trial.number)
+        phase = self.phase_of(trial)
+        record = self.store.start_trial(self.config.name, trial.number, phase=phase)
         reporter: TrialReporter | None = None
         model: keras.Model | None = None
         try:
@@ -58,16 +95,29 @@ class Objective:
                 raise optuna.TrialPruned(
                     f"{param_count:,} parameters exceed the cap of {self.config.max_params:,}"
                 )
-            reporter = TrialReporter(trial, self.store, record.id, self.deadline)
-            outcome = self._fit(model, params, reporter, trial.number)
+            compile_model(model, params)
+            if phase == "screening":
+                assert self.plan is not None
+                # The screening deadline is the cost meter's to keep (it ends a rung at once).
+                reporter = TrialReporter(trial, self.store, record.id)
+                outcome = self._screen(model, params, reporter, trial)
+            elif phase == "final":
+                reporter = TrialReporter(trial, self.store, record.id, self.deadline)
+                outcome = self._final(model, params, reporter, trial)
+            else:
+                reporter = TrialReporter(trial, self.store, record.id, self.deadline)
+                outcome = self._search(model, params, reporter, trial.number)
             trial.set_user_attr("best_epoch", outcome.best_epoch)
             trial.set_user_attr("epochs_run", outcome.epochs_run)
+            reason = outcome.reason
+            if reporter.deadline_hit:
+                reason = "stopped at the search's time limit"
             self.store.finish_trial(
                 record.id,
                 TrialState.COMPLETE,
                 value=outcome.best_value,
                 best_epoch=outcome.best_epoch,
-                reason="stopped at the search's time limit" if reporter.deadline_hit else None,
+                reason=reason,
             )
             self.keeper.offer(trial.number, model)
             return outcome.best_value
@@ -89,38 +139,165 @@ class Objective:
             keras.backend.clear_session()  # memory stays flat over a long study
             gc.collect()
 
-    def _fit(
+    # ---------------------------------------------------------------- the three phases
+    def _search(
         self, model: keras.Model, params: ModelParams, reporter: TrialReporter, number: int
     ) -> FitOutcome:
-        data, config = self.data, self.config
-        compile_model(model, params)
-        seed = config.seed + number
-        model.fit(
-            training_dataset(
-                data.x_train, data.y_train, params.batch_size, augment=params.augment, seed=seed
-            ),
-            validation_data=evaluation_dataset(data.x_val, data.y_val),
+        """No budget: all the data, up to --epochs, early stopping, the pruner every epoch."""
+        config = self.config
+        reporter.use(1.0, len(self.data.x_train), lambda step: step)
+        self._fit(
+            model,
+            params,
+            number,
+            reporter,
             epochs=config.epochs,
-            shuffle=False,  # the dataset reshuffles itself each epoch
-            verbose=2 if config.verbose else 0,
             callbacks=[
-                AsyncTerminateOnNaN(),
                 keras.callbacks.LearningRateScheduler(
                     BudgetCosine(params.learning_rate, config.epochs, self.deadline)
                 ),
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-                reporter,
             ],
         )
+        return self._outcome(reporter)
+
+    def _screen(
+        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
+    ) -> FitOutcome:
+        """Rungs of growing data fractions; each one is started only if it can finish in time."""
+        plan, train_size = self.plan, len(self.data.x_train)
+        assert plan is not None
+        meter = CostMeter(
+            params.batch_size,
+            until=plan.screening_deadline,
+            # A candidate too slow to train properly in the final phase is no use as a winner.
+            max_seconds_per_image=plan.final_seconds / (plan.min_final_epochs * train_size),
+        )
+        total_epochs = sum(r.epochs for r in self.rungs)
+        schedule = keras.callbacks.LearningRateScheduler(
+            BudgetCosine(params.learning_rate, total_epochs)
+        )
+        epoch, reason = 0, None
+        for rung, indices in zip(self.rungs, self.subsets):
+            cost = meter.cost
+            if cost is not None and not plan.rung_fits(cost, rung, train_size, time.time()):
+                reason = f"screening time left no room for rung {rung.level + 1}"
+                break
+            last = epoch + rung.epochs
+            reporter.use(
+                rung.fraction,
+                len(indices),
+                lambda step, r=rung, end=last: r.step if step == end else None,
+            )
+            try:
+                self._fit(
+                    model,
+                    params,
+                    trial.number,
+                    reporter,
+                    epochs=last,
+                    initial_epoch=epoch,
+                    indices=indices,
+                    callbacks=[schedule, meter],
+                )
+            except FitAbandoned:
+                pass
+            finally:
+                self._record_cost(trial, meter.cost)
+            if meter.too_slow:
+                per_epoch = meter.cost.epoch_seconds(train_size) if meter.cost else math.nan
+                raise optuna.TrialPruned(
+                    f"too slow for the final phase: {per_epoch:.0f} s per full-data epoch, "
+                    f"{plan.min_final_epochs} would not fit in {plan.final_seconds:.0f} s"
+                )
+            self._raise_for(reporter)
+            if meter.cannot_finish:
+                if reporter.best_epoch is None:
+                    raise optuna.TrialPruned("screening time ran out during rung 1")
+                reporter.restore_best()  # the partial rung's weights are not what was scored
+                reason = f"screening time ran out during rung {rung.level + 1}"
+                break
+            trial.set_user_attr("rung", rung.level)
+            epoch = last
+        return self._outcome(reporter, reason)
+
+    def _final(
+        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
+    ) -> FitOutcome:
+        """All the data, for the epochs the time left allows; learning rate floors at the end."""
+        train_size = len(self.data.x_train)
+        cost = Cost(*(float(trial.user_attrs[name]) for name in COST_ATTRS))
+        assert self.deadline is not None
+        epochs = max(
+            1, final_epochs(cost, train_size, self.deadline - time.time(), self.config.epochs)
+        )
+        trial.set_user_attr("planned_epochs", epochs)
+        reporter.use(1.0, train_size, lambda step: None)  # never pruned
+        self._fit(
+            model,
+            params,
+            trial.number,
+            reporter,
+            epochs=epochs,
+            callbacks=[
+                keras.callbacks.LearningRateScheduler(
+                    BudgetCosine(params.learning_rate, epochs, self.deadline)
+                )
+            ],
+        )
+        return self._outcome(reporter)
+
+    # ---------------------------------------------------------------- shared pieces
+    def _fit(
+        self,
+        model: keras.Model,
+        params: ModelParams,
+        number: int,
+        reporter: TrialReporter,
+        *,
+        epochs: int,
+        callbacks: list[keras.callbacks.Callback],
+        initial_epoch: int = 0,
+        indices=None,
+    ) -> None:
+        data = self.data
+        x, y = (
+            (data.x_train, data.y_train)
+            if indices is None
+            else (data.x_train[indices], data.y_train[indices])
+        )
+        model.fit(
+            training_dataset(
+                x, y, params.batch_size, augment=params.augment, seed=self.config.seed + number
+            ),
+            validation_data=evaluation_dataset(data.x_val, data.y_val),
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            shuffle=False,  # the dataset reshuffles itself each epoch
+            verbose=2 if self.config.verbose else 0,
+            callbacks=[AsyncTerminateOnNaN(), *callbacks, reporter],
+        )
+
+    def _raise_for(self, reporter: TrialReporter) -> None:
         if reporter.nan_at is not None:
             raise TrialFailure(f"loss became NaN or infinite at epoch {reporter.nan_at}")
         if reporter.pruned_at is not None:
             raise optuna.TrialPruned(
-                f"pruned by the {config.pruner} pruner after epoch {reporter.pruned_at}"
+                f"pruned by the {self.config.pruner_name} pruner after epoch {reporter.pruned_at}"
             )
+
+    def _outcome(self, reporter: TrialReporter, reason: str | None = None) -> FitOutcome:
+        self._raise_for(reporter)
         if reporter.best_epoch is None:
             raise TrialFailure("no epoch finished")
-        return FitOutcome(reporter.best_value, reporter.best_epoch, reporter.epochs_run)
+        return FitOutcome(reporter.best_value, reporter.best_epoch, reporter.epochs_run, reason)
+
+    @staticmethod
+    def _record_cost(trial: optuna.Trial, cost: Cost | None) -> None:
+        """The final phase plans its epochs from the cost its configuration measured here."""
+        if cost is not None:
+            trial.set_user_attr("seconds_per_image", cost.seconds_per_image)
+            trial.set_user_attr("validation_seconds", cost.validation_seconds)
 
     def _close(
         self, trial_id: int, state: TrialState, reporter: TrialReporter | None, reason: str

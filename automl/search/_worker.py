@@ -16,6 +16,7 @@ from multiprocessing.queues import Queue
 from typing import Any
 
 from automl._errors import AutoMLError, TrialFailure
+from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
 from storage import StorageError, TrialStore
 
@@ -24,8 +25,9 @@ from storage import StorageError, TrialStore
 class WorkerJob:
     config: SearchConfig
     n_trials: int
-    deadline: float | None  # a time.time() instant, shared by all workers of this run
+    deadline: float | None  # a time.time() instant: this worker starts no trial after it
     worker_index: int  # distinct per worker start: it seeds the sampler
+    plan: BudgetPlan | None = None  # a timed search's budget (screening, then final)
 
 
 def worker_main(job: WorkerJob, messages: Queue) -> None:
@@ -83,9 +85,13 @@ def _run(job: WorkerJob, send) -> int:
         pruner=make_pruner(config),
     )
     keeper = ArtifactKeeper(store, config.name, config.artifacts_dir, config.keep_best)
-    objective = Objective(config, data, store, keeper, job.deadline)
+    objective = Objective(config, data, store, keeper, job.deadline, job.plan)
+
+    ran = 0
 
     def announced(trial: optuna.Trial) -> float:
+        nonlocal ran
+        ran += 1
         send("trial", trial.number)
         trial.set_user_attr("worker_pid", os.getpid())
         try:
@@ -97,7 +103,6 @@ def _run(job: WorkerJob, send) -> int:
     if timeout is not None and timeout <= 0:
         return 0
     guard = StopAfterFailures(MAX_CONSECUTIVE_FAILURES)
-    before = len(study.get_trials(deepcopy=False))
     try:
         study.optimize(
             announced,
@@ -113,6 +118,6 @@ def _run(job: WorkerJob, send) -> int:
             raise AutoMLError(
                 f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed; last reason: {last.reason}"
             )
-        return len(study.get_trials(deepcopy=False)) - before
+        return ran  # not a count of the study's trials: enqueued ones wait there
     finally:
         store.close()

@@ -59,7 +59,8 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
 
 def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--storage", url]
+    args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--timeout", "none"]
+    args += ["--storage", url]
     process = subprocess.Popen(
         [*AUTOML, *args, "--trials", "20", "--pruner", "none"],
         stdout=subprocess.PIPE,
@@ -90,7 +91,8 @@ def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path: Path) -> None:
     assert trials and all(t.state.is_finished for t in trials)
     assert trials[-1].state is TrialState.FAIL and "interrupted" in trials[-1].reason
     study = optuna.load_study(study_name="digits", storage=url)
-    assert all(t.state.is_finished() for t in study.trials)
+    # None left running (the portfolio's not yet tried configurations still wait).
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
     done = len(trials)
     rerun = subprocess.run(
@@ -157,6 +159,22 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
         (["trials", "--study", "nope", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
         (["studies", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
         (["search"], "the following arguments are required: --task"),
+        (
+            [
+                "search",
+                "--task",
+                "digits",
+                "--warm-start",
+                "nope",
+                "--storage",
+                "sqlite:///{tmp}/a.db",
+            ],
+            "--warm-start: no study named 'nope'",
+        ),
+        (
+            ["search", "--task", "digits", "--warm-start", "digits"],
+            "names the study being searched",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli, args, message) -> None:
@@ -179,6 +197,17 @@ def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
     assert "study 'shared' already exists for task 'digits'" in clash.stderr
     # Nothing was lost or half-written: the original study is intact.
     assert TrialStore(url).get_study("shared").task == "digits"
+
+    # A warm start from a study of another search space or image shape is refused.
+    TrialStore(url).ensure_study("old-space", "digits", 1, {})
+    old = cli("search", "--task", "digits", "--warm-start", "old-space", "--storage", url)
+    assert old.returncode == 2 and "used search-space version 1" in old.stderr
+    from automl.search import SEARCH_SPACE_VERSION
+
+    TrialStore(url).ensure_study("other-shape", "mnist", SEARCH_SPACE_VERSION, {})
+    shape = cli("search", "--task", "digits", "--warm-start", "other-shape", "--storage", url)
+    assert shape.returncode == 2 and "this search has (8, 8, 1)" in shape.stderr
+    assert "Traceback" not in old.stderr + shape.stderr
 
 
 def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:

@@ -44,3 +44,36 @@ def test_workers_get_distinct_seeds() -> None:
 )
 def test_pruner_names(name: str, kind: type) -> None:
     assert isinstance(make_pruner(SearchConfig(task="digits", pruner=name)), kind)
+
+
+@pytest.mark.slow
+def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
+    """Both phases end to end on digits, in worker processes, then a warm start from it."""
+    from automl import run_search
+    from automl.search._warm_start import warm_start_params
+    from storage import TrialStore
+
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    config = SearchConfig(
+        task="digits", study_name="timed", trials=4, epochs=3, timeout_s=60, storage_url=url
+    )
+    lines: list[str] = []
+    result = run_search(config, log=lines.append)
+
+    store = TrialStore(url)
+    trials = store.trials("timed")
+    assert [t.phase for t in trials] == ["screening"] * 4 + ["final"]
+    final = trials[-1]
+    study = optuna.load_study(study_name="timed", storage=url)
+    winner = study.trials[-1].user_attrs["screened_as"]
+    assert final.params == store.trial("timed", winner).params
+    assert final.state.value == "COMPLETE" and final.data_fraction == 1.0
+    assert final.images_seen == final.epochs_run * 1293  # digits' training split
+    screened = [t for t in trials if t.phase == "screening" and t.epochs_run]
+    assert screened and all(t.images_seen > 0 and t.data_fraction for t in screened)
+    assert any(line.startswith("final phase: trial") for line in lines)
+    assert result.test_accuracy is not None
+
+    again = SearchConfig(task="digits", study_name="next", warm_start="timed", storage_url=url)
+    first = warm_start_params(again, store)
+    assert 1 <= len(first) <= 3 and first[0] == study.trials[-1].params  # the final's config

@@ -27,7 +27,9 @@ def digits():
     return get_task("digits").load(None, 0.1, seed=0)
 
 
-def _objective(tmp_path: Path, digits, **overrides) -> tuple[Objective, TrialStore, SearchConfig]:
+def _objective(
+    tmp_path: Path, digits, plan=None, **overrides
+) -> tuple[Objective, TrialStore, SearchConfig]:
     config = SearchConfig(
         task="digits",
         study_name="t",
@@ -38,7 +40,7 @@ def _objective(tmp_path: Path, digits, **overrides) -> tuple[Objective, TrialSto
     store = TrialStore(config.storage_url)
     store.ensure_study("t", "digits", 1, {})
     keeper = ArtifactKeeper(store, "t", config.artifacts_dir, config.keep_best)
-    return Objective(config, digits, store, keeper, deadline=None), store, config
+    return Objective(config, digits, store, keeper, plan=plan), store, config
 
 
 def test_pruned_trial_stops_at_its_epoch(tmp_path: Path, digits) -> None:
@@ -159,3 +161,97 @@ def test_deadline_stops_a_trial_inside_an_epoch(tmp_path: Path, digits) -> None:
     assert trial.state is TrialState.COMPLETE and "time limit" in trial.reason
     assert 1 <= trial.epochs_run < 500 and trial.value is not None
     assert store.artifacts("t")  # a clock-stopped trial still keeps its best model
+
+
+def _plan(seconds: float = 600.0, **kwargs):
+    import time
+
+    from automl.search._budget import BudgetPlan
+
+    return BudgetPlan.from_timeout(time.time(), seconds, **kwargs)
+
+
+def test_a_screening_trial_climbs_the_rungs_on_growing_fractions(
+    tmp_path: Path, digits, monkeypatch
+) -> None:
+    from automl.search import _budget
+
+    monkeypatch.setattr(_budget, "MIN_SUBSET_IMAGES", 100)  # digits is small: let it be cut
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan())
+    study = optuna.create_study(direction="maximize")  # no pruning: every rung runs
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=1)
+
+    (frozen,) = study.trials
+    assert sorted(frozen.intermediate_values) == [1, 3, 9]  # one report per rung
+    assert frozen.user_attrs["seconds_per_image"] > 0 and "validation_seconds" in frozen.user_attrs
+    trial = store.trial("t", 0)
+    assert trial.phase == "screening" and trial.state is TrialState.COMPLETE
+    epochs = store.epochs("t")
+    assert [e.data_fraction for e in epochs] == [0.125, 0.125, 0.25, 0.5]
+    train = len(digits.x_train)
+    sizes = [len(s) for s in objective.subsets]
+    assert sizes == sorted(sizes) and abs(sizes[0] - train / 8) <= 10
+    seen = [e.images_seen for e in epochs]
+    assert seen == [sizes[0], 2 * sizes[0], 2 * sizes[0] + sizes[1], 2 * sizes[0] + sum(sizes[1:])]
+    assert seen[-1] == trial.images_seen
+    assert trial.data_fraction == 0.5
+
+
+def test_screening_stops_before_a_rung_it_cannot_finish(
+    tmp_path: Path, digits, monkeypatch
+) -> None:
+    """The trial ends at the fidelity it reached, with the reason, and keeps its model."""
+    from automl.search._budget import BudgetPlan
+
+    monkeypatch.setattr(BudgetPlan, "rung_fits", lambda self, cost, rung, n, now: rung.level < 1)
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan())
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.state is TrialState.COMPLETE and trial.epochs_run == 2
+    assert trial.reason == "screening time left no room for rung 2"
+    assert list(study.trials[0].intermediate_values) == [1]
+    assert store.artifacts("t")
+
+
+def test_a_first_rung_that_cannot_finish_is_given_up_at_once(tmp_path: Path, digits) -> None:
+    plan = _plan(1.0, final_share=0.5)  # half a second of screening: less than one rung
+    objective, store, _ = _objective(tmp_path, digits, plan=plan)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)) | {"batch_size": 64})
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.state is TrialState.PRUNED
+    assert trial.reason == "screening time ran out during rung 1"
+    assert trial.epochs_run == 0  # abandoned mid-epoch: no validation pass was spent on it
+
+
+def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path, digits) -> None:
+    # 0.2 s for the final phase: no candidate could train 3 full-data epochs in it.
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan(600.0, final_share=0.2 / 600))
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.state is TrialState.PRUNED and "too slow for the final phase" in trial.reason
+    assert trial.epochs_run <= 1
+
+
+def test_the_final_trial_trains_on_all_the_data_for_the_epochs_that_fit(
+    tmp_path: Path, digits
+) -> None:
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
+    study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(1))  # never asked
+    study.enqueue_trial(
+        strong_default((8, 8, 1)),
+        user_attrs={"phase": "final", "seconds_per_image": 1e-4, "validation_seconds": 0.01},
+    )
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.phase == "final" and trial.state is TrialState.COMPLETE
+    assert trial.epochs_run == 4 == study.trials[0].user_attrs["planned_epochs"]  # the cap
+    assert {e.data_fraction for e in store.epochs("t")} == {1.0}
+    assert trial.images_seen == 4 * len(digits.x_train)
+    assert study.trials[0].intermediate_values == {}  # the pruner is never consulted

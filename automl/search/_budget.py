@@ -1,0 +1,115 @@
+"""How a timed search spends its budget: screen many candidates cheaply, then train the best.
+
+Screening runs candidates through rungs of growing fidelity: a fraction of the training split
+(nested subsets, so a promoted candidate keeps training on a superset of what it saw) for a few
+epochs. After each rung the candidate reports its validation accuracy to Optuna's pruner at the
+rung's step (1, 3, 9, ... = reduction factor ** level), so successive halving keeps the best
+third at each rung. The final phase trains the winner on the whole training split for as many
+epochs as the time left allows, its learning rate reaching its floor at the deadline.
+
+Everything here is plain arithmetic over measured costs: no clock, no Keras, no Optuna, so it
+is tested with made-up costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+REDUCTION_FACTOR = 3
+#: Optuna user attributes: a trial enqueued for the final phase carries its phase and the cost
+#: its configuration measured in screening.
+PHASE_ATTR = "phase"
+COST_ATTRS = ("seconds_per_image", "validation_seconds")
+
+
+@dataclass(frozen=True)
+class Rung:
+    level: int
+    fraction: float  # of the training split
+    epochs: int
+
+    @property
+    def step(self) -> int:
+        """The resource reported to the pruner at the end of this rung."""
+        return REDUCTION_FACTOR**self.level
+
+
+#: 1/8 of the data for two epochs, then one epoch on 1/4 and one on 1/2 (nested): the whole
+#: ladder trains on as many images as one full-data epoch (BENCHMARKS.md: rank correlation
+#: with full-data scores).
+SCREENING_RUNGS = (Rung(0, 0.125, 2), Rung(1, 0.25, 1), Rung(2, 0.5, 1))
+#: A subset smaller than this says little (a few steps per epoch, batch-norm statistics that
+#: never settle): small data sets screen on more of their data, down to all of it.
+MIN_SUBSET_IMAGES = 4000
+
+
+def screening_rungs(train_size: int) -> tuple[Rung, ...]:
+    """The rungs for a training split of ``train_size`` images."""
+    floor = min(1.0, MIN_SUBSET_IMAGES / max(1, train_size))
+    return tuple(Rung(r.level, max(r.fraction, floor), r.epochs) for r in SCREENING_RUNGS)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A candidate's measured cost: training seconds per image, seconds per validation pass."""
+
+    seconds_per_image: float
+    validation_seconds: float = 0.0
+
+    def epoch_seconds(self, images: int) -> float:
+        return images * self.seconds_per_image + self.validation_seconds
+
+    def rung_seconds(self, rung: Rung, train_size: int) -> float:
+        return rung.epochs * self.epoch_seconds(math.ceil(rung.fraction * train_size))
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """One run's budget, as ``time.time()`` instants (workers are separate processes)."""
+
+    start: float
+    deadline: float
+    #: Share of the budget kept for the final phase; screening gets the rest.
+    final_share: float = 0.5
+    #: A candidate whose full-data epochs would not fit this many times into the final phase
+    #: is pruned in screening: it could not be trained properly even if it won.
+    min_final_epochs: int = 5
+
+    def __post_init__(self) -> None:
+        if self.deadline <= self.start:
+            raise ValueError("the deadline must come after the start")
+        if not 0.0 < self.final_share < 1.0:
+            raise ValueError(f"final_share must lie in (0, 1), got {self.final_share}")
+
+    @classmethod
+    def from_timeout(cls, start: float, timeout_s: float, **kwargs) -> BudgetPlan:
+        return cls(start=start, deadline=start + timeout_s, **kwargs)
+
+    @property
+    def seconds(self) -> float:
+        return self.deadline - self.start
+
+    @property
+    def screening_deadline(self) -> float:
+        return self.start + (1.0 - self.final_share) * self.seconds
+
+    @property
+    def final_seconds(self) -> float:
+        return self.deadline - self.screening_deadline
+
+    def rung_fits(self, cost: Cost, rung: Rung, train_size: int, now: float) -> bool:
+        """Start a rung only if it can finish before screening ends."""
+        return now + cost.rung_seconds(rung, train_size) <= self.screening_deadline
+
+    def fits_final(self, cost: Cost, train_size: int) -> bool:
+        epochs = self.final_seconds / cost.epoch_seconds(train_size)
+        return epochs >= self.min_final_epochs
+
+
+def final_epochs(cost: Cost, train_size: int, seconds_left: float, max_epochs: int) -> int:
+    """Whole epochs on the full training split that fit in ``seconds_left`` (at most
+    ``max_epochs``); 0 when not even one does."""
+    if seconds_left <= 0:
+        return 0
+    return max(0, min(max_epochs, int(seconds_left // cost.epoch_seconds(train_size))))

@@ -1,0 +1,52 @@
+"""``--warm-start STUDY``: screen an earlier study's best configurations first."""
+
+from __future__ import annotations
+
+import optuna
+
+from automl._errors import AutoMLError
+from automl.data import get_task
+from automl.search._budget import PHASE_ATTR
+from automl.search._config import SearchConfig
+from automl.search._optuna import open_optuna_storage
+from automl.search._search_space import SEARCH_SPACE_VERSION
+from storage import StorageError, TrialStore
+
+WARM_START_TOP = 3
+
+
+def warm_start_params(config: SearchConfig, store: TrialStore) -> list[dict]:
+    """The best distinct configurations of ``config.warm_start``, as Optuna params; refuses a
+    study that does not exist, or whose space or image shape differs from this search's."""
+    name = config.warm_start
+    assert name is not None
+    try:
+        source = store.get_study(name)
+    except StorageError as exc:
+        raise AutoMLError(f"--warm-start: {exc}") from None
+    if source.search_space_version != SEARCH_SPACE_VERSION:
+        raise AutoMLError(
+            f"--warm-start: study {name!r} used search-space version "
+            f"{source.search_space_version}, this search uses {SEARCH_SPACE_VERSION}"
+        )
+    shape, source_shape = get_task(config.task).input_shape, get_task(source.task).input_shape
+    if shape != source_shape:
+        raise AutoMLError(
+            f"--warm-start: study {name!r} searched {source.task} images of {source_shape}, "
+            f"this search has {shape}"
+        )
+    study = optuna.load_study(study_name=name, storage=open_optuna_storage(config.storage_url))
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if t.value is not None
+    ]
+    # Final-phase trials repeat a screened configuration: one entry per configuration.
+    complete.sort(key=lambda t: (t.user_attrs.get(PHASE_ATTR) != "final", -t.value, t.number))
+    chosen: list[dict] = []
+    for trial in complete:
+        if trial.params not in chosen:
+            chosen.append(dict(trial.params))
+        if len(chosen) == WARM_START_TOP:
+            break
+    return chosen

@@ -1,0 +1,119 @@
+"""The budget planner with made-up costs: no clock, no training."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from automl.search._budget import (
+    COST_ATTRS,
+    MIN_SUBSET_IMAGES,
+    PHASE_ATTR,
+    SCREENING_RUNGS,
+    BudgetPlan,
+    Cost,
+    final_epochs,
+    screening_rungs,
+)
+from automl.search._study import screening_winner
+
+TRAIN = 54_000
+
+
+def test_the_budget_splits_into_screening_and_final() -> None:
+    plan = BudgetPlan.from_timeout(1000.0, 600.0, final_share=0.4)
+    assert plan.screening_deadline == pytest.approx(1360.0)
+    assert plan.final_seconds == pytest.approx(240.0)
+    with pytest.raises(ValueError):
+        BudgetPlan(start=10.0, deadline=5.0)
+    with pytest.raises(ValueError):
+        BudgetPlan.from_timeout(0.0, 60.0, final_share=1.0)
+
+
+def test_rungs_climb_by_the_reduction_factor_on_growing_nested_fractions() -> None:
+    assert [r.step for r in SCREENING_RUNGS] == [1, 3, 9]
+    fractions = [r.fraction for r in SCREENING_RUNGS]
+    assert fractions == sorted(fractions) and fractions[-1] < 1.0
+    # Small data sets screen on at least MIN_SUBSET_IMAGES, at most all of it.
+    assert [r.fraction for r in screening_rungs(TRAIN)] == fractions
+    tiny = screening_rungs(MIN_SUBSET_IMAGES // 2)
+    assert [r.fraction for r in tiny] == [1.0, 1.0, 1.0]
+    middle = screening_rungs(4 * MIN_SUBSET_IMAGES)
+    assert [r.fraction for r in middle] == [0.25, 0.25, 0.5]
+
+
+def test_a_rung_that_cannot_finish_is_not_started() -> None:
+    plan = BudgetPlan.from_timeout(0.0, 600.0)  # screening until t = 300
+    cost = Cost(seconds_per_image=0.0005, validation_seconds=1.0)
+    rung = SCREENING_RUNGS[0]  # 1/8 of 54,000 images, 2 epochs: 2 * (3.375 + 1) = 8.75 s
+    assert cost.rung_seconds(rung, TRAIN) == pytest.approx(8.75)
+    assert plan.rung_fits(cost, rung, TRAIN, now=291.25)
+    assert not plan.rung_fits(cost, rung, TRAIN, now=291.3)
+
+
+def test_screening_simulated_with_a_fake_clock_never_runs_past_its_deadline() -> None:
+    """Candidates of different costs go through the rungs as the trial runner does; a third
+    of them are promoted past each rung, as successive halving would."""
+    plan = BudgetPlan.from_timeout(0.0, 600.0)
+    now, finished, refused = 0.0, [], 0
+    for number in range(100):
+        cost = Cost(0.0002 * (1 + number % 4), 0.5)
+        for rung in screening_rungs(TRAIN):
+            if not plan.rung_fits(cost, rung, TRAIN, now):
+                refused += 1
+                break
+            now += cost.rung_seconds(rung, TRAIN)
+            finished.append(rung.level)
+            if number % 3 ** (rung.level + 1):
+                break  # not promoted
+    assert now <= plan.screening_deadline  # no rung ran past screening's end
+    assert refused > 0  # the clock, not the list of candidates, ended screening
+    assert finished.count(0) >= 20 and finished.count(2) >= 1
+
+
+def test_a_candidate_too_slow_for_the_final_phase_is_refused() -> None:
+    plan = BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=5)  # 300 s for the final
+    assert plan.fits_final(Cost(0.0006, 2.0), TRAIN)  # 34.4 s a full epoch: 8 fit
+    assert plan.fits_final(Cost(0.001, 2.0), TRAIN)  # 56 s an epoch: 5.4 fit
+    assert not plan.fits_final(Cost(0.0011, 2.0), TRAIN)  # 61.4 s an epoch: 4.9 fit
+
+
+def test_the_final_phase_gets_the_epochs_that_fit_in_the_time_left() -> None:
+    cost = Cost(0.0005, 3.0)  # 30 s an epoch
+    assert final_epochs(cost, TRAIN, seconds_left=305.0, max_epochs=50) == 10
+    assert final_epochs(cost, TRAIN, seconds_left=305.0, max_epochs=6) == 6
+    assert final_epochs(cost, TRAIN, seconds_left=20.0, max_epochs=50) == 0
+    assert final_epochs(cost, TRAIN, seconds_left=-5.0, max_epochs=50) == 0
+
+
+def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):
+    return optuna.trial.create_trial(
+        state=state,
+        value=max(values.values()) if state == optuna.trial.TrialState.COMPLETE else None,
+        params={"x": float(number)},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 100)},
+        intermediate_values=values,
+        user_attrs=dict.fromkeys(COST_ATTRS, 0.001),
+    )
+
+
+def test_the_winner_is_the_best_where_at_least_two_candidates_competed() -> None:
+    complete = optuna.trial.TrialState.COMPLETE
+    trials = [
+        _screened(0, {1: 0.85, 3: 0.86, 9: 0.87}, complete),  # first there, unopposed
+        _screened(1, {1: 0.95}),  # a high score at the lowest fidelity only
+        _screened(2, {1: 0.86, 3: 0.89}, complete),  # stopped by the clock, best at step 3
+        _screened(3, {1: 0.84, 3: 0.88}),
+    ]
+    assert screening_winner(trials).params == {"x": 2.0}
+    # Once two candidates reach the last rung, it is decided there.
+    trials.append(_screened(4, {1: 0.80, 3: 0.85, 9: 0.86}, complete))
+    assert screening_winner(trials).params == {"x": 0.0}
+    # A final-phase trial is never a screening candidate, nor is one without a measured cost.
+    final = _screened(5, {1: 0.99, 3: 0.99, 9: 0.99}, complete)
+    final.user_attrs[PHASE_ATTR] = "final"
+    unmeasured = _screened(6, {1: 0.99, 3: 0.99, 9: 0.99}, complete)
+    unmeasured.user_attrs.clear()
+    assert screening_winner([*trials, final, unmeasured]).params == {"x": 0.0}
+    assert screening_winner(trials[:1]).params == {"x": 0.0}  # a lone candidate
+    assert screening_winner([]) is None
