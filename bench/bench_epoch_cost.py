@@ -35,7 +35,8 @@ def main() -> None:
     import keras
 
     from automl.data import get_task, training_dataset
-    from automl.search import ModelParams, build_model, make_optimizer, strong_default
+    from automl.search import ModelParams, build_model, strong_default
+    from automl.search._model_builder import make_optimizer
 
     data = get_task("fashion_mnist").load(args.data_dir, 0.1, 42)
     x, y = data.x_train[: args.images], data.y_train[: args.images]

@@ -87,6 +87,18 @@ class BudgetSpent(Exception):
     pass
 
 
+def stop_at(deadline: float):
+    """A Keras callback that ends training at the first batch past ``deadline``."""
+    import keras
+
+    class StopAtDeadline(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            if time.time() >= deadline:
+                self.model.stop_training = True
+
+    return StopAtDeadline()
+
+
 def run_keras_tuner(data, budget_s: float, folder: Path) -> dict:
     import keras
     import keras_tuner as kt
@@ -128,11 +140,6 @@ def run_keras_tuner(data, budget_s: float, folder: Path) -> dict:
             if time.time() >= deadline:
                 raise BudgetSpent
 
-    class StopAtDeadline(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None) -> None:
-            if time.time() >= deadline:
-                self.model.stop_training = True
-
     epochs_run = []
 
     class CountEpochs(keras.callbacks.Callback):
@@ -154,7 +161,7 @@ def run_keras_tuner(data, budget_s: float, folder: Path) -> dict:
         tuner.search(
             training_dataset(data.x_train, data.y_train, 128, augment=False, seed=0),
             validation_data=evaluation_dataset(data.x_val, data.y_val),
-            callbacks=[StopAtDeadline(), CountEpochs()],
+            callbacks=[stop_at(deadline), CountEpochs()],
             verbose=0,
         )
     seconds = time.monotonic() - started
@@ -186,11 +193,6 @@ def run_default_alone(data, budget_s: float) -> dict:
     model = build_model(params, data.input_shape, data.num_classes)
     compile_model(model, params)
 
-    class StopAtDeadline(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None) -> None:
-            if time.time() >= deadline:
-                self.model.stop_training = True
-
     history = model.fit(
         training_dataset(data.x_train, data.y_train, params.batch_size, augment=False, seed=0),
         validation_data=evaluation_dataset(data.x_val, data.y_val),
@@ -200,7 +202,7 @@ def run_default_alone(data, budget_s: float) -> dict:
             keras.callbacks.LearningRateScheduler(
                 BudgetCosine(params.learning_rate, 200, deadline)
             ),
-            StopAtDeadline(),
+            stop_at(deadline),
         ],
     )
     _, accuracy = model.evaluate(evaluation_dataset(data.x_test, data.y_test), verbose=0)

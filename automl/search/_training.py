@@ -96,17 +96,11 @@ class Objective:
                     f"{param_count:,} parameters exceed the cap of {self.config.max_params:,}"
                 )
             compile_model(model, params)
-            if phase == "screening":
-                assert self.plan is not None
-                # The screening deadline is the cost meter's to keep (it ends a rung at once).
-                reporter = TrialReporter(trial, self.store, record.id)
-                outcome = self._screen(model, params, reporter, trial)
-            elif phase == "final":
-                reporter = TrialReporter(trial, self.store, record.id, self.deadline)
-                outcome = self._final(model, params, reporter, trial)
-            else:
-                reporter = TrialReporter(trial, self.store, record.id, self.deadline)
-                outcome = self._search(model, params, reporter, trial.number)
+            # In screening the cost meter keeps the deadline: it ends a rung at once.
+            deadline = None if phase == "screening" else self.deadline
+            reporter = TrialReporter(trial, self.store, record.id, deadline)
+            fit = {"search": self._search, "screening": self._screen, "final": self._final}
+            outcome = fit[phase](model, params, reporter, trial)
             trial.set_user_attr("best_epoch", outcome.best_epoch)
             trial.set_user_attr("epochs_run", outcome.epochs_run)
             reason = outcome.reason
@@ -141,7 +135,7 @@ class Objective:
 
     # ---------------------------------------------------------------- the three phases
     def _search(
-        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, number: int
+        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
     ) -> FitOutcome:
         """No budget: all the data, up to --epochs, early stopping, the pruner every epoch."""
         config = self.config
@@ -149,7 +143,7 @@ class Objective:
         self._fit(
             model,
             params,
-            number,
+            trial.number,
             reporter,
             epochs=config.epochs,
             callbacks=[
