@@ -1,4 +1,4 @@
-"""Data: tasks, local-file loaders, cleaning and splits, and the tf.data input pipeline."""
+"""Data: tasks, file loaders, cleaning and splits, training subsets, the tf.data pipeline."""
 
 from typing import TYPE_CHECKING
 

@@ -1,5 +1,4 @@
-"""Release: evaluate a trial on the test split, promote a champion, export verified model
-files with model cards, and predict with them."""
+"""Release: evaluate on the test split, promote a champion, export verified files, predict."""
 
 from typing import TYPE_CHECKING
 

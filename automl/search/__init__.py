@@ -1,5 +1,4 @@
-"""Search: config, search space, model builder, training callbacks, the trial objective, saved
-models, worker processes and the study supervisor."""
+"""Search: the space, model builder, callbacks, trial objective, budget, workers, the study."""
 
 from typing import TYPE_CHECKING
 
