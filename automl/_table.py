@@ -18,10 +18,10 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def fraction_text(fraction: float | None) -> str:
+def fraction_text(fraction: float | None) -> str | None:
     """0.125 -> "1/8"; 1.0 -> "all": how much of the training split a trial used."""
     if fraction is None:
-        return "-"
+        return None
     return "all" if fraction >= 1.0 else f"1/{round(1 / fraction)}"
 
 
