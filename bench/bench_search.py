@@ -240,20 +240,21 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 folder = Path(scratch)
                 data_dir = prepare_data(case, folder)
-                ours = run_ours(case, data_dir, folder)
-                results = [ours]
+
+                def keep(result: dict, name: str = name, repeat: int = repeat) -> None:
+                    """Each result is written as soon as it exists."""
+                    rows.append({"case": name, "repeat": repeat, **result})
+                    keras.backend.clear_session()
+                    print(json.dumps(rows[-1]), flush=True)
+                    args.out.write_text(json.dumps(rows, indent=1))
+
+                keep(run_ours(case, data_dir, folder))
                 data = get_task(case["task"]).load(data_dir, 0.1, 42)
-                budget = case["timeout"] or ours["seconds"]
+                budget = case["timeout"] or rows[-1]["seconds"]
                 if not args.no_keras_tuner:
-                    results.append(run_keras_tuner(data, budget, folder))
-                    keras.backend.clear_session()
+                    keep(run_keras_tuner(data, budget, folder))
                 if args.baseline:
-                    results.append(run_default_alone(data, budget))
-                    keras.backend.clear_session()
-            for result in results:
-                rows.append({"case": name, "repeat": repeat, **result})
-                print(json.dumps(rows[-1]), flush=True)
-            args.out.write_text(json.dumps(rows, indent=1))
+                    keep(run_default_alone(data, budget))
 
     print(f"\n{'case':14} {'system':24} median test acc  candidates  epochs  images")
     for name in args.cases.split(","):
