@@ -21,6 +21,8 @@ REDUCTION_FACTOR = 3
 #: its configuration measured in screening.
 PHASE_ATTR = "phase"
 COST_ATTRS = ("seconds_per_image", "validation_seconds")
+#: Optuna user attribute of a final-phase trial: the most epochs it may train, when capped.
+EPOCH_CAP_ATTR = "epoch_cap"
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,12 @@ class BudgetPlan:
         return epochs >= self.min_final_epochs
 
 
-def final_epochs(cost: Cost, train_size: int, seconds_left: float, max_epochs: int) -> int:
+def final_epochs(
+    cost: Cost, train_size: int, seconds_left: float, max_epochs: int | None = None
+) -> int:
     """Whole epochs on the full training split that fit in ``seconds_left`` (at most
-    ``max_epochs``); 0 when not even one does."""
+    ``max_epochs`` when given); 0 when not even one does."""
     if seconds_left <= 0:
         return 0
-    return max(0, min(max_epochs, int(seconds_left // cost.epoch_seconds(train_size))))
+    fit = int(seconds_left // cost.epoch_seconds(train_size))
+    return max(0, fit if max_epochs is None else min(max_epochs, fit))

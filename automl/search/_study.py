@@ -19,7 +19,7 @@ from automl._errors import AutoMLError
 from automl._quiet import quiet_logs
 from automl._table import fraction_text
 from automl.data import get_task
-from automl.search._budget import COST_ATTRS, PHASE_ATTR, BudgetPlan
+from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
     FINISHED_STATES,
@@ -176,7 +176,12 @@ def _final_phase(
     plan: BudgetPlan,
     log: Log,
 ) -> None:
-    """Train the screening's winner on all the data with the time that is left."""
+    """Train the screening's winner on all the data with the time that is left.
+
+    A search that screened all its ``--trials`` before its screening share ran out is a quick
+    one (the digits demo): its final run stops at ``--epochs``. Otherwise the final run has
+    the rest of the budget, however many epochs that is (on small data, many).
+    """
     winner = screening_winner(study.get_trials(deepcopy=False))
     if winner is None:
         log("no candidate finished a screening rung: there is nothing to train in a final phase")
@@ -184,15 +189,22 @@ def _final_phase(
     left = plan.deadline - time.time()
     if left <= 0:
         return
+    quick = time.time() < plan.screening_deadline and _finished_candidates(study) >= config.trials
+    cap = {EPOCH_CAP_ATTR: config.epochs} if quick else {}
     study.enqueue_trial(
         winner.params,
         user_attrs={
             PHASE_ATTR: "final",
             "screened_as": winner.number,
             **{name: winner.user_attrs[name] for name in COST_ATTRS},
+            **cap,
         },
     )
-    log(f"final phase: trial {winner.number}'s configuration on all the data, {left:.0f} s left")
+    limit = f", at most {config.epochs} epochs" if quick else ""
+    log(
+        f"final phase: trial {winner.number}'s configuration on all the data, "
+        f"{left:.0f} s left{limit}"
+    )
     supervisor.phase = "final"
     index = len(study.get_trials(deepcopy=False))
     supervisor.run(WorkerJob(config, 1, plan.deadline, index, plan))

@@ -21,6 +21,7 @@ from automl.data import DataSplits, evaluation_dataset, nested_subsets, training
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     COST_ATTRS,
+    EPOCH_CAP_ATTR,
     PHASE_ATTR,
     BudgetPlan,
     Cost,
@@ -222,9 +223,8 @@ class Objective:
         train_size = len(self.data.x_train)
         cost = Cost(*(float(trial.user_attrs[name]) for name in COST_ATTRS))
         assert self.deadline is not None
-        epochs = max(
-            1, final_epochs(cost, train_size, self.deadline - time.time(), self.config.epochs)
-        )
+        cap = trial.user_attrs.get(EPOCH_CAP_ATTR)
+        epochs = max(1, final_epochs(cost, train_size, self.deadline - time.time(), cap))
         trial.set_user_attr("planned_epochs", epochs)
         reporter.use(1.0, train_size, lambda step: None)  # never pruned
         self._fit(

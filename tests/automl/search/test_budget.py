@@ -84,6 +84,8 @@ def test_the_final_phase_gets_the_epochs_that_fit_in_the_time_left() -> None:
     assert final_epochs(cost, TRAIN, seconds_left=305.0, max_epochs=6) == 6
     assert final_epochs(cost, TRAIN, seconds_left=20.0, max_epochs=50) == 0
     assert final_epochs(cost, TRAIN, seconds_left=-5.0, max_epochs=50) == 0
+    # Uncapped (a search that used its screening share): all the epochs that fit.
+    assert final_epochs(cost, TRAIN, seconds_left=3005.0) == 100
 
 
 def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):

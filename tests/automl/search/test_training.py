@@ -244,14 +244,15 @@ def test_the_final_trial_trains_on_all_the_data_for_the_epochs_that_fit(
 ) -> None:
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
     study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(1))  # never asked
-    study.enqueue_trial(
-        strong_default((8, 8, 1)),
-        user_attrs={"phase": "final", "seconds_per_image": 1e-4, "validation_seconds": 0.01},
-    )
-    study.optimize(objective, n_trials=1)
+    final = {"phase": "final", "seconds_per_image": 1e-4, "validation_seconds": 0.01}
+    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={**final, "epoch_cap": 4})
+    # Uncapped: a claimed 110 s an epoch, so 5 fit in the 600 s left (more than --epochs).
+    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={**final, "seconds_per_image": 0.085})
+    study.optimize(objective, n_trials=2)
     trial = store.trial("t", 0)
     assert trial.phase == "final" and trial.state is TrialState.COMPLETE
     assert trial.epochs_run == 4 == study.trials[0].user_attrs["planned_epochs"]  # the cap
     assert {e.data_fraction for e in store.epochs("t")} == {1.0}
     assert trial.images_seen == 4 * len(digits.x_train)
     assert study.trials[0].intermediate_values == {}  # the pruner is never consulted
+    assert store.trial("t", 1).epochs_run == 5 == study.trials[1].user_attrs["planned_epochs"]
