@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-TASK ?= mnist
+TASK ?=
 STORAGE ?=
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-SEARCH_FLAGS = --task $(TASK) \
+SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(STUDY),--study $(STUDY)) \
 	$(if $(TRIALS),--trials $(TRIALS)) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) \
@@ -17,6 +17,8 @@ SEARCH_FLAGS = --task $(TASK) \
 	$(if $(PATIENCE),--patience $(PATIENCE)) \
 	$(if $(STORAGE),--storage $(STORAGE)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+	$(if $(IMAGE_SIZE),--image-size $(IMAGE_SIZE)) \
+	$(if $(RESIZE),--resize $(RESIZE)) \
 	$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) \
 	$(if $(KEEP_BEST),--keep-best $(KEEP_BEST)) \
 	$(if $(MAX_PARAMS),--max-params $(MAX_PARAMS)) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,8 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     search = commands.add_parser("search", help="run (or resume) a study")
-    search.add_argument("--task", required=True, help="mnist, fashion_mnist, cifar10 or digits")
-    search.add_argument("--study", help="study name (default: the task name)")
+    search.add_argument(
+        "--task",
+        help="mnist, fashion_mnist, cifar10, digits, or images (your own: the default when "
+        "--data-dir is given, else mnist)",
+    )
+    search.add_argument(
+        "--study", help="study name (default: the task name; your images: the folder's name)"
+    )
     search.add_argument("--trials", type=int, default=20, help="trials in the study (default 20)")
     search.add_argument(
         "--timeout",
@@ -56,7 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--patience", type=int, default=3, help="early-stopping patience")
     _add_storage(search)
     search.add_argument(
-        "--data-dir", type=Path, default=default_data_dir(), help="local IDX or .npz files"
+        "--data-dir",
+        "--data",
+        type=Path,
+        default=default_data_dir(),
+        help="your images (a folder of class folders, or a .csv/.jsonl manifest of "
+        "path,label[,split]), or a built-in task's local IDX/.npz files",
+    )
+    images = search.add_argument_group("your own images")
+    images.add_argument("--image-size", type=int, help="side in pixels (default: automatic)")
+    images.add_argument(
+        "--color-mode",
+        default="auto",
+        help="auto (greyscale only if every image is), grayscale, rgb",
+    )
+    images.add_argument(
+        "--resize", default="pad", help="pad (default: keep the whole image), crop or stretch"
+    )
+    images.add_argument(
+        "--background",
+        default="white",
+        help="fills transparency and padding (name, #rrggbb, r,g,b)",
+    )
+    images.add_argument(
+        "--test-fraction", type=float, default=0.1, help="held-out share of unsplit images"
     )
     search.add_argument("--artifacts", type=Path, help="model directory (default: next to the DB)")
     search.add_argument("--keep-best", type=int, default=3, help="saved models to keep")
@@ -115,9 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data-dir", type=Path, default=default_data_dir())
     _add_storage(export)
 
-    predict = commands.add_parser("predict", help="classify image files with an exported model")
-    predict.add_argument("--model", type=Path, required=True)
+    predict = commands.add_parser(
+        "predict", help="classify image files with an exported model or a study's champion"
+    )
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="an exported model (its card beside it)")
+    source.add_argument("--study", help="a study: its champion, else its best trial")
+    predict.add_argument("--trial", type=int, help="with --study: this trial's model")
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    _add_storage(predict)
 
     dashboard = commands.add_parser("dashboard", help="serve the results dashboard")
     dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 opens it to the network")
@@ -128,12 +164,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _search(args: argparse.Namespace) -> int:
     from automl import run_search
-    from automl.data import get_task
+    from automl.data import IMAGES_TASK, ImageOptions, get_task, parse_background
 
-    get_task(args.task)  # an unknown task fails here, before TensorFlow is imported
+    task = args.task or (IMAGES_TASK if args.data_dir else "mnist")
+    images = None
+    if task == IMAGES_TASK:  # bad options fail here, before anything is read
+        images = ImageOptions(
+            image_size=args.image_size,
+            color_mode=args.color_mode,
+            resize=args.resize,
+            background=parse_background(args.background),
+            test_fraction=args.test_fraction,
+        ).to_json()
+    else:
+        get_task(task)  # an unknown task fails here, before TensorFlow is imported
+    study = args.study
+    if study is None and task == IMAGES_TASK:  # named after the folder (or manifest)
+        source = Path(args.data_dir).expanduser().resolve()
+        study = re.sub(r"[^A-Za-z0-9_.\-]", "_", source.stem if source.is_file() else source.name)
     config = SearchConfig(
-        task=args.task,
-        study_name=args.study,
+        task=task,
+        images=images,
+        study_name=study or None,
         trials=args.trials,
         timeout_s=args.timeout,
         epochs=args.epochs,
@@ -333,7 +385,18 @@ def _predict(args: argparse.Namespace) -> int:
     from automl.release import predict_images
 
     quiet_logs()
-    for p in predict_images(args.model, args.images):
+    if args.model is not None:
+        predictions = predict_images(args.model, args.images)
+    else:
+        from automl.release import predict_study_images
+
+        store = TrialStore(args.storage)
+        try:
+            predictions, why = predict_study_images(store, args.study, args.trial, args.images)
+        finally:
+            store.close()
+        print(f"{args.study!r}, {why}:", file=sys.stderr)
+    for p in predictions:
         print(f"{p.image}: {p.label} ({p.probability:.4f})")
     return 0
 

@@ -4,8 +4,17 @@ from typing import TYPE_CHECKING
 
 from automl._lazy import lazy_getattr
 from automl.data._base import Task
-from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task
+from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task, open_task
 from automl.data._files import load_npz, read_idx
+from automl.data._folder import IMAGES_TASK, ImageFolderTask, assign_splits, build_dataset
+from automl.data._images import (
+    COLOR_MODES,
+    RESIZE_POLICIES,
+    ImageOptions,
+    Unreadable,
+    decode_image,
+    parse_background,
+)
 from automl.data._records import CleaningReport, DataSplits, RawData
 from automl.data._subsets import nested_subsets
 
@@ -13,18 +22,29 @@ if TYPE_CHECKING:
     from automl.data._pipeline import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset
 
 __all__ = [
+    "COLOR_MODES",
     "EVAL_BATCH_SIZE",
+    "IMAGES_TASK",
+    "RESIZE_POLICIES",
     "TASKS",
     "CleaningReport",
     "DataSplits",
     "DigitsTask",
+    "ImageFolderTask",
+    "ImageOptions",
     "KerasDatasetTask",
     "RawData",
     "Task",
+    "Unreadable",
+    "assign_splits",
+    "build_dataset",
+    "decode_image",
     "evaluation_dataset",
     "get_task",
     "load_npz",
     "nested_subsets",
+    "open_task",
+    "parse_background",
     "read_idx",
     "training_dataset",
 ]

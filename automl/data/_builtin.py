@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import numpy as np
 
 from automl._errors import DataError
 from automl.data._base import Task
 from automl.data._files import IDX_FILES
+from automl.data._folder import IMAGES_TASK, ImageFolderTask
+from automl.data._images import ImageOptions
 from automl.data._records import RawData
 
 
@@ -94,7 +97,38 @@ TASKS: dict[str, Task] = {
 
 
 def get_task(name: str) -> Task:
+    """A built-in task by name."""
     try:
         return TASKS[name]
     except KeyError:
-        raise DataError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+        known = ", ".join([*TASKS, IMAGES_TASK])
+        raise DataError(f"unknown task {name!r}; known tasks: {known}") from None
+
+
+def open_task(
+    name: str,
+    data_dir: Path | None = None,
+    images: dict | None = None,
+    cache_dir: Path | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 42,
+    progress: bool = False,
+    class_names: tuple[str, ...] | None = None,
+) -> Task:
+    """Any task: a built-in one, or ``images`` (your own folder or manifest at ``data_dir``,
+    prepared as ``images`` says, decoded once into ``cache_dir``)."""
+    if name != IMAGES_TASK:
+        return get_task(name)
+    if data_dir is None:
+        raise DataError(
+            "your own images need --data-dir: a folder of class folders or a .csv/.jsonl manifest"
+        )
+    return ImageFolderTask(
+        Path(data_dir),
+        ImageOptions.from_json(images),
+        cache_dir or Path("image-cache"),
+        validation_fraction,
+        seed,
+        progress,
+        class_names,
+    )

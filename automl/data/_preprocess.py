@@ -80,19 +80,23 @@ def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> 
             f"too little usable data for {task.name}: {len(x_train)} train and "
             f"{len(x_test)} test images after cleaning"
         )
-    counts = np.bincount(y_train)
-    present = counts[counts > 0]
-    n_val = int(np.ceil(validation_fraction * len(y_train)))
-    # Stratify whenever it is possible: every class twice, and room for each in validation.
-    can_stratify = present.min() >= 2 and len(present) <= min(n_val, len(y_train) - n_val)
-    stratify = y_train if can_stratify else None
-    x_fit, x_val, y_fit, y_val = train_test_split(
-        x_train,
-        y_train,
-        test_size=validation_fraction,
-        stratify=stratify,
-        random_state=seed,
-    )
+    if raw.x_val is not None and raw.y_val is not None and len(raw.y_val):
+        x_fit, y_fit = x_train, y_train
+        x_val, y_val, val_report = clean(raw.x_val, raw.y_val, task, "validation")
+        test_report = test_report + val_report
+    else:
+        counts = np.bincount(y_train)
+        present = counts[counts > 0]
+        n_val = int(np.ceil(validation_fraction * len(y_train)))
+        # Stratify whenever it is possible: every class twice, and room for each in validation.
+        can_stratify = present.min() >= 2 and len(present) <= min(n_val, len(y_train) - n_val)
+        x_fit, x_val, y_fit, y_val = train_test_split(
+            x_train,
+            y_train,
+            test_size=validation_fraction,
+            stratify=y_train if can_stratify else None,
+            random_state=seed,
+        )
     return DataSplits(
         x_train=scale(x_fit, task.pixel_max),
         y_train=y_fit,

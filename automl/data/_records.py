@@ -16,6 +16,10 @@ class RawData:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    #: A validation split fixed by the source (a val/ folder, a manifest's split column);
+    #: without one, it is drawn from the training split.
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

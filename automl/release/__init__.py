@@ -17,7 +17,12 @@ if TYPE_CHECKING:
         path_sha256,
         predict_with,
     )
-    from automl.release._predict import Prediction, load_image, predict_images
+    from automl.release._predict import (
+        Prediction,
+        load_image,
+        predict_images,
+        predict_study_images,
+    )
 
 __all__ = [
     "FORMATS",
@@ -33,6 +38,7 @@ __all__ = [
     "load_study_data",
     "path_sha256",
     "predict_images",
+    "predict_study_images",
     "predict_with",
     "promote_trial",
     "resolve_trial",
@@ -54,6 +60,11 @@ __getattr__ = lazy_getattr(
             "path_sha256",
             "predict_with",
         ),
-        "automl.release._predict": ("Prediction", "load_image", "predict_images"),
+        "automl.release._predict": (
+            "Prediction",
+            "load_image",
+            "predict_images",
+            "predict_study_images",
+        ),
     },
 )

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import DataSplits, get_task
-from automl.search import verified_artifact
+from automl.data import DataSplits
+from automl.search import open_study_task, verified_artifact
 from storage import EvaluationRecord, StudyRecord, TrialStore
 
 LATENCY_REPEATS = 50
@@ -50,9 +50,11 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 def load_study_data(study: StudyRecord, data_dir: Path | None) -> DataSplits:
     """The study's own splits: same task, data folder and seed as the search used."""
     config = study.config
-    folder = data_dir or (Path(config["data_dir"]) if config.get("data_dir") else None)
-    return get_task(study.task).load(
-        folder, config.get("validation_fraction", 0.1), config.get("seed", 42)
+    task = open_study_task(study.task, config, data_dir)
+    return task.load(
+        data_dir or config.get("data_dir"),
+        config.get("validation_fraction", 0.1),
+        config.get("seed", 42),
     )
 
 

@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
+from automl.data import ImageFolderTask, ImageOptions, Unreadable, decode_image
+from automl.release._champion import resolve_trial
 from automl.release._export import card_paths, detect_format, predict_with
+from automl.search import open_study_task, verified_artifact
+from storage import TrialStore
 
 
 @dataclass(frozen=True)
@@ -20,48 +24,72 @@ class Prediction:
     probability: float
 
 
-def _input_spec(model_path: Path, fmt: str) -> tuple[tuple[int, int, int], list[str] | None]:
-    """Input shape and class names: from the model card, else from the model itself."""
+def _input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | None]:
+    """How to prepare images, and the class names: from the model card, else from the model."""
     card_json, _ = card_paths(model_path)
     if card_json.is_file():
         try:
             card = json.loads(card_json.read_text())
-            _, height, width, channels = card["input"]["shape"]
-            return (int(height), int(width), int(channels)), list(card["class_names"])
-        except (ValueError, KeyError, TypeError) as exc:
+            _, height, _, channels = card["input"]["shape"]
+            image = card["preprocessing"].get("image") or {
+                "image_size": int(height),
+                "resize": "stretch",
+                "color_mode": "grayscale" if int(channels) == 1 else "rgb",
+            }
+            return ImageOptions.from_json(image), list(card["class_names"])
+        except (ValueError, KeyError, TypeError, AutoMLError) as exc:
             raise AutoMLError(f"model card {card_json} is unreadable: {exc}") from None
     if fmt == "keras":
         import keras
 
-        shape = keras.models.load_model(model_path).input_shape
-        return tuple(int(d) for d in shape[1:]), None  # type: ignore[return-value]
+        _, height, _, channels = keras.models.load_model(model_path).input_shape
+        mode = "grayscale" if channels == 1 else "rgb"
+        return ImageOptions(image_size=int(height), resize="stretch", color_mode=mode), None
     raise AutoMLError(f"no model card {card_json} next to {model_path}: cannot tell the input size")
 
 
-def load_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    """Any PNG/JPEG, any size or colour -> float32 HxWxC in [0, 1], as in training."""
-    from PIL import Image, UnidentifiedImageError
-
-    height, width, channels = shape
+def load_image(path: Path, options: ImageOptions) -> np.ndarray:
+    """Any image file -> float32 HxWxC in [0, 1], prepared exactly as in training."""
+    if not path.is_file():
+        raise AutoMLError(f"no such image: {path}")
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise AutoMLError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise AutoMLError(f"{path} is not an image ({exc})") from None
-    return array.reshape(height, width, channels)
+        return decode_image(path, options).astype(np.float32) / 255.0
+    except Unreadable as exc:
+        raise AutoMLError(f"{path}: {exc}") from None
 
 
 def predict_images(model_path: Path, images: list[Path]) -> list[Prediction]:
+    """Classify ``images`` with an exported model, prepared as its model card says."""
     if not model_path.exists():
         raise AutoMLError(f"no model at {model_path}")
     fmt = detect_format(model_path)
-    shape, class_names = _input_spec(model_path, fmt)
-    batch = np.stack([load_image(path, shape) for path in images])
+    options, class_names = _input_spec(model_path, fmt)
+    return _predict(model_path, fmt, options, class_names, images)
+
+
+def predict_study_images(
+    store: TrialStore, study_name: str, number: int | None, images: list[Path]
+) -> tuple[list[Prediction], str]:
+    """Classify ``images`` with a study's champion (else best, or trial ``number``), prepared
+    as the study's data was. Returns the predictions and which trial answered."""
+    trial, why = resolve_trial(store, study_name, number, prefer_champion=True)
+    artifact = verified_artifact(store, study_name, trial.number)
+    study = store.get_study(study_name)
+    task = open_study_task(study.task, study.config)
+    height, _, channels = task.input_shape
+    options = (
+        task.options
+        if isinstance(task, ImageFolderTask)
+        else ImageOptions(height, "grayscale" if channels == 1 else "rgb", "stretch")
+    )
+    path = Path(artifact.path)
+    return _predict(path, "keras", options, list(task.class_names), images), why
+
+
+def _predict(
+    model_path: Path, fmt: str, options: ImageOptions, class_names, images: list[Path]
+) -> list[Prediction]:
+    batch = np.stack([load_image(path, options) for path in images])
     probabilities = predict_with(model_path, fmt, batch)
     results = []
     for path, row in zip(images, probabilities):

@@ -10,6 +10,7 @@ from automl.search._config import (
     SearchConfig,
     default_data_dir,
     default_storage_url,
+    open_study_task,
 )
 from automl.search._params import ModelParams
 
@@ -48,6 +49,7 @@ __all__ = [
     "make_sampler",
     "max_blocks",
     "open_optuna_storage",
+    "open_study_task",
     "portfolio",
     "run_study",
     "sha256_of",

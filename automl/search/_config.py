@@ -6,10 +6,13 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl._errors import AutoMLError
 from storage import DEFAULT_STORAGE_URL
+
+if TYPE_CHECKING:
+    from automl.data import Task
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("auto", "hyperband", "median", "sha", "none")
@@ -54,6 +57,11 @@ class SearchConfig:
     warm_start: str | None = None
     trials_per_worker: int = 10
     verbose: bool = False
+    #: Task ``images``: how files become inputs (``automl.data.ImageOptions`` as JSON); the
+    #: search records them resolved (size, colour mode) so every later command matches.
+    images: dict[str, Any] | None = None
+    #: Task ``images``: the class names the scan found, recorded with the study.
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         def positive(name: str, value: float | None, allow_none: bool = False) -> None:
@@ -108,6 +116,9 @@ class SearchConfig:
         assert self.study_name is not None
         return self.study_name
 
+    def open_task(self, progress: bool = False) -> Task:
+        return open_study_task(self.task, self.to_json(), progress=progress)
+
     def to_json(self) -> dict[str, Any]:
         """The settings worth recording with the study (no secrets in the storage URL)."""
         data = asdict(self)
@@ -115,3 +126,25 @@ class SearchConfig:
         data["data_dir"] = str(self.data_dir) if self.data_dir else None
         data["artifacts_dir"] = str(self.artifacts_dir)
         return data
+
+
+def open_study_task(
+    task: str, settings: dict[str, Any], data_dir: Path | None = None, progress: bool = False
+) -> Task:
+    """The task a study searches, prepared as its recorded settings say (``data_dir``
+    overrides where its data lives). Your own images are decoded once into ``image-cache``
+    beside the models."""
+    from automl.data import open_task
+
+    folder = data_dir or (Path(settings["data_dir"]) if settings.get("data_dir") else None)
+    artifacts = Path(settings.get("artifacts_dir") or "artifacts")
+    return open_task(
+        task,
+        folder,
+        settings.get("images"),
+        artifacts.parent / "image-cache",
+        settings.get("validation_fraction", 0.1),
+        settings.get("seed", 42),
+        progress,
+        settings.get("class_names"),
+    )

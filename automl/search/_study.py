@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue
@@ -9,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import optuna
 from optuna.trial import TrialState as OptunaState
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from automl._errors import AutoMLError
 from automl._quiet import quiet_logs
 from automl._table import fraction_text
-from automl.data import get_task
+from automl.data import ImageFolderTask
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
@@ -59,18 +60,50 @@ def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
     log = log or _log
     started = time.monotonic()
     quiet_logs(config.verbose)
-    task = get_task(config.task)
+    task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)
+    if isinstance(task, ImageFolderTask):
+        config = _checked_images(config, task, log)
     store = TrialStore(config.storage_url)
     try:
         first = warm_start_params(config, store) if config.warm_start else []
-        store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
+        record = store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
+        _check_same_images(record.config, config)
         study = _load_study(config, first, log)
         _reconcile(store, study, config.name)
         data_summary = _optimize(config, store, study, log)
         return _finish(config, store, started, data_summary)
     finally:
         store.close()
+
+
+def _checked_images(config: SearchConfig, task: ImageFolderTask, log: Log) -> SearchConfig:
+    """Your own images: listed, checked and decoded once, before anything is stored; the
+    settings they resolved (size, colour mode) are recorded with the study."""
+    data = task.dataset
+    options = data.options
+    names = ", ".join(data.class_names[:8]) + (", ..." if len(data.class_names) > 8 else "")
+    log(
+        f"images: {len(data.labels)} in {len(data.class_names)} classes ({names}); "
+        f"{options.image_size}x{options.image_size} {options.color_mode}, resized by "
+        f"{options.resize}; {data.describe_skipped()}"
+    )
+    for warning in data.warnings:
+        log(f"warning: {warning}")
+    return replace(config, images=options.to_json(), class_names=data.class_names)
+
+
+def _check_same_images(recorded: dict, config: SearchConfig) -> None:
+    """A resumed study of your own images must see them as its first run did."""
+    if config.images is None:
+        return
+    then, now = (json.loads(json.dumps(c)) for c in (recorded, config.to_json()))
+    for key in ("images", "class_names"):
+        if then.get(key) != now[key]:
+            raise AutoMLError(
+                f"study {config.name!r} was searched with {key} {then.get(key)}, this run "
+                f"has {now[key]}: use the same data and options, or another --study"
+            )
 
 
 def _load_study(config: SearchConfig, first: list[dict], log: Log) -> optuna.Study:
@@ -90,7 +123,7 @@ def _load_study(config: SearchConfig, first: list[dict], log: Log) -> optuna.Stu
         if config.warm_start:
             log(f"warm start: the {len(first)} best configurations of {config.warm_start!r} first")
         if config.enqueue_default:
-            first = first + portfolio(get_task(config.task).input_shape)
+            first = first + portfolio(config.open_task().input_shape)
         for params in first:  # skip_if_exists: two workers starting together enqueue them once
             study.enqueue_trial(params, skip_if_exists=True)
     return study

@@ -5,9 +5,8 @@ from __future__ import annotations
 import optuna
 
 from automl._errors import AutoMLError
-from automl.data import get_task
 from automl.search._budget import PHASE_ATTR
-from automl.search._config import SearchConfig
+from automl.search._config import SearchConfig, open_study_task
 from automl.search._optuna import open_optuna_storage
 from automl.search._search_space import SEARCH_SPACE_VERSION
 from storage import StorageError, TrialStore
@@ -29,7 +28,8 @@ def warm_start_params(config: SearchConfig, store: TrialStore) -> list[dict]:
             f"--warm-start: study {name!r} used search-space version "
             f"{source.search_space_version}, this search uses {SEARCH_SPACE_VERSION}"
         )
-    shape, source_shape = get_task(config.task).input_shape, get_task(source.task).input_shape
+    shape = config.open_task().input_shape
+    source_shape = open_study_task(source.task, source.config).input_shape
     if shape != source_shape:
         raise AutoMLError(
             f"--warm-start: study {name!r} searched {source.task} images of {source_shape}, "

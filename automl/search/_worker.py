@@ -62,7 +62,6 @@ def _run(job: WorkerJob, send) -> int:
     quiet_logs(job.config.verbose)  # before TensorFlow is imported below
     import optuna
 
-    from automl.data import get_task
     from automl.search._artifacts import ArtifactKeeper
     from automl.search._optuna import (
         MAX_CONSECUTIVE_FAILURES,
@@ -75,7 +74,7 @@ def _run(job: WorkerJob, send) -> int:
     from automl.search._training import Objective
 
     config = job.config
-    data = get_task(config.task).load(config.data_dir, config.validation_fraction, config.seed)
+    data = config.open_task().load(config.data_dir, config.validation_fraction, config.seed)
     send("data", data.describe())
     store = TrialStore(config.storage_url)
     study = optuna.load_study(

@@ -158,7 +158,10 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
         (["search", "--task", "digits", "--study", "bad name!"], "invalid study name"),
         (["trials", "--study", "nope", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
         (["studies", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
-        (["search"], "the following arguments are required: --task"),
+        (["search", "--data", "/no/such/place"], "no such folder or manifest: /no/such/place"),
+        (["search", "--data", "{tmp}", "--resize", "squash"], "unknown --resize 'squash'"),
+        (["search", "--data", "{tmp}", "--background", "bluish"], "not a colour: 'bluish'"),
+        (["search", "--data", "{tmp}"], "no images in"),
         (
             [
                 "search",
@@ -183,6 +186,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli, args, message) ->
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "automl.db").exists()  # nothing stored before the input is checked
 
 
 def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:

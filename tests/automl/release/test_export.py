@@ -122,6 +122,7 @@ def test_export_is_verified_with_a_card(study, exports, fmt: str) -> None:
 def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str) -> None:
     import keras
 
+    from automl.data import ImageOptions
     from automl.release import load_image
 
     data = get_task("digits").load(None)
@@ -138,7 +139,8 @@ def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str
     expected = reference.predict(data.x_test[:6], verbose=0).argmax(axis=1)
     assert [p.index for p in predict_images(exports[fmt].path, exact)] == expected.tolist()
     # Any size and colour: converted as the card says, then the same answer as Keras on it.
-    converted = np.stack([load_image(path, (8, 8, 1)) for path in large])
+    digits_card = ImageOptions(image_size=8, color_mode="grayscale", resize="stretch")
+    converted = np.stack([load_image(path, digits_card) for path in large])
     expected_large = reference.predict(converted, verbose=0)
     predictions = predict_images(exports[fmt].path, large)
     assert [p.index for p in predictions] == expected_large.argmax(axis=1).tolist()

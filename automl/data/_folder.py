@@ -1,0 +1,532 @@
+"""Users' own images: a folder of class folders, or a CSV/JSONL manifest, as a task.
+
+Scanned once, checked before anything is stored, decoded once in parallel into a uint8 cache
+that every trial, worker and later command maps without decoding again. A changed file (size
+or modification time), a changed list or changed options make a new cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
+from pathlib import Path
+
+import numpy as np
+
+from automl._errors import DataError
+from automl.data._base import Task
+from automl.data._images import ImageOptions, Unreadable, auto_size, decode_image, probe
+from automl.data._records import RawData
+
+IMAGES_TASK = "images"
+SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": 0, "training": 0, "validation": 1, "val": 1, "valid": 1, "test": 2}
+MANIFEST_COLUMNS = ("path", "label", "split")
+MANIFEST_SUFFIXES = (".csv", ".jsonl")
+#: More manifest rows than this share pointing nowhere (missing, or outside the manifest's
+#: folder) and the manifest is refused rather than trained on.
+MAX_MISSING_SHARE = 0.05
+FEW_IMAGES = 10
+IMBALANCE_WARNING = 100.0
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    label: str
+    split: int | None  # index into SPLITS; None: assigned by the stratified split
+
+
+@dataclass
+class Listing:
+    entries: list[Entry]
+    skipped: list[tuple[str, str]]  # (path, why)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
+def _walk(folder: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
+    """Files under ``folder``, sorted; hidden files and folders are skipped and counted."""
+    for current, dirs, files in os.walk(folder):
+        for name in sorted(d for d in dirs if _hidden(d)):
+            skipped.append((str(Path(current) / name), "hidden folder"))
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        for name in sorted(files):
+            path = Path(current) / name
+            if _hidden(name):
+                skipped.append((str(path), "hidden file"))
+            else:
+                yield path
+
+
+def _class_folders(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    folders, loose = [], []
+    for child in sorted(folder.iterdir()):
+        if _hidden(child.name):
+            skipped.append((str(child), "hidden"))
+        elif child.is_dir():
+            folders.append(child)
+        else:
+            loose.append(child)
+    skipped.extend((str(path), "not in a class folder") for path in loose)
+    seen: dict[str, str] = {}
+    for child in folders:
+        other = seen.setdefault(child.name.lower(), child.name)
+        if other != child.name:
+            raise DataError(
+                f"class folders {other!r} and {child.name!r} in {folder} differ only in case: "
+                "merge or rename one"
+            )
+    return folders
+
+
+def list_folder(root: Path) -> Listing:
+    """``root/<class>/**`` files, or ``root/{train,validation|val,test}/<class>/**``."""
+    skipped: list[tuple[str, str]] = []
+    top = _class_folders(root, skipped)
+    split_folders = [d for d in top if d.name.lower() in SPLIT_ALIASES]
+    if split_folders and len(split_folders) != len(top):
+        others = ", ".join(sorted(d.name for d in top if d not in split_folders))
+        raise DataError(
+            f"{root} mixes split folders (train/validation/test) with other folders ({others})"
+        )
+    groups = [(d, SPLIT_ALIASES[d.name.lower()]) for d in split_folders] or [(root, None)]
+    entries = []
+    for folder, split in groups:
+        classes = top if split is None else _class_folders(folder, skipped)
+        for class_folder in classes:
+            entries.extend(Entry(p, class_folder.name, split) for p in _walk(class_folder, skipped))
+    return Listing(entries, skipped)
+
+
+def _manifest_rows(manifest: Path) -> Iterator[tuple[int, dict]]:
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as handle:
+            if manifest.suffix.lower() == ".csv":
+                reader = csv.DictReader(handle)
+                _check_columns(manifest, reader.fieldnames or [])
+                for number, row in enumerate(reader, start=2):
+                    yield number, row
+                return
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    raise DataError(f"{manifest} line {number}: not JSON") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{manifest} line {number}: expected an object")
+                _check_columns(manifest, list(row))
+                yield number, row
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read manifest {manifest}: {exc}") from None
+
+
+def _check_columns(manifest: Path, columns: list[str]) -> None:
+    unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+    missing = [c for c in ("path", "label") if c not in columns]
+    if unknown or missing:
+        problem = f"unknown columns {unknown}" if unknown else f"no {' or '.join(missing)} column"
+        raise DataError(
+            f"manifest {manifest}: {problem}; expected path, label and optionally split"
+        )
+
+
+def list_manifest(manifest: Path) -> Listing:
+    """Rows of ``path,label[,split]``; paths are relative to the manifest's folder."""
+    root = manifest.parent.resolve()
+    entries, skipped, nowhere, rows = [], [], [], 0
+    for number, row in _manifest_rows(manifest):
+        rows += 1
+        relative = str(row.get("path") or "").strip()
+        label = str(row.get("label") if row.get("label") is not None else "").strip()
+        split_text = str(row.get("split") or "").strip().lower()
+        if split_text and split_text not in SPLIT_ALIASES:
+            raise DataError(
+                f"{manifest} row {number}: split {split_text!r} is not train, validation or test"
+            )
+        if not relative or not label:
+            skipped.append((f"{manifest} row {number}", "no path or no label"))
+            continue
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            nowhere.append((relative, "outside the manifest's folder"))
+        elif not path.is_file():
+            nowhere.append((relative, "missing"))
+        else:
+            entries.append(Entry(path, label, SPLIT_ALIASES.get(split_text)))
+    if rows and len(nowhere) > MAX_MISSING_SHARE * rows:
+        first = ", ".join(f"{p} ({why})" for p, why in nowhere[:3])
+        raise DataError(
+            f"{manifest}: {len(nowhere)} of {rows} rows point to missing files or outside its "
+            f"folder (first: {first})"
+        )
+    return Listing(entries, skipped + nowhere)
+
+
+def list_source(source: Path) -> Listing:
+    if source.is_dir():
+        return list_folder(source)
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
+        return list_manifest(source)
+    if source.exists():
+        raise DataError(f"{source}: expected a folder of class folders or a .csv/.jsonl manifest")
+    raise DataError(f"no such folder or manifest: {source}")
+
+
+# ---------------------------------------------------------------- parallel work
+def _probe_chunk(paths: list[str]) -> list[tuple[int, int, bool] | str]:
+    results: list[tuple[int, int, bool] | str] = []
+    for path in paths:
+        try:
+            results.append(probe(Path(path)))
+        except Unreadable as exc:
+            results.append(str(exc))
+    return results
+
+
+def _decode_chunk(paths: list[str], options: dict) -> list[np.ndarray | str]:
+    resolved = ImageOptions.from_json(options)
+    results: list[np.ndarray | str] = []
+    for path in paths:
+        try:
+            results.append(decode_image(Path(path), resolved))
+        except Unreadable as exc:
+            results.append(str(exc))
+    return results
+
+
+def _in_parallel(work: Callable, items: list, label: str, progress: bool) -> Iterator:
+    """``work`` over chunks of ``items`` in worker processes, results in order, with a bar."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    chunks = [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+    bar = tqdm(total=len(items), unit="img", desc=label, disable=not progress, leave=False)
+    workers = max(1, min(os.cpu_count() or 1, len(chunks)))
+    try:
+        if workers == 1:
+            outputs = map(work, chunks)
+            for chunk, output in zip(chunks, outputs):
+                bar.update(len(chunk))
+                yield from output
+            return
+        context = multiprocessing.get_context("spawn")  # never fork a process that may hold TF
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for chunk, output in zip(chunks, pool.map(work, chunks)):
+                bar.update(len(chunk))
+                yield from output
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------- the cache
+@dataclass(frozen=True)
+class ImageDataset:
+    """A decoded, cached dataset: uint8 images (memory-mapped), labels, split per image."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    class_names: tuple[str, ...]
+    options: ImageOptions
+    skipped: int
+    skipped_list: Path
+    warnings: tuple[str, ...]
+    folder: Path
+
+    def describe_skipped(self) -> str:
+        if not self.skipped:
+            return "no files skipped"
+        return f"{self.skipped} files skipped (listed in {self.skipped_list})"
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _stats(entries: list[Entry]) -> list[tuple]:
+    stats = []
+    for entry in entries:
+        info = entry.path.stat()
+        stats.append((str(entry.path), entry.label, entry.split, info.st_size, info.st_mtime_ns))
+    return stats
+
+
+def _write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        write(scratch)
+        try:
+            os.replace(scratch, folder)
+        except OSError:  # another process wrote the same cache first: theirs is as good
+            shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def assign_splits(
+    labels: np.ndarray, fixed: np.ndarray, validation: float, test: float, seed: int
+) -> np.ndarray:
+    """Rows with a fixed split (>= 0) keep it; the others (-1) get a stratified, seeded
+    train/validation/test split (each class split in the same proportions where it can be)."""
+    splits = fixed.copy()
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        free = np.flatnonzero((labels == label) & (fixed < 0))
+        rng.shuffle(free)
+        n_test = round(test * len(free))
+        n_val = round(validation * len(free))
+        if len(free) >= 3:  # every split gets one of a class that has at least three
+            n_test, n_val = max(1, n_test), max(1, n_val)
+        splits[free[:n_test]] = 2
+        splits[free[n_test : n_test + n_val]] = 1
+        splits[free[n_test + n_val :]] = 0
+    return splits
+
+
+def build_dataset(
+    source: Path,
+    options: ImageOptions,
+    cache_dir: Path,
+    validation_fraction: float,
+    seed: int,
+    progress: bool = True,
+) -> ImageDataset:
+    """List, check, probe and decode ``source`` once; later calls map the cache."""
+    listing = list_source(source)
+    if not listing.entries:
+        raise DataError(f"no images in {source} (expected {source}/<class name>/<image files>)")
+    stats = _stats(listing.entries)
+    probes_file = cache_dir / f"probe-{_digest(stats)}.json"
+    probes = _probes(listing, probes_file, progress)
+
+    usable = [(e, p) for e, p in zip(listing.entries, probes) if not isinstance(p, str)]
+    skipped = listing.skipped + [
+        (str(e.path), p) for e, p in zip(listing.entries, probes) if isinstance(p, str)
+    ]
+    if not usable:
+        raise DataError(f"no readable images in {source} ({len(skipped)} files skipped)")
+    resolved = _resolve(options, [p for _, p in usable])  # type: ignore[misc]
+    key = _digest(stats, resolved.to_json(), validation_fraction, seed)
+    folder = cache_dir / f"images-{key}"
+    if not (folder / "meta.json").is_file():
+        _write_atomically(
+            folder,
+            lambda scratch: _decode_into(
+                scratch, usable, skipped, resolved, validation_fraction, seed, progress
+            ),
+        )
+    return _open_cache(folder)
+
+
+def _probes(listing: Listing, probes_file: Path, progress: bool) -> list:
+    if probes_file.is_file():
+        return [p if isinstance(p, str) else tuple(p) for p in json.loads(probes_file.read_text())]
+    paths = [str(e.path) for e in listing.entries]
+    probes = list(_in_parallel(_probe_chunk, paths, "checking images", progress))
+    probes_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = probes_file.with_suffix(".partial")
+    partial.write_text(json.dumps(probes))
+    os.replace(partial, probes_file)
+    return probes
+
+
+def _resolve(options: ImageOptions, probes: list[tuple[int, int, bool]]) -> ImageOptions:
+    size = options.image_size or auto_size([min(w, h) for w, h, _ in probes])
+    mode = options.color_mode
+    if mode == "auto":
+        mode = "grayscale" if all(grey for _, _, grey in probes) else "rgb"
+    return replace(options, image_size=size, color_mode=mode)
+
+
+def _decode_into(
+    folder: Path,
+    usable: list[tuple[Entry, tuple]],
+    skipped: list[tuple[str, str]],
+    options: ImageOptions,
+    validation_fraction: float,
+    seed: int,
+    progress: bool,
+) -> None:
+    size, channels = options.image_size, options.channels
+    assert size is not None
+    images = np.lib.format.open_memmap(
+        folder / "images.npy", mode="w+", dtype=np.uint8, shape=(len(usable), size, size, channels)
+    )
+    kept: list[Entry] = []
+    paths = [str(entry.path) for entry, _ in usable]
+    decode = partial(_decode_chunk, options=options.to_json())
+    results = _in_parallel(decode, paths, "decoding images", progress)
+    for (entry, _), result in zip(usable, results):
+        if isinstance(result, str):
+            skipped.append((str(entry.path), result))
+        else:
+            images[len(kept)] = result
+            kept.append(entry)
+    images.flush()
+    del images
+    if len(kept) < len(usable):  # truncated files found while decoding: shrink the file
+        full = np.load(folder / "images.npy", mmap_mode="r")
+        np.save(folder / "images.tmp.npy", np.asarray(full[: len(kept)]))
+        del full
+        os.replace(folder / "images.tmp.npy", folder / "images.npy")
+
+    class_names = tuple(sorted({entry.label for entry in kept}))
+    if len(class_names) < 2:
+        raise DataError(
+            f"only one class ({class_names[0] if class_names else 'none'}): "
+            "a classifier needs at least two class folders or labels"
+        )
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[e.label] for e in kept], dtype=np.int32)
+    fixed = np.array([-1 if e.split is None else e.split for e in kept], dtype=np.int8)
+    splits = assign_splits(labels, fixed, validation_fraction, options.test_fraction, seed)
+    if not (splits == 2).any():
+        raise DataError("no test images: add a test/ folder or leave some rows' split empty")
+    np.save(folder / "labels.npy", labels)
+    np.save(folder / "splits.npy", splits)
+    (folder / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
+    meta = {
+        "class_names": class_names,
+        "options": options.to_json(),
+        "skipped": len(skipped),
+        "warnings": _warnings(labels, class_names),
+        "files": [str(e.path) for e in kept],
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _warnings(labels: np.ndarray, class_names: tuple[str, ...]) -> list[str]:
+    counts = Counter(labels.tolist())
+    warnings = [
+        f"class {class_names[i]!r} has only {counts[i]} images"
+        for i in range(len(class_names))
+        if counts[i] < FEW_IMAGES
+    ]
+    most, least = max(counts.values()), min(counts.values())
+    if most > IMBALANCE_WARNING * least:
+        warnings.append(
+            f"classes are imbalanced {most / least:.0f}x (largest {most}, smallest {least} "
+            "images): consider --class-weight balanced"
+        )
+    return warnings
+
+
+def _open_cache(folder: Path) -> ImageDataset:
+    meta = json.loads((folder / "meta.json").read_text())
+    return ImageDataset(
+        images=np.load(folder / "images.npy", mmap_mode="r"),
+        labels=np.load(folder / "labels.npy"),
+        splits=np.load(folder / "splits.npy"),
+        class_names=tuple(meta["class_names"]),
+        options=ImageOptions.from_json(meta["options"]),
+        skipped=int(meta["skipped"]),
+        skipped_list=folder / "skipped.txt",
+        warnings=tuple(meta["warnings"]),
+        folder=folder,
+    )
+
+
+# ---------------------------------------------------------------- the task
+class ImageFolderTask(Task):
+    """A folder of class folders or a manifest; class names are the folder names or labels,
+    sorted."""
+
+    name = IMAGES_TASK
+
+    def __init__(
+        self,
+        source: Path,
+        options: ImageOptions,
+        cache_dir: Path,
+        validation_fraction: float = 0.1,
+        seed: int = 42,
+        progress: bool = True,
+        class_names: tuple[str, ...] | None = None,
+    ) -> None:
+        self.source = Path(source).expanduser()
+        self._class_names = tuple(class_names) if class_names else None
+        self._options = options
+        self._cache_dir = cache_dir
+        self._validation_fraction = validation_fraction
+        self._seed = seed
+        self._progress = progress
+
+    @cached_property
+    def dataset(self) -> ImageDataset:
+        return build_dataset(
+            self.source,
+            self._options,
+            self._cache_dir,
+            self._validation_fraction,
+            self._seed,
+            self._progress,
+        )
+
+    @property
+    def options(self) -> ImageOptions:
+        """Resolved: as given when they are, else as the images decided (a scan)."""
+        return self._options if self._options.resolved else self.dataset.options
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:  # type: ignore[override]
+        size = self.options.image_size
+        assert size is not None
+        return (size, size, self.options.channels)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """As the study recorded them, else as the scan found them."""
+        return self._class_names or self.dataset.class_names
+
+    def expected_files(self) -> str:
+        return "a folder of class folders, or a .csv/.jsonl manifest of path,label[,split]"
+
+    def check_data_dir(self, data_dir: Path | None) -> None:
+        if data_dir is None:
+            raise DataError(f"your own images need --data-dir: {self.expected_files()}")
+        if not Path(data_dir).expanduser().exists():
+            raise DataError(f"no such folder or manifest: {data_dir}")
+
+    def load_builtin(self) -> RawData:
+        raise DataError(f"your own images need --data-dir: {self.expected_files()}")
+
+    def load_raw(self, data_dir: Path | None) -> RawData:
+        data = self.dataset
+        if self._class_names and data.class_names != self._class_names:
+            raise DataError(
+                f"the classes in {self.source} changed since the study was searched: "
+                f"now {', '.join(data.class_names)}; then {', '.join(self._class_names)}"
+            )
+        part = {name: np.flatnonzero(data.splits == i) for i, name in enumerate(SPLITS)}
+        images, labels = data.images, data.labels
+        has_val = len(part["validation"]) > 0
+        return RawData(
+            x_train=np.asarray(images[part["train"]]),
+            y_train=labels[part["train"]],
+            x_test=np.asarray(images[part["test"]]),
+            y_test=labels[part["test"]],
+            source=f"{self.source} ({data.describe_skipped()})",
+            x_val=np.asarray(images[part["validation"]]) if has_val else None,
+            y_val=labels[part["validation"]] if has_val else None,
+        )
+
+    def preprocessing(self) -> dict:
+        return self.options.to_json()

@@ -1,0 +1,185 @@
+"""One image file -> the uint8 array a model sees: EXIF orientation, colour mode, resize policy.
+
+Training (the decode-once cache), ``automl predict`` and the model card all go through
+``ImageOptions`` and ``decode_image``, so a deployed model sees images prepared exactly as in
+training. Pillow only; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl._errors import DataError
+
+RESIZE_POLICIES = ("pad", "crop", "stretch")
+COLOR_MODES = ("auto", "grayscale", "rgb")
+#: Modes with one channel of information (16-bit and float greyscale included).
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"})
+#: Images smaller than this on either side are skipped: nothing to learn from.
+MIN_SIDE = 8
+#: The automatic size: the median short side of the images, clamped to what a small CNN
+#: trains in minutes on a CPU.
+AUTO_SIZE_RANGE = (16, 64)
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How files become model inputs; ``None``/``auto`` are resolved from the images once."""
+
+    image_size: int | None = None
+    color_mode: str = "auto"
+    resize: str = "pad"
+    background: tuple[int, int, int] = (255, 255, 255)
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None and not MIN_SIDE <= self.image_size <= 512:
+            raise DataError(
+                f"--image-size must be between {MIN_SIDE} and 512, got {self.image_size}"
+            )
+        if self.color_mode not in COLOR_MODES:
+            raise DataError(
+                f"unknown --color-mode {self.color_mode!r}; choose from {', '.join(COLOR_MODES)}"
+            )
+        if self.resize not in RESIZE_POLICIES:
+            raise DataError(
+                f"unknown --resize {self.resize!r}; choose from {', '.join(RESIZE_POLICIES)}"
+            )
+        if len(self.background) != 3 or not all(0 <= int(c) <= 255 for c in self.background):
+            raise DataError(f"--background must be three values 0-255, got {self.background}")
+        object.__setattr__(self, "background", tuple(int(c) for c in self.background))
+        if not 0.0 < self.test_fraction < 0.5:
+            raise DataError(f"--test-fraction must be in (0, 0.5), got {self.test_fraction}")
+
+    @property
+    def resolved(self) -> bool:
+        return self.image_size is not None and self.color_mode != "auto"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "grayscale" else 3
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ImageOptions:
+        data = dict(data or {})
+        if "background" in data:
+            data["background"] = tuple(data["background"])
+        return cls(**data)
+
+
+def parse_background(text: str) -> tuple[int, int, int]:
+    """``white``, ``black``, ``#rrggbb`` or ``r,g,b``."""
+    from PIL import ImageColor
+
+    try:
+        if "," in text:
+            red, green, blue = (int(part) for part in text.split(","))
+            return red, green, blue
+        return ImageColor.getrgb(text)[:3]  # type: ignore[return-value]
+    except ValueError:
+        raise DataError(f"--background: not a colour: {text!r}") from None
+
+
+class Unreadable(Exception):
+    """A file that is skipped (and counted): the message says why."""
+
+
+def probe(path: Path) -> tuple[int, int, bool]:
+    """Width, height and whether the image is greyscale, from its header (no decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            grey = image.mode in GREY_MODES or (image.mode == "P" and _grey_palette(image))
+            orientation = image.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:
+        raise Unreadable("not an image") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise Unreadable(f"unreadable ({_short(exc)})") from None
+    if orientation in (5, 6, 7, 8):  # rotated by 90 degrees: the stored sides swap
+        width, height = height, width
+    if min(width, height) < MIN_SIDE:
+        raise Unreadable(f"smaller than {MIN_SIDE} pixels ({width}x{height})")
+    return width, height, grey
+
+
+def _grey_palette(image) -> bool:
+    palette = image.getpalette() or []
+    triples = [palette[i : i + 3] for i in range(0, len(palette) - 2, 3)]
+    return all(r == g == b for r, g, b in triples)
+
+
+def decode_image(path: Path, options: ImageOptions) -> np.ndarray:
+    """The file as the model sees it: ``size x size x channels`` uint8. Raises Unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.seek(0)  # an animated GIF or multi-page TIFF: its first frame
+            image.load()  # a truncated file fails here, not later
+            return prepare_image(image, options)
+    except UnidentifiedImageError:
+        raise Unreadable("not an image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise Unreadable(f"unreadable ({_short(exc)})") from None
+
+
+def prepare_image(image, options: ImageOptions) -> np.ndarray:
+    """A loaded PIL image -> uint8 array, as training prepared it."""
+    from PIL import Image, ImageOps
+
+    assert options.resolved, "resolve the image size and colour mode first"
+    image = ImageOps.exif_transpose(image)
+    image = _to_colour(image, options)
+    size = options.image_size
+    assert size is not None
+    fill = options.background if image.mode == "RGB" else _luma(options.background)
+    if options.resize == "stretch":
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    elif options.resize == "crop":
+        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    else:
+        image = ImageOps.pad(image, (size, size), Image.Resampling.BILINEAR, color=fill)
+    array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(size, size, options.channels)
+
+
+def _to_colour(image, options: ImageOptions):
+    """Any mode -> L or RGB: 16-bit greyscale rescaled (not clipped), alpha composited on the
+    background colour, CMYK and palettes converted."""
+    from PIL import Image
+
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).round().astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        backdrop = Image.new("RGBA", image.size, (*options.background, 255))
+        image = Image.alpha_composite(backdrop, image.convert("RGBA"))
+    return image.convert("L" if options.color_mode == "grayscale" else "RGB")
+
+
+def _luma(colour: tuple[int, int, int]) -> int:
+    red, green, blue = colour
+    return round(0.299 * red + 0.587 * green + 0.114 * blue)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def auto_size(short_sides: list[int]) -> int:
+    """The median short side, clamped to AUTO_SIZE_RANGE."""
+    low, high = AUTO_SIZE_RANGE
+    return int(min(high, max(low, float(np.median(short_sides)))))
