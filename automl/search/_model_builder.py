@@ -61,31 +61,9 @@ def make_optimizer(params: ModelParams) -> keras.optimizers.Optimizer:
     raise ValueError(f"unknown optimizer {params.optimizer!r}")
 
 
-@keras.saving.register_keras_serializable(package="automl")
-class SmoothedCrossentropy(keras.losses.Loss):
-    """Cross-entropy of integer labels against smoothed one-hot targets: Keras' sparse loss
-    has no ``label_smoothing``. Used for training only; saved models carry the plain loss."""
-
-    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kw):
-        super().__init__(name=name, **kw)
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        targets = ops.one_hot(labels, ops.shape(y_pred)[-1])
-        return keras.losses.categorical_crossentropy(
-            targets, y_pred, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
-def compile_model(model: keras.Model, params: ModelParams, label_smoothing: float = 0.0) -> None:
-    loss = (
-        SmoothedCrossentropy(label_smoothing)
-        if label_smoothing
-        else "sparse_categorical_crossentropy"
+def compile_model(model: keras.Model, params: ModelParams) -> None:
+    model.compile(
+        optimizer=make_optimizer(params),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
-    model.compile(optimizer=make_optimizer(params), loss=loss, metrics=["accuracy"])
