@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument(
         "--test-fraction", type=float, default=0.1, help="held-out share of unsplit images"
     )
+    images.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="never mirror images in augmentation (text, left/right-sensitive images)",
+    )
+    search.add_argument(
+        "--class-weight", default="none", help="none (default) or balanced, for imbalanced classes"
+    )
     search.add_argument("--artifacts", type=Path, help="model directory (default: next to the DB)")
     search.add_argument("--keep-best", type=int, default=3, help="saved models to keep")
     search.add_argument("--max-params", type=int, default=2_000_000, help="parameter-count cap")
@@ -175,6 +183,7 @@ def _search(args: argparse.Namespace) -> int:
             resize=args.resize,
             background=parse_background(args.background),
             test_fraction=args.test_fraction,
+            horizontal_flip=not args.no_flip,
         ).to_json()
     else:
         get_task(task)  # an unknown task fails here, before TensorFlow is imported
@@ -203,6 +212,7 @@ def _search(args: argparse.Namespace) -> int:
         warm_start=args.warm_start,
         trials_per_worker=args.trials_per_worker,
         verbose=args.verbose,
+        class_weight=args.class_weight,
     )
     result = run_search(config)
     counts = {state: 0 for state in TrialState}

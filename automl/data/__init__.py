@@ -15,6 +15,7 @@ from automl.data._images import (
     decode_image,
     parse_background,
 )
+from automl.data._preprocess import balanced_class_weights
 from automl.data._records import CleaningReport, DataSplits, RawData
 from automl.data._subsets import nested_subsets
 
@@ -37,6 +38,7 @@ __all__ = [
     "Task",
     "Unreadable",
     "assign_splits",
+    "balanced_class_weights",
     "build_dataset",
     "decode_image",
     "evaluation_dataset",

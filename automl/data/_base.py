@@ -19,6 +19,8 @@ class Task(abc.ABC):
     class_names: tuple[str, ...]
     #: Raw pixel values run from 0 to this; dividing by it gives the model's [0, 1] input.
     pixel_max: float = 255.0
+    #: A mirrored image keeps its class: augmentation may flip it left-right.
+    horizontal_flip: bool = False
 
     @abc.abstractmethod
     def load_builtin(self) -> RawData:

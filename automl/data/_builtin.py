@@ -25,8 +25,10 @@ class KerasDatasetTask(Task):
         input_shape: tuple[int, int, int],
         class_names: tuple[str, ...],
         idx_format: bool,
+        horizontal_flip: bool = False,
     ) -> None:
         self.name = name
+        self.horizontal_flip = horizontal_flip
         self._module = module
         self.input_shape = input_shape
         self.class_names = class_names
@@ -89,8 +91,8 @@ TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         KerasDatasetTask("mnist", "mnist", (28, 28, 1), tuple(str(d) for d in range(10)), True),
-        KerasDatasetTask("fashion_mnist", "fashion_mnist", (28, 28, 1), _FASHION, True),
-        KerasDatasetTask("cifar10", "cifar10", (32, 32, 3), _CIFAR10, False),
+        KerasDatasetTask("fashion_mnist", "fashion_mnist", (28, 28, 1), _FASHION, True, True),
+        KerasDatasetTask("cifar10", "cifar10", (32, 32, 3), _CIFAR10, False, True),
         DigitsTask(),
     )
 }

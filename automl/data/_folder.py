@@ -528,5 +528,9 @@ class ImageFolderTask(Task):
             y_val=labels[part["validation"]] if has_val else None,
         )
 
+    @property
+    def horizontal_flip(self) -> bool:  # type: ignore[override]
+        return self._options.horizontal_flip
+
     def preprocessing(self) -> dict:
         return self.options.to_json()

@@ -35,6 +35,8 @@ class ImageOptions:
     resize: str = "pad"
     background: tuple[int, int, int] = (255, 255, 255)
     test_fraction: float = 0.1
+    #: A mirrored image keeps its class (photos of things: yes; text, X-ray sides: no).
+    horizontal_flip: bool = True
 
     def __post_init__(self) -> None:
         if self.image_size is not None and not MIN_SIDE <= self.image_size <= 512:

@@ -107,4 +107,12 @@ def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> 
         class_names=task.class_names,
         cleaning=train_report + test_report,
         source=raw.source,
+        horizontal_flip=task.horizontal_flip,
     )
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """scikit-learn's "balanced" weights, ``n_samples / (n_classes * count)``, per present class."""
+    counts = np.bincount(labels, minlength=num_classes)
+    present = int((counts > 0).sum())
+    return {int(c): float(len(labels) / (present * counts[c])) for c in np.flatnonzero(counts)}

@@ -63,6 +63,8 @@ class DataSplits:
     class_names: tuple[str, ...]
     cleaning: CleaningReport
     source: str
+    #: Whether a left-right mirror image is still the same class (clothes yes, digits no).
+    horizontal_flip: bool = False
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -145,7 +145,12 @@ def cross_validate(
         compile_model(model, params)
         model.fit(
             training_dataset(
-                x[fit_idx], y[fit_idx], params.batch_size, augment=params.augment, seed=seed + fold
+                x[fit_idx],
+                y[fit_idx],
+                params.batch_size,
+                augment=params.augment,
+                seed=seed + fold,
+                flip=data.horizontal_flip,
             ),
             epochs=trial.best_epoch,
             shuffle=False,

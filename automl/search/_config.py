@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("auto", "hyperband", "median", "sha", "none")
+CLASS_WEIGHTS = ("none", "balanced")
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -57,6 +58,8 @@ class SearchConfig:
     warm_start: str | None = None
     trials_per_worker: int = 10
     verbose: bool = False
+    #: ``balanced``: weigh each class's loss by n_samples / (n_classes * its count).
+    class_weight: str = "none"
     #: Task ``images``: how files become inputs (``automl.data.ImageOptions`` as JSON); the
     #: search records them resolved (size, colour mode) so every later command matches.
     images: dict[str, Any] | None = None
@@ -87,6 +90,10 @@ class SearchConfig:
             )
         if self.pruner not in PRUNERS:
             raise AutoMLError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise AutoMLError(
+                f"unknown --class-weight {self.class_weight!r}; choose none or balanced"
+            )
         if self.study_name is not None and not _STUDY_NAME.match(self.study_name):
             raise AutoMLError(
                 f"invalid study name {self.study_name!r}: use letters, digits, '.', '_' or '-'"

@@ -11,7 +11,8 @@ from automl.search._params import ModelParams
 
 #: Bump when the space changes, so studies record which space their trials came from.
 #: 2: "gelu" replaced by "leaky_relu" (TensorFlow's exact GELU uses Erfc, which ONNX lacks).
-SEARCH_SPACE_VERSION = 2
+#: 3: ``augment`` means whole-pixel shifts (and flips where the task allows), not rotation/zoom.
+SEARCH_SPACE_VERSION = 3
 
 FILTER_CHOICES = (16, 32, 48, 64, 96, 128)
 DENSE_CHOICES = (0, 64, 128, 256)

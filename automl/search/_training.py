@@ -17,7 +17,13 @@ import keras
 import optuna
 
 from automl._errors import TrialFailure
-from automl.data import DataSplits, evaluation_dataset, nested_subsets, training_dataset
+from automl.data import (
+    DataSplits,
+    balanced_class_weights,
+    evaluation_dataset,
+    nested_subsets,
+    training_dataset,
+)
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     COST_ATTRS,
@@ -68,6 +74,11 @@ class Objective:
         self.keeper = keeper
         self.deadline = plan.deadline if plan else deadline
         self.plan = plan
+        self.class_weight = (
+            balanced_class_weights(data.y_train, data.num_classes)
+            if config.class_weight == "balanced"
+            else None
+        )
         self.rungs = screening_rungs(len(data.x_train))
         self.subsets = (
             nested_subsets(data.y_train, [r.fraction for r in self.rungs], config.seed)
@@ -262,12 +273,18 @@ class Objective:
         )
         model.fit(
             training_dataset(
-                x, y, params.batch_size, augment=params.augment, seed=self.config.seed + number
+                x,
+                y,
+                params.batch_size,
+                augment=params.augment,
+                seed=self.config.seed + number,
+                flip=data.horizontal_flip,
             ),
             validation_data=evaluation_dataset(data.x_val, data.y_val),
             initial_epoch=initial_epoch,
             epochs=epochs,
             shuffle=False,  # the dataset reshuffles itself each epoch
+            class_weight=self.class_weight,
             verbose=2 if self.config.verbose else 0,
             callbacks=[AsyncTerminateOnNaN(), *callbacks, reporter],
         )

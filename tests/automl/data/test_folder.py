@@ -243,3 +243,13 @@ def test_images_are_decoded_once_and_a_changed_file_makes_a_new_cache(
     _noise((0, 0, 0), seed=9).save(changed)
     os.utime(changed, ns=(1, 1))
     assert build(root, tmp_path).folder != first.folder
+
+
+def test_balanced_class_weights_follow_scikit_learn() -> None:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from automl.data import balanced_class_weights
+
+    labels = np.array([0] * 90 + [1] * 9 + [2])
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    assert list(balanced_class_weights(labels, 3).values()) == pytest.approx(expected.tolist())

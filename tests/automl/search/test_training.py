@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
+import numpy as np
 import optuna
 import pytest
 
@@ -256,3 +258,21 @@ def test_the_final_trial_trains_on_all_the_data_for_the_epochs_that_fit(
     assert trial.images_seen == 4 * len(digits.x_train)
     assert study.trials[0].intermediate_values == {}  # the pruner is never consulted
     assert store.trial("t", 1).epochs_run == 5 == study.trials[1].user_attrs["planned_epochs"]
+
+
+def test_balanced_class_weights_reach_the_fit(tmp_path: Path, digits, monkeypatch) -> None:
+    objective, store, _ = _objective(tmp_path, digits, epochs=1, class_weight="balanced")
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs["class_weight"])
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=1)
+    assert store.trial("t", 0).state is TrialState.COMPLETE
+    counts = np.bincount(digits.y_train)
+    assert seen[0] == pytest.approx(len(digits.y_train) / (10 * counts[0]))
