@@ -323,6 +323,7 @@ def build_dataset(
     ]
     if not usable:
         raise DataError(f"no readable images in {source} ({len(skipped)} files skipped)")
+    _check_classes({entry.label for entry, _ in usable})
     resolved = _resolve(options, [p for _, p in usable])  # type: ignore[misc]
     key = _digest(stats, resolved.to_json(), validation_fraction, seed)
     folder = cache_dir / f"images-{key}"
@@ -388,12 +389,7 @@ def _decode_into(
         del full
         os.replace(folder / "images.tmp.npy", folder / "images.npy")
 
-    class_names = tuple(sorted({entry.label for entry in kept}))
-    if len(class_names) < 2:
-        raise DataError(
-            f"only one class ({class_names[0] if class_names else 'none'}): "
-            "a classifier needs at least two class folders or labels"
-        )
+    class_names = _check_classes({entry.label for entry in kept})
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[e.label] for e in kept], dtype=np.int32)
     fixed = np.array([-1 if e.split is None else e.split for e in kept], dtype=np.int8)
@@ -411,6 +407,16 @@ def _decode_into(
         "files": [str(e.path) for e in kept],
     }
     (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _check_classes(labels: set[str]) -> tuple[str, ...]:
+    """The sorted class names; refuses fewer than two (checked before and after decoding)."""
+    if len(labels) < 2:
+        raise DataError(
+            f"only one class ({next(iter(labels), 'none')}): "
+            "a classifier needs at least two class folders or labels"
+        )
+    return tuple(sorted(labels))
 
 
 def _warnings(labels: np.ndarray, class_names: tuple[str, ...]) -> list[str]:

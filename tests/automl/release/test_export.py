@@ -151,7 +151,7 @@ def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str
 def test_predict_refuses_non_images(exports, tmp_path: Path) -> None:
     bogus = tmp_path / "x.png"
     bogus.write_text("hello")
-    with pytest.raises(AutoMLError, match="x.png: not an image"):
+    with pytest.raises(AutoMLError, match=r"x\.png: not an image"):
         predict_images(exports["onnx"].path, [bogus])
     with pytest.raises(AutoMLError, match="no such image"):
         predict_images(exports["onnx"].path, [tmp_path / "missing.png"])
