@@ -13,6 +13,7 @@ SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(STUDY),--study $(STUDY)) \
 	$(if $(TRIALS),--trials $(TRIALS)) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(if $(FINAL_SHARE),--final-share $(FINAL_SHARE)) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(PATIENCE),--patience $(PATIENCE)) \
 	$(if $(STORAGE),--storage $(STORAGE)) \

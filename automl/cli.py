@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds for this run, or 'none' (default 600)",
     )
+    search.add_argument(
+        "--final-share",
+        type=float,
+        default=0.5,
+        help="share of a timed search's budget for training the winner (default 0.5)",
+    )
     search.add_argument("--epochs", type=int, default=15, help="max epochs per trial (default 15)")
     search.add_argument("--patience", type=int, default=3, help="early-stopping patience")
     _add_storage(search)
@@ -197,6 +203,7 @@ def _search(args: argparse.Namespace) -> int:
         study_name=study or None,
         trials=args.trials,
         timeout_s=args.timeout,
+        final_share=args.final_share,
         epochs=args.epochs,
         patience=args.patience,
         storage_url=args.storage,

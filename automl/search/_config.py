@@ -43,6 +43,8 @@ class SearchConfig:
     study_name: str | None = None
     trials: int = 20
     timeout_s: float | None = 600.0
+    #: A timed search's share of the budget for the final run (screening gets the rest).
+    final_share: float = 0.5
     epochs: int = 15
     patience: int = 3
     storage_url: str = field(default_factory=default_storage_url)
@@ -80,6 +82,8 @@ class SearchConfig:
         positive("keep_best", self.keep_best)
         positive("max_params", self.max_params)
         positive("trials_per_worker", self.trials_per_worker)
+        if not 0.1 <= self.final_share <= 0.9:
+            raise AutoMLError(f"--final-share must be in [0.1, 0.9], got {self.final_share}")
         if not 0.0 < self.validation_fraction < 0.5:
             raise AutoMLError(
                 f"--validation-fraction must be in (0, 0.5), got {self.validation_fraction}"

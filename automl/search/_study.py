@@ -150,7 +150,11 @@ def _finished_candidates(study: optuna.Study) -> int:
 
 def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> str | None:
     """Start workers one after another until the trial count or the time budget is reached."""
-    plan = BudgetPlan.from_timeout(time.time(), config.timeout_s) if config.timeout_s else None
+    plan = (
+        BudgetPlan.from_timeout(time.time(), config.timeout_s, final_share=config.final_share)
+        if config.timeout_s
+        else None
+    )
     done = _finished_candidates(study)
     if done >= config.trials and plan is None:
         log(f"study {config.name!r} already has {done} finished trials (asked for {config.trials})")

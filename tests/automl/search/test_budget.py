@@ -119,3 +119,17 @@ def test_the_winner_is_the_best_where_at_least_two_candidates_competed() -> None
     assert screening_winner([*trials, final, unmeasured]).params == {"x": 0.0}
     assert screening_winner(trials[:1]).params == {"x": 0.0}  # a lone candidate
     assert screening_winner([]) is None
+
+
+def test_the_final_share_is_a_setting_within_bounds() -> None:
+    from automl._errors import AutoMLError
+    from automl.search import SearchConfig
+
+    assert SearchConfig(task="digits", final_share=0.7).final_share == 0.7
+    for bad in (0.0, 0.95):
+        with pytest.raises(AutoMLError, match="--final-share must be in"):
+            SearchConfig(task="digits", final_share=bad)
+    plan = BudgetPlan.from_timeout(0.0, 600.0, final_share=0.7)
+    assert plan.screening_deadline == pytest.approx(180.0) and plan.final_seconds == pytest.approx(
+        420.0
+    )
