@@ -52,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--study", help="study name (default: the task name; your images: the folder's name)"
     )
-    search.add_argument("--trials", type=int, default=20, help="trials in the study (default 20)")
+    search.add_argument(
+        "--trials",
+        type=int,
+        help="candidates in the study (default: as many as a timed search's screening allows; "
+        "20 without a timeout)",
+    )
     search.add_argument(
         "--timeout",
         type=_positive_or_none,

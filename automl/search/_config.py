@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("auto", "hyperband", "median", "sha", "none")
 CLASS_WEIGHTS = ("none", "balanced")
+DEFAULT_TRIALS = 20
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -41,7 +42,9 @@ def default_artifacts_dir(storage_url: str) -> Path:
 class SearchConfig:
     task: str
     study_name: str | None = None
-    trials: int = 20
+    #: Candidates in the study (counting earlier runs). ``None``: as many as a timed search's
+    #: screening share allows; DEFAULT_TRIALS for a search without a timeout.
+    trials: int | None = None
     timeout_s: float | None = 600.0
     #: A timed search's share of the budget for the final run (screening gets the rest).
     final_share: float = 0.5
@@ -75,7 +78,7 @@ class SearchConfig:
             if value is None or value <= 0:
                 raise AutoMLError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
-        positive("trials", self.trials)
+        positive("trials", self.trials, allow_none=True)
         positive("epochs", self.epochs)
         positive("timeout", self.timeout_s, allow_none=True)
         positive("patience", self.patience)
@@ -108,6 +111,12 @@ class SearchConfig:
             object.__setattr__(self, "study_name", self.task)
         if self.artifacts_dir is None:
             object.__setattr__(self, "artifacts_dir", default_artifacts_dir(self.storage_url))
+
+    @property
+    def trial_limit(self) -> int | None:
+        if self.trials is not None:
+            return self.trials
+        return None if self.budgeted else DEFAULT_TRIALS
 
     @property
     def budgeted(self) -> bool:

@@ -100,9 +100,10 @@ def study_callbacks(
         if trial.state == OptunaState.FAIL:
             on_failure(trial.number, store.trial(config.name, trial.number).reason)
 
-    return [
+    callbacks = [guard, report_failure]
+    if config.trial_limit is not None:
         # Counts every worker's trials, also those of other machines on a shared database.
-        optuna.study.MaxTrialsCallback(config.trials, states=tuple(FINISHED_STATES)),
-        guard,
-        report_failure,
-    ]
+        callbacks.insert(
+            0, optuna.study.MaxTrialsCallback(config.trial_limit, states=tuple(FINISHED_STATES))
+        )
+    return callbacks

@@ -155,19 +155,21 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
         if config.timeout_s
         else None
     )
-    done = _finished_candidates(study)
-    if done >= config.trials and plan is None:
-        log(f"study {config.name!r} already has {done} finished trials (asked for {config.trials})")
+    done, limit = _finished_candidates(study), config.trial_limit
+    if limit is not None and done >= limit and plan is None:
+        log(f"study {config.name!r} already has {done} finished trials (asked for {limit})")
         return None
-    if done >= config.trials:
+    if limit is not None and done >= limit:
         log(f"study {config.name!r} already screened {done} candidates: on to the final phase")
     elif done:
-        log(f"resuming study {config.name!r}: {done} trials done, {config.trials - done} to go")
+        to_go = f", {limit - done} to go" if limit is not None else ""
+        log(f"resuming study {config.name!r}: {done} trials done{to_go}")
     supervisor = _Supervisor(config, store, log, plan, initial=done)
     screening_deadline = plan.screening_deadline if plan else None
     try:
         while True:
-            remaining = config.trials - _finished_candidates(study)
+            finished = _finished_candidates(study)
+            remaining = config.trials_per_worker if limit is None else limit - finished
             if remaining <= 0 or (screening_deadline and time.time() >= screening_deadline):
                 break
             # Seeded by the trial count: a resumed run never replays an earlier run's draws.
@@ -226,7 +228,12 @@ def _final_phase(
     left = plan.deadline - time.time()
     if left <= 0:
         return
-    quick = time.time() < plan.screening_deadline and _finished_candidates(study) >= config.trials
+    limit = config.trial_limit
+    quick = (
+        limit is not None
+        and time.time() < plan.screening_deadline
+        and _finished_candidates(study) >= limit
+    )
     cap = {EPOCH_CAP_ATTR: config.epochs} if quick else {}
     study.enqueue_trial(
         winner.params,
@@ -267,7 +274,7 @@ class _Supervisor:
         self._context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
         if plan is None:
             self.bar = tqdm(
-                total=config.trials,
+                total=config.trial_limit,
                 initial=initial,
                 unit="trial",
                 disable=config.verbose,

@@ -133,3 +133,11 @@ def test_the_final_share_is_a_setting_within_bounds() -> None:
     assert plan.screening_deadline == pytest.approx(180.0) and plan.final_seconds == pytest.approx(
         420.0
     )
+
+
+def test_a_timed_search_screens_as_many_candidates_as_fit_unless_told() -> None:
+    from automl.search import SearchConfig
+
+    assert SearchConfig(task="digits").trial_limit is None  # the screening share decides
+    assert SearchConfig(task="digits", timeout_s=None).trial_limit == 20
+    assert SearchConfig(task="digits", trials=5).trial_limit == 5
