@@ -340,8 +340,8 @@ def evaluation_report(record) -> str:
         render_table(["class", "precision", "recall", "F1", "support"], rows),
         "confusion matrix (rows: true class, columns: predicted)",
         render_table(
-            ["", *[str(i) for i in range(len(record.class_names))]],
-            [[str(i), *row] for i, row in enumerate(record.confusion)],
+            ["", *[name[:10] for name in record.class_names]],
+            [[name[:10], *row] for name, row in zip(record.class_names, record.confusion)],
         ),
     ]
     if record.latency_ms_batch1 is not None:
