@@ -7,6 +7,7 @@ from pathlib import Path
 
 from automl._errors import DataError
 from automl.data._files import load_local
+from automl.data._images import ImageOptions
 from automl.data._preprocess import prepare
 from automl.data._records import DataSplits, RawData
 
@@ -44,6 +45,11 @@ class Task(abc.ABC):
         self, data_dir: Path | None = None, validation_fraction: float = 0.1, seed: int = 42
     ) -> DataSplits:
         return prepare(self, self.load_raw(data_dir), validation_fraction, seed)
+
+    def image_options(self) -> ImageOptions:
+        """How an image file becomes this task's model input (``automl predict``, the card)."""
+        height, _, channels = self.input_shape
+        return ImageOptions.stretched_to(height, channels)
 
     def check_data_dir(self, data_dir: Path | None) -> None:
         if data_dir is not None and not data_dir.is_dir():

@@ -16,6 +16,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
@@ -188,50 +189,35 @@ def list_source(source: Path) -> Listing:
 
 
 # ---------------------------------------------------------------- parallel work
-def _probe_chunk(paths: list[str]) -> list[tuple[int, int, bool] | str]:
-    results: list[tuple[int, int, bool] | str] = []
+def _each(function: Callable[[Path], object], paths: list[str]) -> list:
+    """``function`` of every path, or why the file is skipped (``Unreadable``'s message)."""
+    results = []
     for path in paths:
         try:
-            results.append(probe(Path(path)))
+            results.append(function(Path(path)))
         except Unreadable as exc:
             results.append(str(exc))
     return results
 
 
-def _decode_chunk(paths: list[str], options: dict) -> list[np.ndarray | str]:
-    resolved = ImageOptions.from_json(options)
-    results: list[np.ndarray | str] = []
-    for path in paths:
-        try:
-            results.append(decode_image(Path(path), resolved))
-        except Unreadable as exc:
-            results.append(str(exc))
-    return results
-
-
-def _in_parallel(work: Callable, items: list, label: str, progress: bool) -> Iterator:
-    """``work`` over chunks of ``items`` in worker processes, results in order, with a bar."""
+def _in_parallel(function: Callable[[Path], object], paths: list[str], label: str, progress: bool):
+    """``function`` of every path in worker processes, in order, with a progress bar; a
+    skipped file's result is the reason, a string."""
     import multiprocessing
 
     from tqdm import tqdm
 
-    chunks = [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-    bar = tqdm(total=len(items), unit="img", desc=label, disable=not progress, leave=False)
-    workers = max(1, min(os.cpu_count() or 1, len(chunks)))
-    try:
-        if workers == 1:
-            outputs = map(work, chunks)
-            for chunk, output in zip(chunks, outputs):
-                bar.update(len(chunk))
-                yield from output
-            return
-        context = multiprocessing.get_context("spawn")  # never fork a process that may hold TF
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for chunk, output in zip(chunks, pool.map(work, chunks)):
-                bar.update(len(chunk))
-                yield from output
-    finally:
-        bar.close()
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    work = partial(_each, function)
+    workers = min(os.cpu_count() or 1, len(chunks))
+    context = multiprocessing.get_context("spawn")  # never fork a process that may hold TF
+    with (
+        tqdm(total=len(paths), unit="img", desc=label, disable=not progress, leave=False) as bar,
+        ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else nullcontext() as pool,
+    ):
+        for chunk, output in zip(chunks, (pool.map if pool else map)(work, chunks)):
+            bar.update(len(chunk))
+            yield from output
 
 
 # ---------------------------------------------------------------- the cache
@@ -341,7 +327,7 @@ def _probes(listing: Listing, probes_file: Path, progress: bool) -> list:
     if probes_file.is_file():
         return [p if isinstance(p, str) else tuple(p) for p in json.loads(probes_file.read_text())]
     paths = [str(e.path) for e in listing.entries]
-    probes = list(_in_parallel(_probe_chunk, paths, "checking images", progress))
+    probes = list(_in_parallel(probe, paths, "checking images", progress))
     probes_file.parent.mkdir(parents=True, exist_ok=True)
     partial = probes_file.with_suffix(".partial")
     partial.write_text(json.dumps(probes))
@@ -373,7 +359,7 @@ def _decode_into(
     )
     kept: list[Entry] = []
     paths = [str(entry.path) for entry, _ in usable]
-    decode = partial(_decode_chunk, options=options.to_json())
+    decode = partial(decode_image, options=options)
     results = _in_parallel(decode, paths, "decoding images", progress)
     for (entry, _), result in zip(usable, results):
         if isinstance(result, str):
@@ -538,5 +524,5 @@ class ImageFolderTask(Task):
     def horizontal_flip(self) -> bool:  # type: ignore[override]
         return self._options.horizontal_flip
 
-    def preprocessing(self) -> dict:
-        return self.options.to_json()
+    def image_options(self) -> ImageOptions:
+        return self.options

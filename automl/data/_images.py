@@ -69,6 +69,13 @@ class ImageOptions:
         return asdict(self)
 
     @classmethod
+    def stretched_to(cls, size: int, channels: int) -> ImageOptions:
+        """A fixed-shape model's inputs (built-in tasks, a card-less model): any file is
+        stretched to ``size`` x ``size`` in its colour mode."""
+        mode = "grayscale" if int(channels) == 1 else "rgb"
+        return cls(image_size=int(size), color_mode=mode, resize="stretch")
+
+    @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ImageOptions:
         data = dict(data or {})
         if "background" in data:

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import ImageFolderTask
 from automl.release._champion import resolve_trial
 from automl.release._evaluate import load_study_data
 from automl.search import SEARCH_SPACE_VERSION, open_study_task, sha256_of, verified_artifact
@@ -255,7 +254,6 @@ def _model_card(
     evaluation = store.evaluation(study_name, number)
     task = open_study_task(study.task, study.config)
     height, width, channels = task.input_shape
-    image = task.preprocessing() if isinstance(task, ImageFolderTask) else None
     return {
         "model": {"file": path.name, "format": fmt, "sha256": digest},
         "task": task.name,
@@ -271,8 +269,7 @@ def _model_card(
             "scale": "divide 8-bit pixel values by 255 to get floats in [0, 1]",
             "training_data_scale": f"raw {task.name} values 0..{task.pixel_max:g} mapped to [0, 1]",
             # How `automl predict` (and the training cache) turned files into inputs.
-            "image": image
-            or {"image_size": height, "resize": "stretch", "color_mode": _mode(channels)},
+            "image": task.image_options().to_json(),
         },
         "output": "softmax probabilities over class_names",
         "study": study.name,
@@ -374,7 +371,3 @@ def _card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _mode(channels: int) -> str:
-    return "grayscale" if channels == 1 else "rgb"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import ImageFolderTask, ImageOptions, Unreadable, decode_image
+from automl.data import ImageOptions, Unreadable, decode_image
 from automl.release._champion import resolve_trial
 from automl.release._export import card_paths, detect_format, predict_with
 from automl.search import open_study_task, verified_artifact
@@ -31,20 +31,20 @@ def _input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | N
         try:
             card = json.loads(card_json.read_text())
             _, height, _, channels = card["input"]["shape"]
-            image = card["preprocessing"].get("image") or {
-                "image_size": int(height),
-                "resize": "stretch",
-                "color_mode": "grayscale" if int(channels) == 1 else "rgb",
-            }
-            return ImageOptions.from_json(image), list(card["class_names"])
+            image = card["preprocessing"].get("image")  # cards before your own images: none
+            options = (
+                ImageOptions.from_json(image)
+                if image
+                else ImageOptions.stretched_to(height, channels)
+            )
+            return options, list(card["class_names"])
         except (ValueError, KeyError, TypeError, AutoMLError) as exc:
             raise AutoMLError(f"model card {card_json} is unreadable: {exc}") from None
     if fmt == "keras":
         import keras
 
         _, height, _, channels = keras.models.load_model(model_path).input_shape
-        mode = "grayscale" if channels == 1 else "rgb"
-        return ImageOptions(image_size=int(height), resize="stretch", color_mode=mode), None
+        return ImageOptions.stretched_to(height, channels), None
     raise AutoMLError(f"no model card {card_json} next to {model_path}: cannot tell the input size")
 
 
@@ -76,14 +76,8 @@ def predict_study_images(
     artifact = verified_artifact(store, study_name, trial.number)
     study = store.get_study(study_name)
     task = open_study_task(study.task, study.config)
-    height, _, channels = task.input_shape
-    options = (
-        task.options
-        if isinstance(task, ImageFolderTask)
-        else ImageOptions(height, "grayscale" if channels == 1 else "rgb", "stretch")
-    )
-    path = Path(artifact.path)
-    return _predict(path, "keras", options, list(task.class_names), images), why
+    options, names = task.image_options(), list(task.class_names)
+    return _predict(Path(artifact.path), "keras", options, names, images), why
 
 
 def _predict(

@@ -168,8 +168,9 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
     screening_deadline = plan.screening_deadline if plan else None
     try:
         while True:
-            finished = _finished_candidates(study)
-            remaining = config.trials_per_worker if limit is None else limit - finished
+            remaining = (
+                config.trials_per_worker if limit is None else limit - _finished_candidates(study)
+            )
             if remaining <= 0 or (screening_deadline and time.time() >= screening_deadline):
                 break
             # Seeded by the trial count: a resumed run never replays an earlier run's draws.
