@@ -11,7 +11,7 @@ import numpy as np
 
 from automl._errors import AutoMLError
 from automl.data import DataSplits
-from automl.search import open_study_task, verified_artifact
+from automl.search import open_study_task, study_data_dir, verified_artifact
 from storage import EvaluationRecord, StudyRecord, TrialStore
 
 LATENCY_REPEATS = 50
@@ -50,9 +50,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 def load_study_data(study: StudyRecord, data_dir: Path | None) -> DataSplits:
     """The study's own splits: same task, data folder and seed as the search used."""
     config = study.config
-    task = open_study_task(study.task, config, data_dir)
-    return task.load(
-        data_dir or config.get("data_dir"),
+    folder = study_data_dir(config, data_dir)
+    return open_study_task(study.task, config, folder).load(
+        folder,
         config.get("validation_fraction", 0.1),
         config.get("seed", 42),
     )

@@ -11,6 +11,7 @@ from automl.search._config import (
     default_data_dir,
     default_storage_url,
     open_study_task,
+    study_data_dir,
 )
 from automl.search._params import ModelParams
 
@@ -54,6 +55,7 @@ __all__ = [
     "run_study",
     "sha256_of",
     "strong_default",
+    "study_data_dir",
     "suggest_params",
     "verified_artifact",
 ]

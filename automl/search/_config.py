@@ -148,6 +148,11 @@ class SearchConfig:
         return data
 
 
+def study_data_dir(settings: dict[str, Any], data_dir: Path | None = None) -> Path | None:
+    """Where a study's data lives: ``data_dir`` when given, else the folder it recorded."""
+    return data_dir or (Path(settings["data_dir"]) if settings.get("data_dir") else None)
+
+
 def open_study_task(
     task: str, settings: dict[str, Any], data_dir: Path | None = None, progress: bool = False
 ) -> Task:
@@ -156,7 +161,7 @@ def open_study_task(
     beside the models."""
     from automl.data import open_task
 
-    folder = data_dir or (Path(settings["data_dir"]) if settings.get("data_dir") else None)
+    folder = study_data_dir(settings, data_dir)
     artifacts = Path(settings.get("artifacts_dir") or "artifacts")
     return open_task(
         task,
