@@ -50,8 +50,10 @@ def main() -> None:
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    train = training_dataset(data.x_train, data.y_train, args.batch_size, augment=False, seed=0)
-    val = evaluation_dataset(data.x_val, data.y_val)
+    train = training_dataset(
+        data.x_train, data.y_train, args.batch_size, augment=False, seed=0, scale=data.pixel_scale
+    )
+    val = evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale)
     print(f"filters {args.filters} x{args.convs} conv, {model.count_params():,} weights")
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
@@ -61,7 +63,9 @@ def main() -> None:
             f"epoch {epoch}: {time.perf_counter() - begun:.1f} s, val {history.history['val_accuracy'][-1]:.4f}",
             flush=True,
         )
-    _, test = model.evaluate(evaluation_dataset(data.x_test, data.y_test), verbose=0)
+    _, test = model.evaluate(
+        evaluation_dataset(data.x_test, data.y_test, scale=data.pixel_scale), verbose=0
+    )
     print(f"test accuracy {test:.4f} after {time.perf_counter() - started:.0f} s")
 
 

@@ -19,7 +19,21 @@ VARIANTS = {
     "batch 256": {"batch_size": 256},
     "batch 128, steps_per_execution 16": {"batch_size": 128, "steps_per_execution": 16},
     "batch 64": {"batch_size": 64},
+    # The input pipeline before session 4: the whole split as float32 in a TF constant.
+    "batch 128, float32 constant (before)": {"batch_size": 128, "constant": True},
 }
+
+
+def constant_dataset(x, y, batch_size: int):
+    """Session 3's pipeline, for comparison: float32 copy, tf.gather from a constant."""
+    import tensorflow as tf
+
+    images, labels = tf.constant(x), tf.constant(y)
+    order = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=0).batch(batch_size)
+    return order.map(
+        lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def main() -> None:
@@ -52,7 +66,13 @@ def main() -> None:
                 metrics=["accuracy"],
                 steps_per_execution=variant.get("steps_per_execution", 1),
             )
-            dataset = training_dataset(x, y, batch_size, augment=False, seed=0)
+            dataset = (
+                constant_dataset(data.model_input(x), y, batch_size)
+                if variant.get("constant")
+                else training_dataset(
+                    x, y, batch_size, augment=False, seed=0, scale=data.pixel_scale
+                )
+            )
             model.fit(dataset.take(4), epochs=1, verbose=0)  # trace
             started = time.perf_counter()
             model.fit(dataset, epochs=1, verbose=0)

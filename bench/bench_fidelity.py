@@ -45,7 +45,7 @@ def main() -> None:
     data = get_task("fashion_mnist").load(args.data_dir, 0.1, 42)
     rungs = screening_rungs(len(data.x_train))[: args.rungs]
     subsets = nested_subsets(data.y_train, [r.fraction for r in rungs], 42)
-    val = evaluation_dataset(data.x_val, data.y_val)
+    val = evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     for params in portfolio(data.input_shape):
         study.enqueue_trial(params)
@@ -67,9 +67,16 @@ def main() -> None:
         scores, epoch, started = [], 0, time.perf_counter()
         try:
             for rung, indices in zip(rungs, subsets):
-                x, y = data.x_train[indices], data.y_train[indices]
                 history = model.fit(
-                    training_dataset(x, y, params.batch_size, augment=params.augment, seed=0),
+                    training_dataset(
+                        data.x_train,
+                        data.y_train,
+                        params.batch_size,
+                        augment=params.augment,
+                        seed=0,
+                        scale=data.pixel_scale,
+                        indices=indices,
+                    ),
                     validation_data=val,
                     initial_epoch=epoch,
                     epochs=epoch + rung.epochs,
@@ -91,7 +98,12 @@ def main() -> None:
         started = time.perf_counter()
         history = model.fit(
             training_dataset(
-                data.x_train, data.y_train, params.batch_size, augment=params.augment, seed=0
+                data.x_train,
+                data.y_train,
+                params.batch_size,
+                augment=params.augment,
+                seed=0,
+                scale=data.pixel_scale,
             ),
             validation_data=val,
             epochs=args.full_epochs,

@@ -72,8 +72,8 @@ def main() -> None:
             BudgetCosine(params.learning_rate, args.epochs)
         )
         model.fit(
-            data.x_train, data.y_train, batch_size=params.batch_size, epochs=args.epochs,
-            validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[schedule],
+            data.model_input(data.x_train), data.y_train, batch_size=params.batch_size,
+            epochs=args.epochs, validation_data=(data.model_input(data.x_val), data.y_val), verbose=0, callbacks=[schedule],
         )  # fmt: skip
         elapsed = time.perf_counter() - started
         keras.backend.clear_session()

@@ -160,15 +160,19 @@ def run_keras_tuner(data, budget_s: float, folder: Path) -> dict:
     started = time.monotonic()
     with contextlib.suppress(BudgetSpent):  # the budget ends the search, as ours
         tuner.search(
-            training_dataset(data.x_train, data.y_train, 128, augment=False, seed=0),
-            validation_data=evaluation_dataset(data.x_val, data.y_val),
+            training_dataset(
+                data.x_train, data.y_train, 128, augment=False, seed=0, scale=data.pixel_scale
+            ),
+            validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
             callbacks=[stop_at(deadline), CountEpochs()],
             verbose=0,
         )
     seconds = time.monotonic() - started
     trials = tuner.oracle.trials.values()
     best = tuner.get_best_models(1)[0]
-    _, accuracy = best.evaluate(evaluation_dataset(data.x_test, data.y_test), verbose=0)
+    _, accuracy = best.evaluate(
+        evaluation_dataset(data.x_test, data.y_test, scale=data.pixel_scale), verbose=0
+    )
     return {
         "system": "keras-tuner hyperband",
         "test_accuracy": float(accuracy),
@@ -208,8 +212,9 @@ def train_for(data, params, seconds: float, *, augment: bool = False, seed: int 
             augment=augment,
             seed=seed,
             flip=data.horizontal_flip,
+            scale=data.pixel_scale,
         ),
-        validation_data=evaluation_dataset(data.x_val, data.y_val),
+        validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
         epochs=1000,
         verbose=0,
         callbacks=[
@@ -219,7 +224,9 @@ def train_for(data, params, seconds: float, *, augment: bool = False, seed: int 
             stop_at(deadline),
         ],
     )
-    _, accuracy = model.evaluate(evaluation_dataset(data.x_test, data.y_test), verbose=0)
+    _, accuracy = model.evaluate(
+        evaluation_dataset(data.x_test, data.y_test, scale=data.pixel_scale), verbose=0
+    )
     keras.backend.clear_session()
     return {
         "epochs": len(history.history["loss"]),

@@ -39,6 +39,10 @@ MAX_MISSING_SHARE = 0.05
 FEW_IMAGES = 10
 IMBALANCE_WARNING = 100.0
 _CHUNK = 256
+#: Images copied at a time when the cache is put in split order (memory stays flat).
+REORDER_CHUNK = 4096
+#: Bumped when the cache's layout changes, so that an older cache is rebuilt, not misread.
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -279,8 +283,8 @@ def assign_splits(
         rng.shuffle(free)
         n_test = round(test * len(free))
         n_val = round(validation * len(free))
-        if len(free) >= 3:  # every split gets one of a class that has at least three
-            n_test, n_val = max(1, n_test), max(1, n_val)
+        if len(free) >= 3:  # every split asked for gets one of a class that has three
+            n_test, n_val = max(int(test > 0), n_test), max(int(validation > 0), n_val)
         splits[free[:n_test]] = 2
         splits[free[n_test : n_test + n_val]] = 1
         splits[free[n_test + n_val :]] = 0
@@ -311,7 +315,7 @@ def build_dataset(
         raise DataError(f"no readable images in {source} ({len(skipped)} files skipped)")
     _check_classes({entry.label for entry, _ in usable})
     resolved = _resolve(options, [p for _, p in usable])  # type: ignore[misc]
-    key = _digest(stats, resolved.to_json(), validation_fraction, seed)
+    key = _digest(CACHE_FORMAT, stats, resolved.to_json(), validation_fraction, seed)
     folder = cache_dir / f"images-{key}"
     if not (folder / "meta.json").is_file():
         _write_atomically(
@@ -354,26 +358,19 @@ def _decode_into(
 ) -> None:
     size, channels = options.image_size, options.channels
     assert size is not None
-    images = np.lib.format.open_memmap(
-        folder / "images.npy", mode="w+", dtype=np.uint8, shape=(len(usable), size, size, channels)
+    decoded = np.lib.format.open_memmap(
+        folder / "decoded.npy", mode="w+", dtype=np.uint8, shape=(len(usable), size, size, channels)
     )
     kept: list[Entry] = []
     paths = [str(entry.path) for entry, _ in usable]
     decode = partial(decode_image, options=options)
     results = _in_parallel(decode, paths, "decoding images", progress)
     for (entry, _), result in zip(usable, results):
-        if isinstance(result, str):
+        if isinstance(result, str):  # truncated files are found only while decoding
             skipped.append((str(entry.path), result))
         else:
-            images[len(kept)] = result
+            decoded[len(kept)] = result
             kept.append(entry)
-    images.flush()
-    del images
-    if len(kept) < len(usable):  # truncated files found while decoding: shrink the file
-        full = np.load(folder / "images.npy", mmap_mode="r")
-        np.save(folder / "images.tmp.npy", np.asarray(full[: len(kept)]))
-        del full
-        os.replace(folder / "images.tmp.npy", folder / "images.npy")
 
     class_names = _check_classes({entry.label for entry in kept})
     index = {name: i for i, name in enumerate(class_names)}
@@ -382,15 +379,31 @@ def _decode_into(
     splits = assign_splits(labels, fixed, validation_fraction, options.test_fraction, seed)
     if not (splits == 2).any():
         raise DataError("no test images: add a test/ folder or leave some rows' split empty")
-    np.save(folder / "labels.npy", labels)
-    np.save(folder / "splits.npy", splits)
+    if not (splits == 1).any():  # train/ and test/ only: validation is drawn from train, here
+        # rather than when loading, so that it too is a slice of the cache, not a copy
+        from_train = np.where(splits == 0, -1, splits).astype(np.int8)
+        splits = assign_splits(labels, from_train, validation_fraction, 0.0, seed)
+    # Stored split by split (train, validation, test): each split is then one slice of the
+    # memory-mapped file, never a copy. Copied in chunks, so memory stays flat.
+    order = np.argsort(splits, kind="stable")
+    images = np.lib.format.open_memmap(
+        folder / "images.npy", mode="w+", dtype=np.uint8, shape=(len(kept), size, size, channels)
+    )
+    for start in range(0, len(order), REORDER_CHUNK):
+        chunk = order[start : start + REORDER_CHUNK]
+        images[start : start + len(chunk)] = decoded[chunk]
+    images.flush()
+    del images, decoded
+    (folder / "decoded.npy").unlink()
+    np.save(folder / "labels.npy", labels[order])
+    np.save(folder / "splits.npy", splits[order])
     (folder / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
     meta = {
         "class_names": class_names,
         "options": options.to_json(),
         "skipped": len(skipped),
         "warnings": _warnings(labels, class_names),
-        "files": [str(e.path) for e in kept],
+        "files": [str(kept[i].path) for i in order],
     }
     (folder / "meta.json").write_text(json.dumps(meta))
 
@@ -507,16 +520,18 @@ class ImageFolderTask(Task):
                 f"the classes in {self.source} changed since the study was searched: "
                 f"now {', '.join(data.class_names)}; then {', '.join(self._class_names)}"
             )
-        part = {name: np.flatnonzero(data.splits == i) for i, name in enumerate(SPLITS)}
+        # The cache is stored split by split: each split is a slice, still on disk.
+        bounds = np.searchsorted(data.splits, np.arange(len(SPLITS) + 1))
+        part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(SPLITS)}
         images, labels = data.images, data.labels
-        has_val = len(part["validation"]) > 0
+        has_val = bounds[2] > bounds[1]
         return RawData(
-            x_train=np.asarray(images[part["train"]]),
+            x_train=images[part["train"]],
             y_train=labels[part["train"]],
-            x_test=np.asarray(images[part["test"]]),
+            x_test=images[part["test"]],
             y_test=labels[part["test"]],
             source=f"{self.source} ({data.describe_skipped()})",
-            x_val=np.asarray(images[part["validation"]]) if has_val else None,
+            x_val=images[part["validation"]] if has_val else None,
             y_val=labels[part["validation"]] if has_val else None,
         )
 

@@ -1,5 +1,9 @@
 """tf.data input pipelines: shuffled, batched, prefetched; augmentation only when training.
 
+Images stay as stored (uint8, often a memory-mapped cache) and each batch is gathered,
+then scaled to [0, 1] here: the whole set is never copied into float32 or into a TF
+constant, so a dataset larger than memory trains from its cache on disk.
+
 Augmentation runs here, not inside the model, so exported graphs stay plain (TFLite and
 SavedModel conversions of random layers fail or change predictions).
 """
@@ -28,25 +32,51 @@ def augmentation(seed: int, flip: bool = False) -> keras.Sequential:
     return keras.Sequential(layers, name="augmentation")
 
 
-def _batches(x: np.ndarray, y: np.ndarray, indices: tf.data.Dataset) -> tf.data.Dataset:
-    """Gather whole batches by index: per-batch work, not per-image (shuffling 54,000 images
-    one by one through a shuffle buffer cost seconds per epoch here)."""
-    images, labels = tf.constant(x), tf.constant(y)
-    return indices.map(
-        lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+def _gathered(
+    x: np.ndarray, y: np.ndarray | None, batches: tf.data.Dataset, scale: float, *, sort: bool
+) -> tf.data.Dataset:
+    """Batches of index arrays -> (images in [0, 1], labels), read from ``x`` with numpy.
+
+    ``sort``: read a batch's images in index order, so a memory-mapped cache is read front to
+    back (for training: which images share a batch is the shuffle's choice, not their order)."""
+    image_shape = (None, *x.shape[1:])
+
+    def images(idx: tf.Tensor) -> tf.Tensor:
+        batch = tf.numpy_function(lambda i: np.asarray(x[i]), [idx], tf.as_dtype(x.dtype))
+        return tf.cast(tf.ensure_shape(batch, image_shape), tf.float32) * scale
+
+    def pair(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        idx = tf.sort(idx) if sort else idx
+        return images(idx), tf.gather(labels, idx)
+
+    if y is None:
+        return batches.map(images, num_parallel_calls=tf.data.AUTOTUNE)
+    labels = tf.constant(y)
+    return batches.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def training_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, augment: bool, seed: int, flip: bool = False
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    augment: bool,
+    seed: int,
+    flip: bool = False,
+    scale: float = 1.0,
+    indices: np.ndarray | None = None,
 ) -> tf.data.Dataset:
+    """Shuffled batches of ``x[indices]`` (all of ``x`` without ``indices``), times ``scale``.
+
+    Shuffling is of indices, by whole batches (shuffling 54,000 images one by one through a
+    shuffle buffer cost seconds per epoch here)."""
+    chosen = np.arange(len(x)) if indices is None else np.asarray(indices, dtype=np.int64)
     order = (
-        tf.data.Dataset.range(len(x))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices(chosen)
+        .shuffle(len(chosen), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
     )
-    dataset = _batches(x, y, order)
+    dataset = _gathered(x, y, order, scale, sort=True)
     if augment:
         layers = augmentation(seed, flip)
         dataset = dataset.map(
@@ -56,7 +86,14 @@ def training_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
-    return (
-        tf.data.Dataset.from_tensor_slices((x, y)).batch(EVAL_BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
-    )
+def evaluation_dataset(
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    *,
+    scale: float = 1.0,
+    indices: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """``x[indices]`` in order, in batches of EVAL_BATCH_SIZE; images only when ``y`` is None."""
+    chosen = np.arange(len(x)) if indices is None else np.asarray(indices, dtype=np.int64)
+    batches = tf.data.Dataset.from_tensor_slices(chosen).batch(EVAL_BATCH_SIZE)
+    return _gathered(x, y, batches, scale, sort=False).prefetch(tf.data.AUTOTUNE)

@@ -54,6 +54,8 @@ def clean(
             & (y_float < len(task.class_names))
         )
     keep = finite & label_ok
+    if keep.all():  # no copy: a memory-mapped cache stays on disk
+        return x, y.astype(np.int32), CleaningReport(wrong_shape=wrong_shape)
     report = CleaningReport(
         non_finite=int((~finite).sum()),
         wrong_shape=wrong_shape,
@@ -97,13 +99,20 @@ def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> 
             stratify=y_train if can_stratify else None,
             random_state=seed,
         )
+    # 8-bit pixels stay uint8 (a quarter of float32's memory, and a memory-mapped cache stays
+    # on disk): the pipelines scale each batch. Anything else becomes float32 in [0, 1] now.
+    pixel_scale = 1.0 / 255
+    if task.pixel_max != 255 or any(x.dtype != np.uint8 for x in (x_fit, x_val, x_test)):
+        x_fit, x_val, x_test = (scale(x, task.pixel_max) for x in (x_fit, x_val, x_test))
+        pixel_scale = 1.0
     return DataSplits(
-        x_train=scale(x_fit, task.pixel_max),
+        x_train=x_fit,
         y_train=y_fit,
-        x_val=scale(x_val, task.pixel_max),
+        x_val=x_val,
         y_val=y_val,
-        x_test=scale(x_test, task.pixel_max),
+        x_test=x_test,
         y_test=y_test,
+        pixel_scale=pixel_scale,
         class_names=task.class_names,
         cleaning=train_report + test_report,
         source=raw.source,

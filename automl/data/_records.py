@@ -52,7 +52,12 @@ class CleaningReport:
 
 @dataclass(frozen=True)
 class DataSplits:
-    """float32 images in [0, 1] with a channel axis, int32 labels; test is never searched on."""
+    """Images with a channel axis, int32 labels; test is never searched on.
+
+    Images stay as stored: uint8 pixels (often a memory-mapped cache) with ``pixel_scale``
+    1/255, or float32 already in [0, 1] with ``pixel_scale`` 1. The input pipelines and
+    ``model_input`` scale a batch at a time, so no float copy of the whole set is made.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -65,10 +70,16 @@ class DataSplits:
     source: str
     #: Whether a left-right mirror image is still the same class (clothes yes, digits no).
     horizontal_flip: bool = False
+    #: Multiplying the stored pixels by this gives the model's [0, 1] input.
+    pixel_scale: float = 1.0
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def model_input(self, x: np.ndarray) -> np.ndarray:
+        """A few stored images (a slice of a split) as the model's float32 input."""
+        return np.asarray(x, dtype=np.float32) * np.float32(self.pixel_scale)
 
     @property
     def num_classes(self) -> int:

@@ -83,15 +83,21 @@ def evaluate_trial(
 ) -> EvaluationRecord:
     import keras
 
+    from automl.data import evaluation_dataset
+
     artifact = verified_artifact(store, study_name, number)
     study = store.get_study(study_name)
     data = load_study_data(study, data_dir)
     model = keras.models.load_model(artifact.path)
-    probabilities = model.predict(data.x_test, batch_size=512, verbose=0)
+    probabilities = model.predict(
+        evaluation_dataset(data.x_test, scale=data.pixel_scale), verbose=0
+    )
     metrics = classification_metrics(
         data.y_test, probabilities.argmax(axis=1), len(data.class_names)
     )
-    latency_ms, throughput = measure_latency(model, data.x_test)
+    latency_ms, throughput = measure_latency(
+        model, data.model_input(data.x_test[:THROUGHPUT_BATCH])
+    )
     keras.backend.clear_session()
     record = store.save_evaluation(
         study_name,
@@ -133,7 +139,7 @@ def cross_validate(
     study = store.get_study(study_name)
     data = load_study_data(study, data_dir)
     params = ModelParams.from_dict(trial.params)
-    x = np.concatenate([data.x_train, data.x_val])
+    x = np.concatenate([data.x_train, data.x_val])  # stored pixels: uint8 for 8-bit images
     y = np.concatenate([data.y_train, data.y_val])
     seed = study.config.get("seed", 42)
     scores = []
@@ -145,12 +151,14 @@ def cross_validate(
         compile_model(model, params)
         model.fit(
             training_dataset(
-                x[fit_idx],
-                y[fit_idx],
+                x,
+                y,
                 params.batch_size,
                 augment=params.augment,
                 seed=seed + fold,
                 flip=data.horizontal_flip,
+                scale=data.pixel_scale,
+                indices=fit_idx,
             ),
             epochs=trial.best_epoch,
             shuffle=False,
@@ -161,7 +169,9 @@ def cross_validate(
                 )
             ],
         )
-        _, accuracy = model.evaluate(evaluation_dataset(x[held_idx], y[held_idx]), verbose=0)
+        _, accuracy = model.evaluate(
+            evaluation_dataset(x, y, scale=data.pixel_scale, indices=held_idx), verbose=0
+        )
         scores.append(float(accuracy))
         keras.backend.clear_session()
     return store.save_cross_validation(study_name, number, scores)

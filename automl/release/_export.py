@@ -84,7 +84,7 @@ def export_model(
     import keras
 
     model = keras.models.load_model(artifact.path)
-    sample = data.x_test[:VERIFY_IMAGES]
+    sample = data.model_input(data.x_test[:VERIFY_IMAGES])
     expected = np.asarray(model.predict(sample, verbose=0))
     with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / f"model{SUFFIXES[fmt]}"

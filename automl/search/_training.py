@@ -266,21 +266,18 @@ class Objective:
         indices=None,
     ) -> None:
         data = self.data
-        x, y = (
-            (data.x_train, data.y_train)
-            if indices is None
-            else (data.x_train[indices], data.y_train[indices])
-        )
         model.fit(
             training_dataset(
-                x,
-                y,
+                data.x_train,
+                data.y_train,
                 params.batch_size,
                 augment=params.augment,
                 seed=self.config.seed + number,
                 flip=data.horizontal_flip,
+                scale=data.pixel_scale,
+                indices=indices,
             ),
-            validation_data=evaluation_dataset(data.x_val, data.y_val),
+            validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
             initial_epoch=initial_epoch,
             epochs=epochs,
             shuffle=False,  # the dataset reshuffles itself each epoch

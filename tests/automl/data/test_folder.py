@@ -146,6 +146,34 @@ def test_split_folders_fix_the_splits(tmp_path: Path) -> None:
     assert np.bincount(data.splits).tolist() == [12, 4, 6]
     splits = open_task("images", root, None, tmp_path / "cache", 0.1, 0).load(root)
     assert (len(splits.x_train), len(splits.x_val), len(splits.x_test)) == (12, 4, 6)
+    # Each split is a slice of the memory-mapped cache (no copy in memory), and each image is
+    # the decoded file of its own split folder, with its own label.
+    files = json.loads((data.folder / "meta.json").read_text())["files"]
+    start = 0
+    for split, x, y in [
+        ("train", splits.x_train, splits.y_train),
+        ("val", splits.x_val, splits.y_val),
+        ("test", splits.x_test, splits.y_test),
+    ]:
+        assert isinstance(x, np.memmap) and x.dtype == np.uint8
+        for i in range(len(x)):
+            path = Path(files[start + i])
+            assert path.parent.parent.name == split
+            assert splits.class_names[y[i]] == path.parent.name
+            np.testing.assert_array_equal(x[i], decode_image(path, data.options))
+        start += len(x)
+
+
+def test_train_and_test_folders_alone_draw_validation_from_train(tmp_path: Path) -> None:
+    root = tmp_path / "split"
+    write_tree(root / "train", {"a": 10, "b": 10})
+    write_tree(root / "test", {"a": 3, "b": 3})
+    data = build(root, tmp_path)
+    assert np.bincount(data.splits).tolist() == [18, 2, 6]  # a tenth of each class's train
+    files = json.loads((data.folder / "meta.json").read_text())["files"]
+    assert all("/test/" in f for f, split in zip(files, data.splits) if split == 2)
+    splits = open_task("images", root, None, tmp_path / "cache", 0.1, 0).load(root)
+    assert isinstance(splits.x_val, np.memmap) and sorted(splits.y_val.tolist()) == [0, 1]
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,13 @@ def test_idx_files_load_and_split(tmp_path: Path, compress: bool) -> None:
     splits = get_task("mnist").load(tmp_path, validation_fraction=0.2, seed=1)
     assert splits.x_train.shape == (48, 28, 28, 1) and splits.x_val.shape == (12, 28, 28, 1)
     assert splits.x_test.shape == (20, 28, 28, 1)
-    assert (
-        splits.x_train.dtype == np.float32
-        and 0.0 <= splits.x_train.min() <= splits.x_train.max() <= 1.0
-    )
+    # 8-bit pixels stay 8-bit (a quarter of float32's memory); the model sees them in [0, 1].
+    assert splits.x_train.dtype == np.uint8 and splits.pixel_scale == pytest.approx(1 / 255)
+    scaled = splits.model_input(splits.x_train)
+    assert scaled.dtype == np.float32 and 0.0 <= scaled.min() <= scaled.max() <= 1.0
     # Stratified: every class keeps its share in the validation split.
     assert sorted(np.bincount(splits.y_val, minlength=10)) == [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]
-    np.testing.assert_allclose(splits.x_test[..., 0] * 255, arrays["x_test"], atol=1e-3)
+    np.testing.assert_array_equal(splits.x_test[..., 0], arrays["x_test"])
     assert "IDX files" in splits.source
 
 
@@ -146,4 +146,5 @@ def test_digits_is_offline_and_fixed() -> None:
     assert splits.input_shape == (8, 8, 1) and splits.num_classes == 10
     assert len(splits.x_test) == 360
     np.testing.assert_array_equal(splits.x_test, other.x_test)  # the test set never moves
-    assert splits.x_train.max() == pytest.approx(1.0)
+    assert splits.x_train.max() == pytest.approx(1.0)  # 0-16 pixels: float32, scaled on loading
+    assert splits.x_train.dtype == np.float32 and splits.pixel_scale == 1.0
