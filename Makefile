@@ -21,6 +21,7 @@ SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(IMAGE_SIZE),--image-size $(IMAGE_SIZE)) \
 	$(if $(RESIZE),--resize $(RESIZE)) \
 	$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) \
+	$(if $(WORKERS),--workers $(WORKERS)) \
 	$(if $(KEEP_BEST),--keep-best $(KEEP_BEST)) \
 	$(if $(MAX_PARAMS),--max-params $(MAX_PARAMS)) \
 	$(if $(SEED),--seed $(SEED)) \

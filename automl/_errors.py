@@ -14,3 +14,19 @@ class DataError(AutoMLError):
 
 class TrialFailure(Exception):
     """Only this trial failed (NaN loss, a candidate that cannot be built); the study goes on."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Kubernetes, systemd and ``kill`` send): stop as Ctrl-C stops, the running
+    trial closed, the study resumable; the CLI exits with 143 instead of 130."""
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM raises ``Terminated`` in the main thread, like SIGINT raises
+    KeyboardInterrupt, so every ``except KeyboardInterrupt`` cleanup runs for both."""
+    import signal
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, _raise)

@@ -44,3 +44,11 @@ def quiet_logs(verbose: bool = False) -> None:
         with silenced_native_stderr():
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
+
+
+#: "0" hides the search's progress bar (helper workers, whose output goes to a log file).
+PROGRESS_BAR_VARIABLE = "AUTOML_PROGRESS_BAR"
+
+
+def progress_bar_wanted(verbose: bool) -> bool:
+    return not verbose and os.environ.get(PROGRESS_BAR_VARIABLE) != "0"

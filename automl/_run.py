@@ -10,9 +10,14 @@ from automl.search import SearchConfig, SearchResult, run_study
 from storage import TrialStore
 
 
-def run_search(config: SearchConfig, *, log: Callable[[str], None] | None = None) -> SearchResult:
+def run_search(
+    config: SearchConfig,
+    *,
+    log: Callable[[str], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> SearchResult:
     """``automl.search.run_study``, then a full stored evaluation of its best saved model."""
-    result = run_study(config, log=log)
+    result = run_study(config, log=log, on_ready=on_ready)
     if result.best is None:
         return result
     store = TrialStore(config.storage_url)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from automl._errors import AutoMLError
+from automl._errors import AutoMLError, Terminated, stop_on_sigterm
 from automl._table import fmt, fraction_text, render_table
 from automl.search import SearchConfig, default_data_dir, default_storage_url
 from storage import StorageError, TrialState, TrialStore
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+HELPER_GRACE_S = 10
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="share of a timed search's budget for training the winner (default 0.5)",
+    )
+    search.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this machine sharing the study, the cores divided among "
+        "them (default 1)",
     )
     search.add_argument("--epochs", type=int, default=15, help="max epochs per trial (default 15)")
     search.add_argument("--patience", type=int, default=3, help="early-stopping patience")
@@ -141,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     trials.add_argument("--study", required=True)
     trials.add_argument("--state", choices=[s.value for s in TrialState], help="only this state")
     _add_storage(trials)
+    doctor = commands.add_parser(
+        "doctor", help="find (and with --repair fix) what a crash left in a study"
+    )
+    doctor.add_argument("--study", required=True)
+    doctor.add_argument("--repair", action="store_true", help="fix what can be fixed")
+    _add_storage(doctor)
+
     evaluate = commands.add_parser("evaluate", help="score a trial's model on the test split")
     evaluate.add_argument("--study", required=True)
     evaluate.add_argument("--trial", type=int, help="trial number (default: the best)")
@@ -226,7 +243,18 @@ def _search(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         class_weight=args.class_weight,
     )
-    result = run_search(config)
+    helpers = _helpers(args, config)
+    try:
+        result = run_search(config, on_ready=helpers.start if helpers else None)
+    except BaseException as exc:
+        if helpers is not None:
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated):
+                helpers.stop(signal.SIGINT, grace_s=HELPER_GRACE_S)
+            else:
+                helpers.stop(signal.SIGTERM)
+        raise
+    for problem in helpers.wait() if helpers else []:
+        print(f"automl: warning: {problem}", file=sys.stderr)
     counts = {state: 0 for state in TrialState}
     for trial in result.trials:
         counts[trial.state] += 1
@@ -249,6 +277,20 @@ def _search(args: argparse.Namespace) -> int:
     )
     print(f"best model: {result.model_path}")
     return 0
+
+
+def _helpers(args: argparse.Namespace, config: SearchConfig):
+    """With ``--workers N``: N - 1 more search processes, each TensorFlow on its share of the
+    cores (set here, inherited by every worker process)."""
+    if args.workers < 1:
+        raise AutoMLError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers == 1:
+        return None
+    from automl._workers import Helpers, share_cores
+
+    threads = share_cores(args.workers)
+    print(f"{args.workers} workers, {threads} TensorFlow thread(s) each", file=sys.stderr)
+    return Helpers(args.argv, args.workers - 1, Path(config.artifacts_dir) / config.name)
 
 
 def _trials_table(trials: Sequence, title: str) -> str:
@@ -308,6 +350,28 @@ def _trials(args: argparse.Namespace) -> int:
         for t in failed:
             print(f"  trial {t.number} ({t.state.value}): {t.reason}")
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when the study is in order (or was repaired), 1 when problems remain."""
+    from automl.search import diagnose, repair
+
+    store = TrialStore(args.storage, create=False)
+    store.get_study(args.study)  # an unknown study: one line, exit 2
+    findings = diagnose(store, args.study)
+    if not findings:
+        print(f"study {args.study!r}: nothing to repair")
+        return 0
+    rows = [[f.kind, f.trial, f.detail, f.repair or "(by hand)"] for f in findings]
+    print(render_table(["problem", "trial", "detail", "--repair will"], rows))
+    if not args.repair:
+        print(f"\n{len(findings)} problems; nothing was changed (run with --repair to fix them)")
+        return 1
+    for line in repair(store, args.study, findings):
+        print(f"repaired: {line}")
+    left = diagnose(store, args.study)
+    print(f"{len(left)} problems left" + (" (see above: by hand)" if left else ""))
+    return 1 if left else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -445,6 +509,7 @@ COMMANDS = {
     "search": _search,
     "studies": _studies,
     "trials": _trials,
+    "doctor": _doctor,
     "evaluate": _evaluate,
     "promote": _promote,
     "export": _export,
@@ -455,17 +520,21 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --workers' helpers
+    stop_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except (AutoMLError, StorageError) as exc:
         print(f"automl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
         print(
-            "\nautoml: interrupted; the running trial was closed. Re-run the same command to resume.",
+            f"\nautoml: {'terminated' if terminated else 'interrupted'}; the running trial was "
+            "closed. Re-run the same command to resume.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

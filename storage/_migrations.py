@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 VERSION_TABLE = "automl_alembic_version"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -33,14 +35,37 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-#: Any constant works: it names the PostgreSQL advisory lock that serialises migrations.
-_MIGRATION_LOCK = 0x6175746F6D6C  # "automl"
+#: Any constant works: it names the PostgreSQL advisory lock that serialises schema changes.
+_SCHEMA_LOCK = 0x6175746F6D6C  # "automl"
+
+
+@contextmanager
+def _locked(conn: Connection) -> Iterator[None]:
+    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+        conn.commit()
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Hold the schema lock while another library creates its tables (Optuna's storage):
+    on an empty PostgreSQL database two workers starting at once otherwise race to create
+    the same types and one dies. SQLite serialises schema changes itself."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn, _locked(conn):
+        yield
 
 
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the project's tables to the newest schema; a no-op when already there.
 
-    On PostgreSQL several workers may start at once: an advisory lock lets one migrate while
+    On PostgreSQL several workers may start at once: the schema lock lets one migrate while
     the others wait, then find the schema current.
     """
     if current_revision(engine) == head_revision():
@@ -48,13 +73,8 @@ def upgrade_to_head(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         command.upgrade(alembic_config(engine), "head")
         return
-    with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
-        try:
-            config = alembic_config(engine)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-            conn.commit()
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
-            conn.commit()
+    with engine.connect() as conn, _locked(conn):
+        config = alembic_config(engine)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from storage._errors import StorageError
-from storage._migrations import upgrade_to_head
+from storage._migrations import schema_lock, upgrade_to_head
 from storage._models import (
     ArtifactRow,
     ChampionRow,
@@ -136,7 +136,7 @@ class TrialStore:
             with self._engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             upgrade_to_head(self._engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:  # unreachable server, or a file that is not a database
             self._engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StorageError(f"cannot open database {_redacted(url)}: {reason}") from None
@@ -144,6 +144,11 @@ class TrialStore:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def schema_lock(self):
+        """A context in which another library may create its tables in this database without
+        racing other processes doing the same (PostgreSQL; a no-op on SQLite)."""
+        return schema_lock(self._engine)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -17,6 +17,7 @@ from automl.search._params import ModelParams
 
 if TYPE_CHECKING:
     from automl.search._callbacks import BudgetCosine, TrialReporter
+    from automl.search._doctor import Finding, diagnose, repair
     from automl.search._model_builder import build_model, compile_model
     from automl.search._optuna import make_pruner, make_sampler, open_optuna_storage
     from automl.search._search_space import (
@@ -37,6 +38,7 @@ __all__ = [
     "SEARCH_SPACE_VERSION",
     "ArtifactKeeper",
     "BudgetCosine",
+    "Finding",
     "ModelParams",
     "Objective",
     "SearchConfig",
@@ -46,12 +48,14 @@ __all__ = [
     "compile_model",
     "default_data_dir",
     "default_storage_url",
+    "diagnose",
     "make_pruner",
     "make_sampler",
     "max_blocks",
     "open_optuna_storage",
     "open_study_task",
     "portfolio",
+    "repair",
     "run_study",
     "sha256_of",
     "strong_default",
@@ -65,6 +69,7 @@ __getattr__ = lazy_getattr(
     __name__,
     {
         "automl.search._callbacks": ("BudgetCosine", "TrialReporter"),
+        "automl.search._doctor": ("Finding", "diagnose", "repair"),
         "automl.search._model_builder": ("build_model", "compile_model"),
         "automl.search._optuna": ("make_pruner", "make_sampler", "open_optuna_storage"),
         "automl.search._search_space": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import optuna
@@ -14,6 +15,12 @@ from automl.search._config import SearchConfig
 from storage import TrialState, TrialStore, engine_kwargs
 
 MAX_CONSECUTIVE_FAILURES = 5
+#: Each running trial's worker writes a heartbeat this often; a trial silent for GRACE_S is
+#: taken for dead (its machine lost, the process killed) and failed by the next worker.
+HEARTBEAT_S = 60
+GRACE_S = 180
+#: A trial whose worker died is tried once more, with the same parameters, as a new trial.
+MAX_RETRY = 1
 FINISHED_STATES = {
     OptunaState.COMPLETE: TrialState.COMPLETE,
     OptunaState.PRUNED: TrialState.PRUNED,
@@ -63,16 +70,31 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_optuna_storage(url: str) -> optuna.storages.RDBStorage:
+def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
+    """Optuna's storage in the store's database; its tables are created under the store's
+    schema lock, so that workers starting together on an empty database do not collide."""
+    url = store.url
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs(url),
-            heartbeat_interval=60,
-            grace_period=180,  # a worker silent this long died: its trial is failed
-        )
+        with store.schema_lock():
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs(url),
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                failed_trial_callback=retry_dead_trial,
+            )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None
+
+
+def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna's RetryHeartbeatStaleTrialCallback: the dead trial's parameters go back in the
+    queue, once. Optuna calls it for a trial it fails for a stale heartbeat (a lost machine),
+    the supervisor for a trial whose local worker died."""
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.8: not news to users
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    callback(study, trial)
 
 
 class StopAfterFailures:

@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState as OptunaState
 from tqdm import tqdm
 
-from automl._errors import AutoMLError
-from automl._quiet import quiet_logs
+from automl._errors import AutoMLError, Terminated
+from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
 from automl.data import ImageFolderTask
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
@@ -27,6 +27,7 @@ from automl.search._optuna import (
     make_pruner,
     make_sampler,
     open_optuna_storage,
+    retry_dead_trial,
 )
 from automl.search._search_space import SEARCH_SPACE_VERSION, portfolio
 from automl.search._warm_start import warm_start_params
@@ -55,8 +56,13 @@ def _log(message: str) -> None:
     tqdm.write(message)  # prints above the progress bar instead of through it
 
 
-def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
-    """Every trial of the search; bad input raises AutoMLError (or StorageError) first."""
+def run_study(
+    config: SearchConfig, *, log: Log | None = None, on_ready: Callable[[], None] | None = None
+) -> SearchResult:
+    """Every trial of the search; bad input raises AutoMLError (or StorageError) first.
+
+    ``on_ready`` is called once the data is checked and the study exists (``--workers``
+    starts the other workers then, so that they never meet bad data or a missing study)."""
     log = log or _log
     started = time.monotonic()
     quiet_logs(config.verbose)
@@ -64,14 +70,20 @@ def run_study(config: SearchConfig, *, log: Log | None = None) -> SearchResult:
     task.check_data_dir(config.data_dir)
     if isinstance(task, ImageFolderTask):
         config = _checked_images(config, task, log)
+    # Loaded here once, so that bad data is refused before anything is stored (the workers
+    # load it again; 8-bit images cost a quarter of float32, a folder's cache is only mapped).
+    data_summary = task.load(config.data_dir, config.validation_fraction, config.seed).describe()
+    log(f"data: {data_summary}")
     store = TrialStore(config.storage_url)
     try:
         first = warm_start_params(config, store) if config.warm_start else []
         record = store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
         _check_same_images(record.config, config)
-        study = _load_study(config, first, log)
+        study = _load_study(config, store, first, log)
         _reconcile(store, study, config.name)
-        data_summary = _optimize(config, store, study, log)
+        if on_ready is not None:
+            on_ready()
+        _optimize(config, store, study, log)
         return _finish(config, store, started, data_summary)
     finally:
         store.close()
@@ -106,12 +118,14 @@ def _check_same_images(recorded: dict, config: SearchConfig) -> None:
             )
 
 
-def _load_study(config: SearchConfig, first: list[dict], log: Log) -> optuna.Study:
+def _load_study(
+    config: SearchConfig, store: TrialStore, first: list[dict], log: Log
+) -> optuna.Study:
     """Create or load the study; a new one screens ``first`` (a warm start) and the portfolio
     before the sampler's own candidates."""
     study = optuna.create_study(
         study_name=config.name,
-        storage=open_optuna_storage(config.storage_url),
+        storage=open_optuna_storage(store),
         sampler=make_sampler(config),
         pruner=make_pruner(config),
         direction="maximize",
@@ -148,7 +162,7 @@ def _finished_candidates(study: optuna.Study) -> int:
     )
 
 
-def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> str | None:
+def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> None:
     """Start workers one after another until the trial count or the time budget is reached."""
     plan = (
         BudgetPlan.from_timeout(time.time(), config.timeout_s, final_share=config.final_share)
@@ -158,7 +172,7 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
     done, limit = _finished_candidates(study), config.trial_limit
     if limit is not None and done >= limit and plan is None:
         log(f"study {config.name!r} already has {done} finished trials (asked for {limit})")
-        return None
+        return
     if limit is not None and done >= limit:
         log(f"study {config.name!r} already screened {done} candidates: on to the final phase")
     elif done:
@@ -182,7 +196,6 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
             _final_phase(config, study, supervisor, plan, log)
     finally:
         supervisor.close()
-    return supervisor.data_summary
 
 
 def screening_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
@@ -222,7 +235,17 @@ def _final_phase(
     one (the digits demo): its final run stops at ``--epochs``. Otherwise the final run has
     the rest of the budget, however many epochs that is (on small data, many).
     """
-    winner = screening_winner(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    # Another worker's final (queued, running or done) already trains its winner: this one
+    # trains the next best, so that N workers train the N best configurations in full. A
+    # failed final (an interrupted run) is trained again.
+    claimed = {
+        t.user_attrs.get("screened_as")
+        for t in trials
+        if t.user_attrs.get(PHASE_ATTR) == "final"
+        and t.state in (OptunaState.WAITING, OptunaState.RUNNING, OptunaState.COMPLETE)
+    }
+    winner = screening_winner([t for t in trials if t.number not in claimed])
     if winner is None:
         log("no candidate finished a screening rung: there is nothing to train in a final phase")
         return
@@ -269,7 +292,6 @@ class _Supervisor:
         initial: int,
     ) -> None:
         self.config, self.store, self.log, self.plan = config, store, log, plan
-        self.data_summary: str | None = None
         self.phase = "screening" if plan else ""
         self._postfix = ""
         self._context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
@@ -278,14 +300,14 @@ class _Supervisor:
                 total=config.trial_limit,
                 initial=initial,
                 unit="trial",
-                disable=config.verbose,
+                disable=not progress_bar_wanted(config.verbose),
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]",
             )
         else:  # a timed search: the bar is the budget, its end the deadline
             self.bar = tqdm(
                 total=round(plan.seconds),
                 unit="s",
-                disable=config.verbose,
+                disable=not progress_bar_wanted(config.verbose),
                 bar_format="{desc} {bar} {n_fmt}/{total_fmt} s{postfix}",
             )
 
@@ -308,11 +330,7 @@ class _Supervisor:
                     if not process.is_alive():
                         break
                     continue
-                if kind == "data":
-                    if self.data_summary is None:
-                        self.log(f"data: {payload}")
-                    self.data_summary = str(payload)
-                elif kind == "trial":
+                if kind == "trial":
                     current = int(payload)  # type: ignore[arg-type]
                 elif kind == "failed":
                     number, reason = payload  # type: ignore[misc]
@@ -320,8 +338,8 @@ class _Supervisor:
                 else:
                     outcome = (kind, payload)
             process.join()
-        except KeyboardInterrupt:
-            self._stop(process)
+        except KeyboardInterrupt as exc:
+            self._stop(process, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
             raise
         if outcome is None or outcome[0] == "crashed":
             detail = outcome[1] if outcome else f"exit code {process.exitcode}"
@@ -335,11 +353,12 @@ class _Supervisor:
             raise KeyboardInterrupt
         return int(outcome[1])  # type: ignore[arg-type]
 
-    def _stop(self, process: multiprocessing.Process) -> None:
-        """Ctrl-C: the worker closes its trial; make sure it got the signal, then wait."""
+    def _stop(self, process: multiprocessing.Process, sig: int) -> None:
+        """Ctrl-C or SIGTERM: the worker closes its trial; make sure it got the signal (the
+        terminal sends Ctrl-C to both; SIGTERM may reach this process alone), then wait."""
         process.join(timeout=2)
         if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, signal.SIGINT)
+            os.kill(process.pid, sig)
             process.join(timeout=30)
         if process.is_alive():
             process.terminate()
@@ -348,16 +367,23 @@ class _Supervisor:
     def _close_orphan(self, number: int | None, reason: str) -> None:
         if number is None:
             return
-        storage = open_optuna_storage(self.config.storage_url)
+        storage = open_optuna_storage(self.store)
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(self.config.name), number
         )
+        retried = ""
         if not storage.get_trial(trial_id).state.is_finished():
             storage.set_trial_state_values(trial_id, OptunaState.FAIL)
+            # As Optuna does for a trial whose heartbeat stopped: its parameters once more.
+            study = optuna.load_study(study_name=self.config.name, storage=storage)
+            queued = len(study.get_trials(deepcopy=False))
+            retry_dead_trial(study, storage.get_trial(trial_id))
+            if len(study.get_trials(deepcopy=False)) > queued:
+                retried = "; its configuration is queued to run again"
         record = self.store.trial(self.config.name, number)
         if record.state is TrialState.RUNNING:
             self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
-        self.log(f"trial {number} failed: {reason}")
+        self.log(f"trial {number} failed: {reason}{retried}")
 
     def update_bar(self) -> None:
         """Poll the store: counts every worker's trials, other machines' included."""

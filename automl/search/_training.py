@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import optuna
 
-from automl._errors import TrialFailure
+from automl._errors import Terminated, TrialFailure
 from automl.data import (
     DataSplits,
     balanced_class_weights,
@@ -133,8 +133,11 @@ class Objective:
         except TrialFailure as exc:
             self._close(record.id, TrialState.FAIL, reporter, str(exc))
             raise
-        except KeyboardInterrupt:
-            self._close(record.id, TrialState.FAIL, reporter, "interrupted by the user")
+        except KeyboardInterrupt as exc:
+            why = (
+                "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted by the user"
+            )
+            self._close(record.id, TrialState.FAIL, reporter, why)
             raise
         except Exception as exc:  # e.g. out of memory in one candidate: fail it, keep searching
             reason = f"{type(exc).__name__}: {_first_line(exc)}"

@@ -35,7 +35,7 @@ def warm_start_params(config: SearchConfig, store: TrialStore) -> list[dict]:
             f"--warm-start: study {name!r} searched {source.task} images of {source_shape}, "
             f"this search has {shape}"
         )
-    study = optuna.load_study(study_name=name, storage=open_optuna_storage(config.storage_url))
+    study = optuna.load_study(study_name=name, storage=open_optuna_storage(store))
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
 
-from automl._errors import AutoMLError, TrialFailure
+from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
 from storage import StorageError, TrialStore
@@ -36,6 +36,7 @@ def worker_main(job: WorkerJob, messages: Queue) -> None:
     def send(kind: str, payload: Any = None) -> None:
         messages.put((kind, payload))
 
+    stop_on_sigterm()  # systemd stops the whole process group: close the trial, as for Ctrl-C
     try:
         send("done", _run(job, send))
     except (AutoMLError, StorageError) as exc:
@@ -75,11 +76,10 @@ def _run(job: WorkerJob, send) -> int:
 
     config = job.config
     data = config.open_task().load(config.data_dir, config.validation_fraction, config.seed)
-    send("data", data.describe())
     store = TrialStore(config.storage_url)
     study = optuna.load_study(
         study_name=config.name,
-        storage=open_optuna_storage(config.storage_url),
+        storage=open_optuna_storage(store),
         sampler=make_sampler(config, job.worker_index),
         pruner=make_pruner(config),
     )

@@ -57,7 +57,19 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
     assert again.returncode == 0 and "already has 5 finished trials" in again.stdout + again.stderr
 
 
-def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "code", "reason"),
+    [
+        # Ctrl-C in a terminal: SIGINT to the whole process group.
+        (lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted"),
+        # Kubernetes / `kill`: SIGTERM to the main process only.
+        (lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stopped_search_closes_the_trial_and_a_rerun_resumes(
+    tmp_path: Path, stop, code: int, reason: str
+) -> None:
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--timeout", "none"]
     args += ["--storage", url]
@@ -78,18 +90,18 @@ def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path: Path) -> None:
                     break
         else:
             pytest.fail("the search never got going")
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        stop(process.pid)
         _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert process.returncode == code, stderr
+    assert reason in stderr and "Traceback" not in stderr
 
     store = TrialStore(url, create=False)
     trials = store.trials("digits")
     assert trials and all(t.state.is_finished for t in trials)
-    assert trials[-1].state is TrialState.FAIL and "interrupted" in trials[-1].reason
+    assert trials[-1].state is TrialState.FAIL and reason in trials[-1].reason
     study = optuna.load_study(study_name="digits", storage=url)
     # None left running (the portfolio's not yet tried configurations still wait).
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -127,17 +139,24 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
                 continue
         assert victim is not None, "the first trial never started"
         os.kill(victim, signal.SIGKILL)
-        _, stderr = process.communicate(timeout=300)
+        stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
-    first, *rest = TrialStore(url, create=False).trials("digits")
+    store = TrialStore(url, create=False)
+    first, *rest = store.trials("digits")
     assert first.state is TrialState.FAIL and "worker process died" in first.reason
+    assert "queued to run again" in stdout
     assert rest and rest[0].state is TrialState.COMPLETE
     study = optuna.load_study(study_name="digits", storage=url)
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    # The retry: the same configuration queued as a new trial (after the portfolio's, which
+    # were queued first); the killed attempt's epochs stay its own.
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert retry.params == study.trials[0].params and retry.number > 1
+    assert {e.trial_number for e in store.epochs("digits", [0])} == {0}
 
 
 @pytest.mark.parametrize(
@@ -189,18 +208,42 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli, args, message) ->
     assert not (tmp_path / "automl.db").exists()  # nothing stored before the input is checked
 
 
+def test_a_file_that_is_not_a_database_is_one_line_on_every_command(tmp_path: Path, cli) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("my shopping list\n")
+    url = f"sqlite:///{notes}"
+    for args in (
+        ["search", "--task", "digits", "--trials", "1"],
+        ["studies"],
+        ["trials", "--study", "s"],
+        ["evaluate", "--study", "s"],
+        ["promote", "--study", "s", "--trial", "0"],
+        ["export", "--study", "s", "--format", "keras", "--out", str(tmp_path / "m.keras")],
+        ["doctor", "--study", "s"],
+    ):
+        result = cli(*args, "--storage", url, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert (
+            result.stderr.strip()
+            == f"automl: error: cannot open database {url}: file is not a database"
+        )
+    assert notes.read_text() == "my shopping list\n"  # untouched
+
+
 def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
     (tmp_path / "mnist.npz").write_bytes(b"not an archive")
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     bad = cli("search", "--task", "mnist", "--data-dir", str(tmp_path), "--storage", url)
     assert bad.returncode == 2 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+    # Checked in the search's own process before the study is written: nothing is left behind.
+    assert not (tmp_path / "automl.db").exists()
 
-    TrialStore(url).ensure_study("shared", "digits", 1, {})
-    clash = cli("search", "--task", "mnist", "--study", "shared", "--storage", url)
+    TrialStore(url).ensure_study("shared", "mnist", 1, {})
+    clash = cli("search", "--task", "digits", "--study", "shared", "--storage", url)
     assert clash.returncode == 2
-    assert "study 'shared' already exists for task 'digits'" in clash.stderr
+    assert "study 'shared' already exists for task 'mnist'" in clash.stderr
     # Nothing was lost or half-written: the original study is intact.
-    assert TrialStore(url).get_study("shared").task == "digits"
+    assert TrialStore(url).get_study("shared").task == "mnist"
 
     # A warm start from a study of another search space or image shape is refused.
     TrialStore(url).ensure_study("old-space", "digits", 1, {})
@@ -223,12 +266,9 @@ def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
 
 @pytest.mark.postgres
 def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
-    """Two `automl search` processes on one PostgreSQL study: every trial once, all recorded."""
-    from automl.search import SEARCH_SPACE_VERSION
-
-    # The study exists before the fleet starts (as after a first run); both then start at once.
-    TrialStore(postgres_url).ensure_study("shared", "digits", SEARCH_SPACE_VERSION, {})
-    optuna.create_study(study_name="shared", storage=postgres_url, direction="maximize")
+    """Two `automl search` processes started at the same instant on an empty PostgreSQL
+    database (as a Kubernetes Job with parallelism 2 starts them): both create the schema and
+    the study without colliding, and share it: every trial once, all recorded."""
     args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "4",
             "--trials", "8", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
     processes = [

@@ -1,0 +1,94 @@
+"""`automl doctor` on a study with every kind of damage a crash leaves, in a real store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from automl.cli import main
+from automl.search import SEARCH_SPACE_VERSION, diagnose, open_optuna_storage, sha256_of
+from storage import TrialState, TrialStore
+
+
+@pytest.fixture
+def damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, TrialStore, Path]:
+    monkeypatch.setattr("automl.search._optuna.GRACE_S", 1)  # heartbeats go stale in a second
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    models = tmp_path / "artifacts"
+    store = TrialStore(url)
+    store.ensure_study("s", "digits", SEARCH_SPACE_VERSION, {"artifacts_dir": str(models)})
+    storage = open_optuna_storage(store)
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    folder = models / "s"
+    folder.mkdir(parents=True)
+
+    def trial(optuna_state: str, ours: TrialState) -> int:
+        frozen = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        row = store.start_trial("s", frozen.number)
+        if optuna_state == "RUNNING":
+            storage.record_heartbeat(frozen._trial_id)
+        else:
+            value = 0.5 if optuna_state == "COMPLETE" else None
+            study.tell(frozen, value, state=optuna.trial.TrialState[optuna_state])
+        if ours is not TrialState.RUNNING:
+            store.finish_trial(row.id, ours, value=0.5)
+        return frozen.number
+
+    def model(number: int, content: bytes = b"model") -> Path:
+        path = folder / f"trial-{number:05d}.keras"
+        path.write_bytes(content)
+        store.save_artifact("s", number, str(path), len(content), sha256_of(path))
+        return path
+
+    model(trial("COMPLETE", TrialState.COMPLETE))  # healthy
+    model(trial("COMPLETE", TrialState.COMPLETE)).write_bytes(b"tampered")
+    model(trial("COMPLETE", TrialState.COMPLETE)).unlink()  # missing
+    trial("FAIL", TrialState.RUNNING)  # our row out of step
+    trial("RUNNING", TrialState.RUNNING)  # its worker is gone
+    (folder / "trial-00099.keras").write_bytes(b"left over")  # orphan
+    time.sleep(2)
+    return url, store, folder
+
+
+def test_doctor_finds_without_changing_then_repairs(damaged, capsys) -> None:
+    url, store, folder = damaged
+    before = sorted((f.kind, f.trial) for f in diagnose(store, "s"))
+    assert before == sorted(
+        [
+            ("changed model", 1),
+            ("missing model", 2),
+            ("row out of step", 3),
+            ("stale trial", 4),
+            ("orphan file", None),
+        ]
+    )
+    assert main(["doctor", "--study", "s", "--storage", url]) == 1  # problems, nothing changed
+    assert "nothing was changed" in capsys.readouterr().out
+    assert sorted((f.kind, f.trial) for f in diagnose(store, "s")) == before
+
+    assert main(["doctor", "--study", "s", "--storage", url, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "0 problems left" in out
+    assert diagnose(store, "s") == []
+    # What each repair did, as it said it would.
+    assert [a.trial_number for a in store.artifacts("s")] == [0]  # the healthy model stays
+    assert (folder / "trial-00001.keras.corrupt").read_bytes() == b"tampered"
+    assert not (folder / "trial-00099.keras").exists()
+    assert store.trial("s", 3).state is TrialState.FAIL
+    assert store.trial("s", 4).state is TrialState.FAIL
+    study = optuna.load_study(study_name="s", storage=url)
+    retry = study.trials[-1]  # the stale trial's configuration, queued once more
+    assert retry.state == optuna.trial.TrialState.WAITING
+    assert retry.system_attrs["failed_trial"] == 4 and retry.params == study.trials[4].params
+    assert main(["doctor", "--study", "s", "--storage", url]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
+
+
+def test_doctor_on_an_unknown_study_is_one_line(tmp_path: Path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    TrialStore(url)
+    assert main(["doctor", "--study", "nope", "--storage", url]) == 2
+    assert capsys.readouterr().err.strip().startswith("automl: error:")

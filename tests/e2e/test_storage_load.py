@@ -1,0 +1,29 @@
+"""Several worker processes on one study at once, through the real storage path (a stub
+objective instead of training): nothing lost, nothing twice, every trial and epoch recorded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# The load runner is the benchmark's (bench/bench_storage_load.py), run here with fewer trials;
+# on sys.path so that its spawned worker processes import it too.
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+import bench_storage_load as load
+
+
+@pytest.mark.slow
+def test_four_workers_on_postgresql(postgres_url: str) -> None:
+    result = load.run_load(postgres_url, workers=4, trials_per_worker=50, epochs=5)
+    assert result.problems == []
+    assert result.trials == 200 and len(result.epoch_latencies) == 1000
+
+
+@pytest.mark.slow
+def test_two_workers_on_sqlite(tmp_path: Path) -> None:
+    result = load.run_load(
+        f"sqlite:///{tmp_path / 'load.db'}", workers=2, trials_per_worker=50, epochs=5
+    )
+    assert result.problems == []
