@@ -15,18 +15,27 @@ def run_search(
     *,
     log: Callable[[str], None] | None = None,
     on_ready: Callable[[], None] | None = None,
+    others_done: Callable[[], None] | None = None,
 ) -> SearchResult:
-    """``automl.search.run_study``, then a full stored evaluation of its best saved model."""
+    """``automl.search.run_study``, then a full stored evaluation of its best saved model.
+
+    ``on_ready`` and ``others_done`` (``--workers``): start the other workers once the study
+    exists; wait for them before the best model is picked and scored."""
     result = run_study(config, log=log, on_ready=on_ready)
-    if result.best is None:
-        return result
     store = TrialStore(config.storage_url)
     try:
-        evaluation = evaluate_trial(store, config.name, result.best.number, config.data_dir)
+        if others_done is not None:
+            others_done()
+        best = store.best_trial(config.name, with_artifact=True)
+        result = dataclasses.replace(result, trials=store.trials(config.name), best=best)
+        if best is None:
+            return result
+        artifact = store.artifact(config.name, best.number)
+        evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
         return dataclasses.replace(
             result,
-            trials=store.trials(config.name),
-            best=store.trial(config.name, result.best.number),
+            best=store.trial(config.name, best.number),
+            model_path=artifact.path if artifact else None,
             test_accuracy=evaluation.accuracy,
         )
     finally:

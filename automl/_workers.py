@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from automl._quiet import PROGRESS_BAR_VARIABLE
@@ -19,6 +20,13 @@ from automl._quiet import PROGRESS_BAR_VARIABLE
 #: TensorFlow reads its thread-pool sizes from these; every worker process inherits them.
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 STOP_WAIT_S = 60
+
+
+def share_clock() -> None:
+    """One budget for all: the helpers' timed searches start when this one did."""
+    from automl.search._study import BUDGET_START_VARIABLE
+
+    os.environ[BUDGET_START_VARIABLE] = str(time.time())
 
 
 def share_cores(workers: int) -> int:

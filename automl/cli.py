@@ -244,8 +244,13 @@ def _search(args: argparse.Namespace) -> int:
         class_weight=args.class_weight,
     )
     helpers = _helpers(args, config)
+    problems: list[str] = []
     try:
-        result = run_search(config, on_ready=helpers.start if helpers else None)
+        result = run_search(
+            config,
+            on_ready=helpers.start if helpers else None,
+            others_done=(lambda: problems.extend(helpers.wait())) if helpers else None,
+        )
     except BaseException as exc:
         if helpers is not None:
             if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated):
@@ -253,7 +258,7 @@ def _search(args: argparse.Namespace) -> int:
             else:
                 helpers.stop(signal.SIGTERM)
         raise
-    for problem in helpers.wait() if helpers else []:
+    for problem in problems:
         print(f"automl: warning: {problem}", file=sys.stderr)
     counts = {state: 0 for state in TrialState}
     for trial in result.trials:
@@ -286,8 +291,9 @@ def _helpers(args: argparse.Namespace, config: SearchConfig):
         raise AutoMLError(f"--workers must be at least 1, got {args.workers}")
     if args.workers == 1:
         return None
-    from automl._workers import Helpers, share_cores
+    from automl._workers import Helpers, share_clock, share_cores
 
+    share_clock()
     threads = share_cores(args.workers)
     print(f"{args.workers} workers, {threads} TensorFlow thread(s) each", file=sys.stderr)
     return Helpers(args.argv, args.workers - 1, Path(config.artifacts_dir) / config.name)

@@ -35,6 +35,8 @@ from automl.search._worker import WorkerJob, worker_main
 from storage import TrialRecord, TrialState, TrialStore
 
 Log = Callable[[str], None]
+#: A time.time() instant at which a timed search's budget starts, instead of now.
+BUDGET_START_VARIABLE = "AUTOML_BUDGET_START"
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,11 @@ def _finished_candidates(study: optuna.Study) -> int:
 
 def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> None:
     """Start workers one after another until the trial count or the time budget is reached."""
+    # --workers' helpers share the first worker's clock: one screening deadline for all, so
+    # that no worker still screening picks up another's final-phase trial from the queue.
+    start = float(os.environ.get(BUDGET_START_VARIABLE) or time.time())
     plan = (
-        BudgetPlan.from_timeout(time.time(), config.timeout_s, final_share=config.final_share)
+        BudgetPlan.from_timeout(start, config.timeout_s, final_share=config.final_share)
         if config.timeout_s
         else None
     )
@@ -387,6 +392,8 @@ class _Supervisor:
 
     def update_bar(self) -> None:
         """Poll the store: counts every worker's trials, other machines' included."""
+        if self.bar.disable:  # --verbose, or a helper worker writing to a log file
+            return
         trials = self.store.trials(self.config.name)
         best = max(
             (t for t in trials if t.state is TrialState.COMPLETE and t.value is not None),

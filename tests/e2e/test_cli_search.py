@@ -286,3 +286,22 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
     study = optuna.load_study(study_name="shared", storage=postgres_url)
     assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2
     assert {t.number for t in study.trials} == {t.number for t in trials}
+
+
+def test_workers_share_the_cores_and_train_the_two_best_in_the_final(tmp_path: Path, cli) -> None:
+    """`--workers 2` on one machine: one more search process on the same study and clock;
+    each trains a different configuration in the final phase."""
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    result = cli("search", "--task", "digits", "--workers", "2", "--timeout", "40",
+                 "--storage", url, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 workers, 1 TensorFlow thread(s) each" in result.stderr
+    log = tmp_path / "artifacts" / "digits" / "worker-1.log"
+    assert "study 'digits'" in log.read_text()  # the helper ran to its end
+    study = optuna.load_study(study_name="digits", storage=url)
+    finals = [t for t in study.trials if t.user_attrs.get("phase") == "final"]
+    assert len(finals) == 2 and all(t.state.name == "COMPLETE" for t in finals)
+    assert len({t.user_attrs["screened_as"] for t in finals}) == 2
+    assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2
+    trials = TrialStore(url, create=False).trials("digits")
+    assert all(t.state.is_finished for t in trials)
