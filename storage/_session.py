@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage._errors import StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Waits before each new attempt when the database went away mid-study (a restart, a
+#: failover, a network blip): about half a minute in all, then the error stands.
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retry_on_disconnect(operation: F) -> F:
+    """Run ``operation`` (one transaction) again after a lost connection, with backoff.
+
+    Safe because a failed transaction was rolled back, and each store operation either
+    creates once (get-or-create) or overwrites. The pool's pre-ping then hands out a fresh
+    connection."""
+
+    @functools.wraps(operation)
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return operation(*args, **kwargs)
+            except OperationalError:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return attempt  # type: ignore[return-value]
 
 
 def parse_url(url: str) -> URL:

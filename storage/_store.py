@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +37,13 @@ from storage._records import (
     TrialRecord,
     TrialState,
 )
-from storage._session import make_engine, make_session_factory, parse_url, session_scope
+from storage._session import (
+    make_engine,
+    make_session_factory,
+    parse_url,
+    retry_on_disconnect,
+    session_scope,
+)
 
 DEFAULT_STORAGE_URL = "sqlite:///automl.db"
 
@@ -114,6 +121,15 @@ def _evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
     )
 
 
+def _retrying(cls: type) -> type:
+    """Every public operation survives a database restart (see ``retry_on_disconnect``)."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, retry_on_disconnect(member))
+    return cls
+
+
+@_retrying
 class TrialStore:
     """Project data (studies, trials, epochs, artifacts, evaluations, champions) in one database.
 

@@ -27,7 +27,8 @@ def postgres_url() -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test that restarts the server leaves dead connections in the pool
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"automl_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

@@ -346,6 +346,12 @@ class _Supervisor:
         except KeyboardInterrupt as exc:
             self._stop(process, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
             raise
+        if outcome is not None and outcome[0] == "disconnected":
+            # Optuna's own calls do not retry: the worker gave up its trial. The store's do,
+            # so closing it waits for the database to come back; then a new worker goes on.
+            self.log(f"lost the database ({outcome[1]}); going on once it is back")
+            self._close_orphan(current, f"database connection lost ({outcome[1]})")
+            return 1
         if outcome is None or outcome[0] == "crashed":
             detail = outcome[1] if outcome else f"exit code {process.exitcode}"
             self._close_orphan(current, f"worker process died ({detail})")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import keras
 import optuna
+from sqlalchemy.exc import OperationalError
 
 from automl._errors import Terminated, TrialFailure
 from automl.data import (
@@ -43,6 +44,7 @@ from automl.search._callbacks import (
 )
 from automl.search._config import SearchConfig
 from automl.search._model_builder import build_model, compile_model
+from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore
@@ -141,7 +143,12 @@ class Objective:
             raise
         except Exception as exc:  # e.g. out of memory in one candidate: fail it, keep searching
             reason = f"{type(exc).__name__}: {_first_line(exc)}"
-            self._close(record.id, TrialState.FAIL, reporter, reason)
+            self._close(record.id, TrialState.FAIL, reporter, reason)  # retries till it is back
+            if isinstance(exc, OperationalError):  # the database went away mid-trial
+                frozen = next(
+                    t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number
+                )
+                retry_dead_trial(trial.study, frozen)
             raise TrialFailure(reason) from exc
         finally:
             del model

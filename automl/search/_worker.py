@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
@@ -43,6 +45,8 @@ def worker_main(job: WorkerJob, messages: Queue) -> None:
         send("error", str(exc))
     except KeyboardInterrupt:
         send("interrupted")
+    except OperationalError as exc:  # the database went away for longer than the retries
+        send("disconnected", str(exc.orig or exc).strip().splitlines()[0])
     except Exception:  # a bug: show it, and let the supervisor report the crash in one line
         traceback.print_exc()
         send("crashed", traceback.format_exc().strip().splitlines()[-1])

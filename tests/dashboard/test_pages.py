@@ -93,6 +93,11 @@ def test_empty_and_broken_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AUTOML_STORAGE", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     app = open_page(PAGES[1])
     assert not app.exception and "cannot open database" in texts(app)
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    monkeypatch.setenv("AUTOML_STORAGE", f"sqlite:///{notes}")
+    app = open_page(PAGES[0])
+    assert not app.exception and "file is not a database" in texts(app)
 
 
 def test_only_failed_trials_study(seeded_url: str) -> None:

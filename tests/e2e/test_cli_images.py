@@ -22,7 +22,9 @@ def _photo(rgb: tuple[int, int, int], seed: int) -> Image.Image:
 
 
 @pytest.mark.slow
-def test_a_folder_of_photos_to_a_champion_an_export_and_predictions(tmp_path: Path, cli) -> None:
+def test_a_folder_of_photos_to_a_champion_an_export_and_predictions(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     photos = tmp_path / "photos"
     for name, rgb in COLOURS.items():
         (photos / name).mkdir(parents=True)
@@ -62,3 +64,17 @@ def test_a_folder_of_photos_to_a_champion_an_export_and_predictions(tmp_path: Pa
     assert (
         by_file.stdout.split(": ")[1].split(" ")[0] == by_study.stdout.split(": ")[1].split(" ")[0]
     )
+
+    # The dashboard's per-class table and confusion matrix speak the folders' class names.
+    import plotly.io
+
+    from tests.dashboard.conftest import PAGES
+    from tests.dashboard.test_pages import open_page
+
+    monkeypatch.setenv("AUTOML_STORAGE", url)
+    app = open_page(PAGES[-1])
+    assert not app.exception
+    (per_class,) = [d.value for d in app.dataframe if "Class" in d.value.columns]
+    assert per_class["Class"].tolist() == ["berry", "leaf", "sky"]
+    confusion = plotly.io.from_json(app.get("plotly_chart")[-1].proto.spec)
+    assert list(confusion.data[0].x) == ["berry", "leaf", "sky"]

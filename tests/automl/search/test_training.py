@@ -102,6 +102,24 @@ def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path, digits) -> None:
     ]
 
 
+def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
+    tmp_path: Path, digits
+) -> None:
+    """Disk full, no permission, a file where the folder should be: the trial fails, saying
+    why, and the search goes on (as root a read-only folder is still writable: a file it is)."""
+    blocked = tmp_path / "artifacts"
+    blocked.write_text("not a folder")
+    objective, store, _ = _objective(tmp_path, digits, epochs=1, artifacts_dir=blocked)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=2, catch=(TrialFailure,))
+    trials = store.trials("t")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("Error" in t.reason and "artifacts" in t.reason for t in trials), trials[0].reason
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert store.artifacts("t") == []
+
+
 def test_oversized_candidate_is_pruned_before_training(tmp_path: Path, digits) -> None:
     objective, store, _ = _objective(tmp_path, digits, max_params=10_000)
     study = optuna.create_study(direction="maximize")
