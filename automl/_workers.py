@@ -20,12 +20,12 @@ from automl._quiet import PROGRESS_BAR_VARIABLE
 #: TensorFlow reads its thread-pool sizes from these; every worker process inherits them.
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 STOP_WAIT_S = 60
+#: A time.time() instant at which a timed search's budget starts, instead of now.
+BUDGET_START_VARIABLE = "AUTOML_BUDGET_START"
 
 
 def share_clock() -> None:
     """One budget for all: the helpers' timed searches start when this one did."""
-    from automl.search._study import BUDGET_START_VARIABLE
-
     os.environ[BUDGET_START_VARIABLE] = str(time.time())
 
 

@@ -64,19 +64,23 @@ def main() -> None:
         schedule = keras.callbacks.LearningRateScheduler(
             BudgetCosine(params.learning_rate, sum(r.epochs for r in rungs))
         )
+
+        def batches(indices=None, params=params):
+            return training_dataset(
+                data.x_train,
+                data.y_train,
+                params.batch_size,
+                augment=params.augment,
+                seed=0,
+                scale=data.pixel_scale,
+                indices=indices,
+            )
+
         scores, epoch, started = [], 0, time.perf_counter()
         try:
             for rung, indices in zip(rungs, subsets):
                 history = model.fit(
-                    training_dataset(
-                        data.x_train,
-                        data.y_train,
-                        params.batch_size,
-                        augment=params.augment,
-                        seed=0,
-                        scale=data.pixel_scale,
-                        indices=indices,
-                    ),
+                    batches(indices),
                     validation_data=val,
                     initial_epoch=epoch,
                     epochs=epoch + rung.epochs,
@@ -97,14 +101,7 @@ def main() -> None:
         compile_model(model, params)
         started = time.perf_counter()
         history = model.fit(
-            training_dataset(
-                data.x_train,
-                data.y_train,
-                params.batch_size,
-                augment=params.augment,
-                seed=0,
-                scale=data.pixel_scale,
-            ),
+            batches(),
             validation_data=val,
             epochs=args.full_epochs,
             verbose=0,

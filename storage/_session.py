@@ -24,17 +24,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def retry_on_disconnect(operation: F) -> F:
-    """Run ``operation`` (one transaction) again after a lost connection, with backoff.
+    """Run a store method (one transaction) again after a lost server connection, with
+    backoff; the method's object says whether its database is a server (``retries``): SQLite
+    has no server to lose, and its own busy timeout already waits out locks.
 
     Safe because a failed transaction was rolled back, and each store operation either
     creates once (get-or-create) or overwrites. The pool's pre-ping then hands out a fresh
     connection."""
 
     @functools.wraps(operation)
-    def attempt(*args: Any, **kwargs: Any) -> Any:
-        for delay in (*RETRY_DELAYS_S, None):
+    def attempt(store: Any, *args: Any, **kwargs: Any) -> Any:
+        delays = RETRY_DELAYS_S if store.retries else ()
+        for delay in (*delays, None):
             try:
-                return operation(*args, **kwargs)
+                return operation(store, *args, **kwargs)
             except OperationalError:
                 if delay is None:
                     raise

@@ -140,6 +140,8 @@ class TrialStore:
     def __init__(self, url: str = DEFAULT_STORAGE_URL, *, create: bool = True) -> None:
         self.url = url
         parsed = parse_url(url)
+        #: A server database: operations are retried after a lost connection.
+        self.retries = parsed.get_backend_name() != "sqlite"
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             db_path = Path(parsed.database)
             if not create and not db_path.exists():

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from automl._errors import AutoMLError, Terminated
 from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
+from automl._workers import BUDGET_START_VARIABLE
 from automl.data import ImageFolderTask
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
@@ -35,8 +36,6 @@ from automl.search._worker import WorkerJob, worker_main
 from storage import TrialRecord, TrialState, TrialStore
 
 Log = Callable[[str], None]
-#: A time.time() instant at which a timed search's budget starts, instead of now.
-BUDGET_START_VARIABLE = "AUTOML_BUDGET_START"
 
 
 @dataclass(frozen=True)
@@ -287,6 +286,7 @@ class _Supervisor:
     """Runs one worker process, relays its messages, and cleans up after a crash."""
 
     POLL_S = 1.0
+    STOP_GRACE_S = 20.0
 
     def __init__(
         self,
@@ -344,7 +344,8 @@ class _Supervisor:
                     outcome = (kind, payload)
             process.join()
         except KeyboardInterrupt as exc:
-            self._stop(process, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+            if self._stop(process, terminated=isinstance(exc, Terminated)):
+                self._close_orphan(current, "the worker did not stop when asked: killed")
             raise
         if outcome is not None and outcome[0] == "disconnected":
             # Optuna's own calls do not retry: the worker gave up its trial. The store's do,
@@ -364,16 +365,20 @@ class _Supervisor:
             raise KeyboardInterrupt
         return int(outcome[1])  # type: ignore[arg-type]
 
-    def _stop(self, process: multiprocessing.Process, sig: int) -> None:
-        """Ctrl-C or SIGTERM: the worker closes its trial; make sure it got the signal (the
-        terminal sends Ctrl-C to both; SIGTERM may reach this process alone), then wait."""
-        process.join(timeout=2)
+    def _stop(self, process: multiprocessing.Process, *, terminated: bool) -> bool:
+        """Ctrl-C or SIGTERM: the worker closes its trial, then exits; True if it had to be
+        killed. A terminal sends Ctrl-C to the worker too: it gets time to close its trial
+        before a second SIGINT (which would cut that short). SIGTERM may have reached this
+        process alone (Kubernetes) or both (systemd): it is passed on after a moment."""
+        process.join(timeout=2.0 if terminated else self.STOP_GRACE_S)
         if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, sig)
-            process.join(timeout=30)
-        if process.is_alive():
-            process.terminate()
+            os.kill(process.pid, signal.SIGTERM if terminated else signal.SIGINT)
+            process.join(timeout=self.STOP_GRACE_S)
+        if process.is_alive():  # a third signal would only interrupt it once more: SIGKILL
+            process.kill()
             process.join()
+            return True
+        return False
 
     def _close_orphan(self, number: int | None, reason: str) -> None:
         if number is None:

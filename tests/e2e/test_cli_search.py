@@ -166,6 +166,7 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
         (["search", "--task", "digits", "--trials", "0"], "--trials must be positive"),
         (["search", "--task", "digits", "--epochs", "-3"], "--epochs must be positive"),
         (["search", "--task", "digits", "--timeout", "0"], "--timeout must be positive"),
+        (["search", "--task", "digits", "--workers", "0"], "--workers must be at least 1"),
         (["search", "--task", "digits", "--trials", "many"], "invalid int value"),
         (["search", "--task", "digits", "--sampler", "magic"], "unknown sampler 'magic'"),
         (["search", "--task", "digits", "--storage", "::nonsense"], "malformed storage URL"),
