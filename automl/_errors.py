@@ -22,11 +22,14 @@ class Terminated(KeyboardInterrupt):
 
 
 def stop_on_sigterm() -> None:
-    """From now on SIGTERM raises ``Terminated`` in the main thread, like SIGINT raises
-    KeyboardInterrupt, so every ``except KeyboardInterrupt`` cleanup runs for both."""
+    """From now on SIGTERM raises ``Terminated`` in the main thread, and SIGINT raises
+    KeyboardInterrupt, so every ``except KeyboardInterrupt`` cleanup runs for both. SIGINT is
+    set explicitly: a process started in the background by a script inherits it ignored, and
+    ``kill -INT`` would then do nothing."""
     import signal
 
     def _raise(signum: int, frame: object) -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, _raise)
+    signal.signal(signal.SIGINT, signal.default_int_handler)

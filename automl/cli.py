@@ -350,6 +350,9 @@ def _trials(args: argparse.Namespace) -> int:
     states = [TrialState(args.state)] if args.state else None
     trials = store.trials(args.study, states)
     print(_trials_table(trials, f"study {args.study!r}: {len(trials)} trials").lstrip("\n"))
+    class_names = store.get_study(args.study).config.get("class_names")
+    if class_names:  # your own images: what the class indices mean
+        print(f"\nclasses: {', '.join(class_names)}")
     failed = [t for t in trials if t.reason]
     if failed:
         print("\nreasons")

@@ -44,6 +44,8 @@ def test_a_folder_of_photos_to_a_champion_an_export_and_predictions(
     study = store.get_study("photos")  # named after the folder
     assert study.task == "images" and study.config["class_names"] == ["berry", "leaf", "sky"]
     assert study.config["images"]["image_size"] == 24
+    listed = cli("trials", "--study", "photos", "--storage", url)
+    assert "classes: berry, leaf, sky" in listed.stdout
 
     model = tmp_path / "model.onnx"
     exported = cli("export", "--study", "photos", "--format", "onnx", "--out", str(model),
