@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 
 from automl.search._artifacts import sha256_of
-from automl.search._optuna import FINISHED_STATES, open_optuna_storage
+from automl.search._optuna import FINISHED_STATES, open_optuna_storage, reconcile
 from storage import TrialState, TrialStore
 
 
@@ -140,12 +140,7 @@ def repair(store: TrialStore, name: str, findings: list[Finding]) -> list[str]:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # runs the retry callback, as workers do
         done.append("failed the stale trials in Optuna (each queued once more)")
-    finished = {
-        t.number: FINISHED_STATES[t.state]
-        for t in study.get_trials(deepcopy=False)
-        if t.state in FINISHED_STATES
-    }
-    closed = store.mark_interrupted(name, finished)
+    closed = reconcile(store, study)
     if closed:
         done.append(f"closed {closed} trial rows as Optuna had closed their trials")
     for finding in findings:

@@ -97,6 +97,17 @@ def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> No
     callback(study, trial)
 
 
+def reconcile(store: TrialStore, study: optuna.Study) -> int:
+    """Trials a killed worker left RUNNING in our store: close them as Optuna closed its own;
+    returns how many."""
+    finished = {
+        t.number: FINISHED_STATES[t.state]
+        for t in study.get_trials(deepcopy=False)
+        if t.state in FINISHED_STATES
+    }
+    return store.mark_interrupted(study.study_name, finished)
+
+
 class StopAfterFailures:
     """A bug or a broken environment fails every trial: stop instead of burning the budget."""
 

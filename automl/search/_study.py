@@ -24,10 +24,10 @@ from automl.data import ImageFolderTask
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
-    FINISHED_STATES,
     make_pruner,
     make_sampler,
     open_optuna_storage,
+    reconcile,
     retry_dead_trial,
 )
 from automl.search._search_space import SEARCH_SPACE_VERSION, portfolio
@@ -81,7 +81,7 @@ def run_study(
         record = store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
         _check_same_images(record.config, config)
         study = _load_study(config, store, first, log)
-        _reconcile(store, study, config.name)
+        reconcile(store, study)
         if on_ready is not None:
             on_ready()
         _optimize(config, store, study, log)
@@ -142,16 +142,6 @@ def _load_study(
         for params in first:  # skip_if_exists: two workers starting together enqueue them once
             study.enqueue_trial(params, skip_if_exists=True)
     return study
-
-
-def _reconcile(store: TrialStore, study: optuna.Study, name: str) -> None:
-    """Trials a killed worker left RUNNING: close ours as Optuna closed its own."""
-    finished = {
-        t.number: FINISHED_STATES[t.state]
-        for t in study.get_trials(deepcopy=False)
-        if t.state in FINISHED_STATES
-    }
-    store.mark_interrupted(name, finished)
 
 
 def _finished_candidates(study: optuna.Study) -> int:
