@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from automl._errors import AutoMLError
 from automl.release import evaluate_trial
 from automl.search import SearchConfig, SearchResult, run_study
 from storage import TrialStore
@@ -31,12 +32,17 @@ def run_search(
         if best is None:
             return result
         artifact = store.artifact(config.name, best.number)
-        evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+        result = dataclasses.replace(result, model_path=artifact.location if artifact else None)
+        try:
+            evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+        except AutoMLError as exc:  # the artifact store went away: the study itself is done
+            (log or print)(
+                f"warning: the best model could not be scored: {exc}; "
+                f"`automl evaluate --study {config.name}` scores it once it can be read"
+            )
+            return result
         return dataclasses.replace(
-            result,
-            best=store.trial(config.name, best.number),
-            model_path=artifact.path if artifact else None,
-            test_accuracy=evaluation.accuracy,
+            result, best=store.trial(config.name, best.number), test_accuracy=evaluation.accuracy
         )
     finally:
         store.close()

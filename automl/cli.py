@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--class-weight", default="none", help="none (default) or balanced, for imbalanced classes"
     )
-    search.add_argument("--artifacts", type=Path, help="model directory (default: next to the DB)")
+    search.add_argument(
+        "--artifacts",
+        help="where models go: a folder or s3://bucket/prefix (default: next to the DB)",
+    )
     search.add_argument("--keep-best", type=int, default=3, help="saved models to keep")
     search.add_argument("--max-params", type=int, default=2_000_000, help="parameter-count cap")
     search.add_argument("--validation-fraction", type=float, default=0.1)
@@ -230,7 +233,7 @@ def _search(args: argparse.Namespace) -> int:
         patience=args.patience,
         storage_url=args.storage,
         data_dir=args.data_dir,
-        artifacts_dir=args.artifacts,
+        artifacts=args.artifacts,
         keep_best=args.keep_best,
         max_params=args.max_params,
         validation_fraction=args.validation_fraction,
@@ -296,7 +299,7 @@ def _helpers(args: argparse.Namespace, config: SearchConfig):
     share_clock()
     threads = share_cores(args.workers)
     print(f"{args.workers} workers, {threads} TensorFlow thread(s) each", file=sys.stderr)
-    return Helpers(args.argv, args.workers - 1, Path(config.artifacts_dir) / config.name)
+    return Helpers(args.argv, args.workers - 1, config.work_dir / config.name)
 
 
 def _trials_table(trials: Sequence, title: str) -> str:

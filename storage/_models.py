@@ -115,7 +115,8 @@ class ArtifactRow(Base):
     trial_id: Mapped[int] = mapped_column(
         ForeignKey("automl_trials.id", ondelete="CASCADE"), unique=True
     )
-    path: Mapped[str] = mapped_column(Text)
+    #: An absolute path or ``s3://bucket/key`` (the column kept its first name, ``path``).
+    location: Mapped[str] = mapped_column("path", Text)
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

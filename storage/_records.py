@@ -92,7 +92,7 @@ class EpochRecord:
 @dataclass(frozen=True)
 class ArtifactRecord:
     trial_number: int
-    path: str
+    location: str  # an absolute path or s3://bucket/key
     size_bytes: int
     sha256: str
     created_at: datetime

@@ -402,21 +402,21 @@ class TrialStore:
 
     # ---------------------------------------------------------------- artifacts
     def save_artifact(
-        self, study_name: str, number: int, path: str, size_bytes: int, sha256: str
+        self, study_name: str, number: int, location: str, size_bytes: int, sha256: str
     ) -> ArtifactRecord:
         with self._scope() as session:
             trial = self._trial_row(session, study_name, number)
             row = session.scalar(select(ArtifactRow).where(ArtifactRow.trial_id == trial.id))
             if row is None:
                 row = ArtifactRow(
-                    trial_id=trial.id, path=path, size_bytes=size_bytes, sha256=sha256
+                    trial_id=trial.id, location=location, size_bytes=size_bytes, sha256=sha256
                 )
                 session.add(row)
             else:
-                row.path, row.size_bytes, row.sha256 = path, size_bytes, sha256
+                row.location, row.size_bytes, row.sha256 = location, size_bytes, sha256
                 row.created_at = utcnow()
             session.flush()
-            return ArtifactRecord(number, row.path, row.size_bytes, row.sha256, row.created_at)
+            return ArtifactRecord(number, row.location, row.size_bytes, row.sha256, row.created_at)
 
     def artifacts(self, study_name: str) -> list[ArtifactRecord]:
         with self._scope() as session:
@@ -428,7 +428,7 @@ class TrialStore:
                 .order_by(TrialRow.number)
             )
             return [
-                ArtifactRecord(n, a.path, a.size_bytes, a.sha256, a.created_at) for a, n in rows
+                ArtifactRecord(n, a.location, a.size_bytes, a.sha256, a.created_at) for a, n in rows
             ]
 
     def artifact(self, study_name: str, number: int) -> ArtifactRecord | None:

@@ -1,10 +1,16 @@
-"""Shared fixtures: throw-away SQLite and PostgreSQL stores, a tiny finished digits study."""
+"""Shared fixtures: throw-away SQLite and PostgreSQL stores, an S3 server on loopback, a tiny
+finished digits study."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,6 +52,62 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@dataclass
+class S3Server:
+    """moto's S3 server in its own process, so that a test can take it away mid-study."""
+
+    endpoint: str
+    process: subprocess.Popen
+
+    def bucket(self, name: str = "models") -> str:
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=name)
+        return f"s3://{name}"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """A real S3-compatible server on 127.0.0.1, reached through the usual AWS variables
+    (which worker processes inherit). Fetched models are cached under ``tmp_path``."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AUTOML_CACHE_DIR": str(tmp_path / "cache"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the moto S3 server did not start") from None
+            time.sleep(0.1)
+    server = S3Server(endpoint, process)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def digits_study(tmp_path_factory: pytest.TempPathFactory):
     """One real search on digits, shared by the read-only tests (trains for a few seconds)."""
@@ -74,13 +136,13 @@ def copy_study(config, folder: Path) -> str:
     from storage import TrialStore
 
     source_db = Path(config.storage_url.removeprefix("sqlite:///"))
-    shutil.copytree(config.artifacts_dir, folder / "artifacts")
+    shutil.copytree(config.artifacts, folder / "artifacts")
     with sqlite3.connect(source_db) as source, sqlite3.connect(folder / "automl.db") as copy:
         source.backup(copy)  # includes what is still in the WAL
     url = f"sqlite:///{folder / 'automl.db'}"
     store = TrialStore(url)
     for artifact in store.artifacts(config.name):
-        moved = folder / "artifacts" / config.name / Path(artifact.path).name
+        moved = folder / "artifacts" / config.name / Path(artifact.location).name
         store.save_artifact(
             config.name, artifact.trial_number, str(moved), artifact.size_bytes, artifact.sha256
         )

@@ -85,10 +85,10 @@ def evaluate_trial(
 
     from automl.data import evaluation_dataset
 
-    artifact = verified_artifact(store, study_name, number)
+    _, model_file = verified_artifact(store, study_name, number)
     study = store.get_study(study_name)
     data = load_study_data(study, data_dir)
-    model = keras.models.load_model(artifact.path)
+    model = keras.models.load_model(model_file)
     probabilities = model.predict(
         evaluation_dataset(data.x_test, scale=data.pixel_scale), verbose=0
     )

@@ -77,13 +77,13 @@ def export_model(
     out = Path(out)
     _check_destination(out, force)
     trial, because = resolve_trial(store, study_name, number, prefer_champion=True)
-    artifact = verified_artifact(store, study_name, trial.number)
+    _, model_file = verified_artifact(store, study_name, trial.number)
     study = store.get_study(study_name)
     data = load_study_data(study, data_dir)
 
     import keras
 
-    model = keras.models.load_model(artifact.path)
+    model = keras.models.load_model(model_file)
     sample = data.model_input(data.x_test[:VERIFY_IMAGES])
     expected = np.asarray(model.predict(sample, verbose=0))
     with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:

@@ -73,11 +73,11 @@ def predict_study_images(
     """Classify ``images`` with a study's champion (else best, or trial ``number``), prepared
     as the study's data was. Returns the predictions and which trial answered."""
     trial, why = resolve_trial(store, study_name, number, prefer_champion=True)
-    artifact = verified_artifact(store, study_name, trial.number)
+    _, model_file = verified_artifact(store, study_name, trial.number)
     study = store.get_study(study_name)
     task = open_study_task(study.task, study.config)
     options, names = task.image_options(), list(task.class_names)
-    return _predict(Path(artifact.path), "keras", options, names, images), why
+    return _predict(model_file, "keras", options, names, images), why
 
 
 def _predict(

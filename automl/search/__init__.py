@@ -3,7 +3,16 @@
 from typing import TYPE_CHECKING
 
 from automl._lazy import lazy_getattr
-from automl.search._artifacts import ArtifactKeeper, sha256_of, verified_artifact
+from automl.search._artifact_store import (
+    ArtifactStore,
+    FileSystemStore,
+    ModelChanged,
+    ModelMissing,
+    S3Store,
+    open_artifact_store,
+    sha256_of,
+)
+from automl.search._artifacts import ArtifactKeeper, verified_artifact
 from automl.search._config import (
     PRUNERS,
     SAMPLERS,
@@ -11,6 +20,7 @@ from automl.search._config import (
     default_data_dir,
     default_storage_url,
     open_study_task,
+    study_artifact_store,
     study_data_dir,
 )
 from automl.search._params import ModelParams
@@ -37,10 +47,15 @@ __all__ = [
     "SAMPLERS",
     "SEARCH_SPACE_VERSION",
     "ArtifactKeeper",
+    "ArtifactStore",
     "BudgetCosine",
+    "FileSystemStore",
     "Finding",
+    "ModelChanged",
+    "ModelMissing",
     "ModelParams",
     "Objective",
+    "S3Store",
     "SearchConfig",
     "SearchResult",
     "TrialReporter",
@@ -52,6 +67,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "max_blocks",
+    "open_artifact_store",
     "open_optuna_storage",
     "open_study_task",
     "portfolio",
@@ -59,6 +75,7 @@ __all__ = [
     "run_study",
     "sha256_of",
     "strong_default",
+    "study_artifact_store",
     "study_data_dir",
     "suggest_params",
     "verified_artifact",

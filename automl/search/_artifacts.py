@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl._errors import AutoMLError
+from automl.search._artifact_store import ArtifactStore, fetch_verified, sha256_of, store_of
 from storage import ArtifactRecord, TrialState, TrialStore
 
 if TYPE_CHECKING:
     import keras
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def model_key(study_name: str, number: int) -> str:
+    return f"{study_name}/trial-{number:05d}.keras"
 
 
 class ArtifactKeeper:
-    def __init__(self, store: TrialStore, study_name: str, directory: Path, keep: int) -> None:
+    def __init__(
+        self, store: TrialStore, study_name: str, artifacts: ArtifactStore, keep: int
+    ) -> None:
         self.store = store
         self.study_name = study_name
-        self.directory = directory / study_name
+        self.artifacts = artifacts
         self.keep = keep
 
     def _top_numbers(self) -> list[int]:
@@ -42,14 +40,12 @@ class ArtifactKeeper:
         """Save ``model`` if its (already COMPLETE) trial is among the best k, then tidy up."""
         saved = None
         if number in self._top_numbers():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / f"trial-{number:05d}.keras"
-            partial = path.with_name(path.stem + ".partial.keras")
-            model.save(partial)
-            os.replace(partial, path)  # a crash never leaves a truncated model under the name
-            saved = self.store.save_artifact(
-                self.study_name, number, str(path), path.stat().st_size, sha256_of(path)
-            )
+            with tempfile.TemporaryDirectory(prefix="automl-model-") as staging:
+                staged = Path(staging) / f"trial-{number:05d}.keras"
+                model.save(staged)
+                size, digest = staged.stat().st_size, sha256_of(staged)
+                location = self.artifacts.put(staged, model_key(self.study_name, number))
+            saved = self.store.save_artifact(self.study_name, number, location, size, digest)
         self.prune()
         return saved
 
@@ -58,19 +54,19 @@ class ArtifactKeeper:
         for artifact in self.store.artifacts(self.study_name):
             if artifact.trial_number not in keep:
                 self.store.delete_artifact(self.study_name, artifact.trial_number)
-                Path(artifact.path).unlink(missing_ok=True)
+                artifact_store, key = store_of(artifact.location)
+                artifact_store.remove(key)
 
 
-def verified_artifact(store: TrialStore, study_name: str, number: int) -> ArtifactRecord:
-    """The trial's saved model, refusing a missing file or one changed since it was stored."""
+def verified_artifact(
+    store: TrialStore, study_name: str, number: int
+) -> tuple[ArtifactRecord, Path]:
+    """The trial's saved model as a local file (fetched from the artifact store when it is
+    remote), refusing a missing file or one changed since it was stored."""
     artifact = store.artifact(study_name, number)
     if artifact is None:
         raise AutoMLError(
             f"trial {number} of {study_name!r} has no saved model (only the best --keep-best are kept)"
         )
-    path = Path(artifact.path)
-    if not path.is_file():
-        raise AutoMLError(f"the saved model {path} of trial {number} is missing")
-    if sha256_of(path) != artifact.sha256:
-        raise AutoMLError(f"{path} was changed on disk: its sha256 no longer matches the store")
-    return artifact
+    path = fetch_verified(artifact.location, artifact.sha256, f"the saved model of trial {number}:")
+    return artifact, path

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._errors import AutoMLError
+from automl.search._artifact_store import ArtifactStore, is_remote, open_artifact_store
 from storage import DEFAULT_STORAGE_URL
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ class SearchConfig:
     patience: int = 3
     storage_url: str = field(default_factory=default_storage_url)
     data_dir: Path | None = field(default_factory=default_data_dir)
-    artifacts_dir: Path | None = None
+    #: Where saved models go: a folder (local or shared) or ``s3://bucket/prefix``.
+    artifacts: str | None = None
     keep_best: int = 3
     max_params: int = 2_000_000
     validation_fraction: float = 0.1
@@ -109,8 +111,8 @@ class SearchConfig:
             raise AutoMLError("--warm-start names the study being searched; name an earlier one")
         if self.study_name is None:
             object.__setattr__(self, "study_name", self.task)
-        if self.artifacts_dir is None:
-            object.__setattr__(self, "artifacts_dir", default_artifacts_dir(self.storage_url))
+        if self.artifacts is None:
+            object.__setattr__(self, "artifacts", str(default_artifacts_dir(self.storage_url)))
 
     @property
     def trial_limit(self) -> int | None:
@@ -132,6 +134,15 @@ class SearchConfig:
         return "sha" if self.budgeted else "hyperband"
 
     @property
+    def work_dir(self) -> Path:
+        """This machine's folder for what never leaves it (worker logs, the image cache):
+        the artifacts folder, or the default one when models go to a bucket."""
+        assert self.artifacts is not None
+        if is_remote(self.artifacts):
+            return default_artifacts_dir(self.storage_url)
+        return Path(self.artifacts)
+
+    @property
     def name(self) -> str:
         assert self.study_name is not None
         return self.study_name
@@ -144,8 +155,15 @@ class SearchConfig:
         data = asdict(self)
         data.pop("storage_url")
         data["data_dir"] = str(self.data_dir) if self.data_dir else None
-        data["artifacts_dir"] = str(self.artifacts_dir)
+        data["artifacts_dir"] = str(self.work_dir)  # the image cache's folder (its parent)
         return data
+
+
+def study_artifact_store(settings: dict[str, Any]) -> ArtifactStore:
+    """Where a study's models go, as its recorded settings say."""
+    return open_artifact_store(
+        settings.get("artifacts") or settings.get("artifacts_dir") or "artifacts"
+    )
 
 
 def study_data_dir(settings: dict[str, Any], data_dir: Path | None = None) -> Path | None:

@@ -2,7 +2,8 @@
 
 A killed worker, a lost machine or a full disk can leave: Optuna trials RUNNING that no
 process runs any more (their heartbeat stopped), our trial rows out of step with Optuna's,
-saved models missing or changed on disk, and model files no record points to. Finding
+saved models missing or changed in the artifact store (a folder or a bucket), and model
+files no record points to. Finding
 changes nothing; repairing does only what each finding says it will.
 """
 
@@ -10,11 +11,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 
-from automl.search._artifacts import sha256_of
+from automl.search._artifact_store import (
+    ArtifactStore,
+    ModelChanged,
+    ModelMissing,
+    fetch_verified,
+    store_of,
+)
+from automl.search._config import study_artifact_store
 from automl.search._optuna import FINISHED_STATES, open_optuna_storage, reconcile
 from storage import TrialState, TrialStore
 
@@ -25,7 +32,7 @@ class Finding:
     trial: int | None
     detail: str
     repair: str  # what --repair does about it ("" when nothing can be done automatically)
-    path: Path | None = None
+    location: str | None = None  # the model file concerned: a path or s3:// URL
 
 
 def _stale_numbers(storage: optuna.storages.RDBStorage, name: str) -> set[int]:
@@ -79,44 +86,54 @@ def _trial_findings(store: TrialStore, study: optuna.Study, stale: set[int]) -> 
     return findings
 
 
-def _artifact_findings(store: TrialStore, name: str, folder: Path | None) -> list[Finding]:
+def _artifact_findings(store: TrialStore, name: str, artifacts: ArtifactStore) -> list[Finding]:
+    """Each recorded model checked in the artifact store (a bucket's are downloaded to be
+    hashed), and every model file under the study's folder that no record points to."""
     findings = []
     champion = store.champion(name)
     recorded = set()
     for artifact in store.artifacts(name):
-        path = Path(artifact.path)
-        recorded.add(path.resolve())
+        recorded.add(artifact.location)
         role = " (the champion's)" if champion and champion.number == artifact.trial_number else ""
-        if not path.is_file():
+        # An artifact store that cannot be reached stops the doctor (AutoMLError): only a
+        # model that is really gone or really changed is reported, and so repaired.
+        try:
+            holder, key = store_of(artifact.location)
+            if not holder.exists(key):  # asked of the store itself, never of a local cache
+                raise ModelMissing(artifact.location)
+            fetch_verified(artifact.location, artifact.sha256, "model", cached=False)
+        except ModelMissing:
             findings.append(
                 Finding(
                     "missing model",
                     artifact.trial_number,
-                    f"{path}{role} is not there",
+                    f"{artifact.location}{role} is not in the artifact store",
                     "forget it (the trial keeps its scores)",
+                    artifact.location,
                 )
             )
-        elif sha256_of(path) != artifact.sha256:
+        except ModelChanged:
             findings.append(
                 Finding(
                     "changed model",
                     artifact.trial_number,
-                    f"{path}{role} no longer matches its sha256",
-                    f"forget it and rename the file to {path.name}.corrupt",
+                    f"{artifact.location}{role} no longer matches its sha256",
+                    f"forget it and move the file to {artifact.location}.corrupt",
+                    artifact.location,
                 )
             )
-    if folder is not None and folder.is_dir():
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix == ".keras" and path.resolve() not in recorded:
-                findings.append(
-                    Finding(
-                        "orphan file",
-                        None,
-                        f"{path}: no trial record points to it",
-                        "delete it",
-                        path,
-                    )
+    for key in artifacts.keys(f"{name}/"):
+        location = artifacts.location(key)
+        if key.endswith((".keras", ".partial")) and location not in recorded:
+            findings.append(
+                Finding(
+                    "orphan file",
+                    None,
+                    f"{location}: no trial record points to it",
+                    "delete it",
+                    location,
                 )
+            )
     return findings
 
 
@@ -125,9 +142,8 @@ def diagnose(store: TrialStore, name: str) -> list[Finding]:
     record = store.get_study(name)
     storage = open_optuna_storage(store)
     study = optuna.load_study(study_name=name, storage=storage)
-    folder = record.config.get("artifacts_dir")
     return _trial_findings(store, study, _stale_numbers(storage, name)) + _artifact_findings(
-        store, name, Path(folder) / name if folder else None
+        store, name, study_artifact_store(record.config)
     )
 
 
@@ -147,16 +163,15 @@ def repair(store: TrialStore, name: str, findings: list[Finding]) -> list[str]:
         if finding.kind == "missing model":
             store.delete_artifact(name, finding.trial)  # type: ignore[arg-type]
             done.append(f"trial {finding.trial}: forgot the missing model")
-        elif finding.kind == "changed model":
-            artifact = store.artifact(name, finding.trial)  # type: ignore[arg-type]
-            if artifact is not None:
-                path = Path(artifact.path)
-                path.rename(path.with_name(path.name + ".corrupt"))
-                store.delete_artifact(name, finding.trial)  # type: ignore[arg-type]
-                done.append(f"trial {finding.trial}: set aside the changed model")
-        elif finding.kind == "orphan file" and finding.path is not None:
-            finding.path.unlink(missing_ok=True)
-            done.append(f"deleted {finding.path}")
+        elif finding.kind == "changed model" and finding.location is not None:
+            artifacts, key = store_of(finding.location)
+            artifacts.set_aside(key)
+            store.delete_artifact(name, finding.trial)  # type: ignore[arg-type]
+            done.append(f"trial {finding.trial}: set aside the changed model")
+        elif finding.kind == "orphan file" and finding.location is not None:
+            artifacts, key = store_of(finding.location)
+            artifacts.remove(key)
+            done.append(f"deleted {finding.location}")
     return done
 
 

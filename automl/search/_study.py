@@ -21,6 +21,7 @@ from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE
 from automl.data import ImageFolderTask
+from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
@@ -75,6 +76,7 @@ def run_study(
     # load it again; 8-bit images cost a quarter of float32, a folder's cache is only mapped).
     data_summary = task.load(config.data_dir, config.validation_fraction, config.seed).describe()
     log(f"data: {data_summary}")
+    open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     store = TrialStore(config.storage_url)
     try:
         first = warm_start_params(config, store) if config.warm_start else []
@@ -448,7 +450,7 @@ def _finish(
         study_name=config.name,
         trials=store.trials(config.name),
         best=best,
-        model_path=artifact.path if artifact is not None else None,
+        model_path=artifact.location if artifact is not None else None,
         data_summary=data_summary,
         seconds=time.monotonic() - started,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
+from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
 from storage import StorageError, TrialStore
@@ -87,7 +88,8 @@ def _run(job: WorkerJob, send) -> int:
         sampler=make_sampler(config, job.worker_index),
         pruner=make_pruner(config),
     )
-    keeper = ArtifactKeeper(store, config.name, config.artifacts_dir, config.keep_best)
+    artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
+    keeper = ArtifactKeeper(store, config.name, artifacts, config.keep_best)
     objective = Objective(config, data, store, keeper, job.deadline, job.plan)
 
     ran = 0

@@ -98,7 +98,7 @@ else:
 st.subheader("Saved model")
 if artifact:
     st.write(
-        f"`{artifact.path}` · {artifact.size_bytes / 1e6:.2f} MB · sha256 `{artifact.sha256[:16]}…` · saved {artifact.created_at:%Y-%m-%d %H:%M} UTC"
+        f"`{artifact.location}` · {artifact.size_bytes / 1e6:.2f} MB · sha256 `{artifact.sha256[:16]}…` · saved {artifact.created_at:%Y-%m-%d %H:%M} UTC"
     )
 else:
     st.write("None kept for this trial.")

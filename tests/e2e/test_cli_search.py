@@ -34,8 +34,8 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
     artifacts = store.artifacts("digits")
     assert 1 <= len(artifacts) <= 2
     for artifact in artifacts:
-        assert sha256_of(Path(artifact.path)) == artifact.sha256
-    assert Path(artifacts[0].path).parent == tmp_path / "artifacts" / "digits"
+        assert sha256_of(Path(artifact.location)) == artifact.sha256
+    assert Path(artifacts[0].location).parent == tmp_path / "artifacts" / "digits"
     best = store.best_trial("digits", with_artifact=True)
     assert best.test_accuracy is not None and 0.0 < best.test_accuracy <= 1.0
     # Trials ran in more than one worker process (memory stays bounded).

@@ -127,7 +127,7 @@ def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str
 
     data = get_task("digits").load(None)
     store, name, _ = study
-    reference = keras.models.load_model(store.artifact(name, exports[fmt].trial_number).path)
+    reference = keras.models.load_model(store.artifact(name, exports[fmt].trial_number).location)
     exact, large = [], []
     for i in range(6):
         pixels = (data.x_test[i, ..., 0] * 255).round().astype(np.uint8)
@@ -186,13 +186,13 @@ def test_export_refusals_write_nothing(study, exports, tmp_path: Path, monkeypat
 def test_tampered_model_is_refused(study, tmp_path: Path) -> None:
     store, name, _ = study
     best = store.best_trial(name, with_artifact=True)
-    path = Path(store.artifact(name, best.number).path)
+    path = Path(store.artifact(name, best.number).location)
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"tampered")
-        with pytest.raises(AutoMLError, match="changed on disk"):
+        with pytest.raises(AutoMLError, match="was changed: its sha256 no longer matches"):
             export_model(store, name, "keras", tmp_path / "m.keras", number=best.number)
-        with pytest.raises(AutoMLError, match="changed on disk"):
+        with pytest.raises(AutoMLError, match="was changed: its sha256 no longer matches"):
             evaluate_trial(store, name, best.number)
     finally:
         path.write_bytes(original)

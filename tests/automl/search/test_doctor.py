@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -9,21 +10,36 @@ import optuna
 import pytest
 
 from automl.cli import main
-from automl.search import SEARCH_SPACE_VERSION, diagnose, open_optuna_storage, sha256_of
+from automl.search import (
+    SEARCH_SPACE_VERSION,
+    ArtifactStore,
+    diagnose,
+    open_artifact_store,
+    open_optuna_storage,
+)
 from storage import TrialState, TrialStore
 
 
-@pytest.fixture
-def damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, TrialStore, Path]:
+@pytest.fixture(params=["folder", "s3"])
+def damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> tuple[str, TrialStore, ArtifactStore]:
+    """The same damage with models in a folder and in an S3 bucket."""
     monkeypatch.setattr("automl.search._optuna.GRACE_S", 1)  # heartbeats go stale in a second
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    models = tmp_path / "artifacts"
+    if request.param == "s3":
+        artifacts = open_artifact_store(request.getfixturevalue("s3_server").bucket() + "/x")
+    else:
+        artifacts = open_artifact_store(tmp_path / "artifacts")
     store = TrialStore(url)
-    store.ensure_study("s", "digits", SEARCH_SPACE_VERSION, {"artifacts_dir": str(models)})
+    store.ensure_study("s", "digits", SEARCH_SPACE_VERSION, {"artifacts": artifacts.url})
     storage = open_optuna_storage(store)
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
-    folder = models / "s"
-    folder.mkdir(parents=True)
+
+    def put(key: str, content: bytes) -> str:
+        staged = tmp_path / "staged.keras"
+        staged.write_bytes(content)
+        return artifacts.put(staged, key)
 
     def trial(optuna_state: str, ours: TrialState) -> int:
         frozen = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
@@ -37,24 +53,24 @@ def damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Trial
             store.finish_trial(row.id, ours, value=0.5)
         return frozen.number
 
-    def model(number: int, content: bytes = b"model") -> Path:
-        path = folder / f"trial-{number:05d}.keras"
-        path.write_bytes(content)
-        store.save_artifact("s", number, str(path), len(content), sha256_of(path))
-        return path
+    def model(number: int) -> str:
+        key = f"s/trial-{number:05d}.keras"
+        location = put(key, b"model")
+        store.save_artifact("s", number, location, 5, hashlib.sha256(b"model").hexdigest())
+        return key
 
     model(trial("COMPLETE", TrialState.COMPLETE))  # healthy
-    model(trial("COMPLETE", TrialState.COMPLETE)).write_bytes(b"tampered")
-    model(trial("COMPLETE", TrialState.COMPLETE)).unlink()  # missing
+    put(model(trial("COMPLETE", TrialState.COMPLETE)), b"tampered")
+    artifacts.remove(model(trial("COMPLETE", TrialState.COMPLETE)))  # missing
     trial("FAIL", TrialState.RUNNING)  # our row out of step
     trial("RUNNING", TrialState.RUNNING)  # its worker is gone
-    (folder / "trial-00099.keras").write_bytes(b"left over")  # orphan
+    put("s/trial-00099.keras", b"left over")  # orphan
     time.sleep(2)
-    return url, store, folder
+    return url, store, artifacts
 
 
 def test_doctor_finds_without_changing_then_repairs(damaged, capsys) -> None:
-    url, store, folder = damaged
+    url, store, artifacts = damaged
     before = sorted((f.kind, f.trial) for f in diagnose(store, "s"))
     assert before == sorted(
         [
@@ -75,8 +91,8 @@ def test_doctor_finds_without_changing_then_repairs(damaged, capsys) -> None:
     assert diagnose(store, "s") == []
     # What each repair did, as it said it would.
     assert [a.trial_number for a in store.artifacts("s")] == [0]  # the healthy model stays
-    assert (folder / "trial-00001.keras.corrupt").read_bytes() == b"tampered"
-    assert not (folder / "trial-00099.keras").exists()
+    assert artifacts.keys("s/") == ["s/trial-00000.keras", "s/trial-00001.keras.corrupt"]
+    assert artifacts.local_file("s/trial-00001.keras.corrupt").read_bytes() == b"tampered"
     assert store.trial("s", 3).state is TrialState.FAIL
     assert store.trial("s", 4).state is TrialState.FAIL
     study = optuna.load_study(study_name="s", storage=url)

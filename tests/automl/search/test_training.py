@@ -12,7 +12,15 @@ import pytest
 from automl import SearchConfig
 from automl._errors import TrialFailure
 from automl.data import get_task
-from automl.search import ArtifactKeeper, Objective, make_pruner, strong_default
+from automl.search import (
+    ArtifactKeeper,
+    Objective,
+    make_pruner,
+    open_artifact_store,
+    sha256_of,
+    strong_default,
+    verified_artifact,
+)
 from storage import TrialState, TrialStore
 
 
@@ -41,7 +49,8 @@ def _objective(
     )
     store = TrialStore(config.storage_url)
     store.ensure_study("t", "digits", 1, {})
-    keeper = ArtifactKeeper(store, "t", config.artifacts_dir, config.keep_best)
+    artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
+    keeper = ArtifactKeeper(store, "t", artifacts, config.keep_best)
     return Objective(config, digits, store, keeper, plan=plan), store, config
 
 
@@ -109,7 +118,7 @@ def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
     why, and the search goes on (as root a read-only folder is still writable: a file it is)."""
     blocked = tmp_path / "artifacts"
     blocked.write_text("not a folder")
-    objective, store, _ = _objective(tmp_path, digits, epochs=1, artifacts_dir=blocked)
+    objective, store, _ = _objective(tmp_path, digits, epochs=1, artifacts=str(blocked))
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(strong_default((8, 8, 1)))
     study.optimize(objective, n_trials=2, catch=(TrialFailure,))
@@ -130,8 +139,18 @@ def test_oversized_candidate_is_pruned_before_training(tmp_path: Path, digits) -
     assert trial.param_count > 10_000 and trial.epochs_run == 0
 
 
-def test_best_k_models_are_kept_with_their_hashes(tmp_path: Path, digits) -> None:
-    objective, store, config = _objective(tmp_path, digits, epochs=2, keep_best=2)
+@pytest.mark.parametrize("backend", ["folder", "s3"])
+def test_best_k_models_are_kept_with_their_hashes(
+    tmp_path: Path, digits, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Both artifact stores: only the best k models stay, each where its record says, and
+    each one read back through the store matches its recorded sha256."""
+    artifacts = None
+    if backend == "s3":
+        artifacts = request.getfixturevalue("s3_server").bucket() + "/team/automl"
+    objective, store, config = _objective(
+        tmp_path, digits, epochs=2, keep_best=2, artifacts=artifacts
+    )
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     study.optimize(objective, n_trials=4, catch=(TrialFailure,))
     completed = sorted(
@@ -140,13 +159,14 @@ def test_best_k_models_are_kept_with_their_hashes(tmp_path: Path, digits) -> Non
     )
     artifacts = store.artifacts("t")
     assert {a.trial_number for a in artifacts} == {t.number for t in completed[:2]}
-    on_disk = sorted(p.name for p in (config.artifacts_dir / "t").iterdir())
-    assert on_disk == sorted(Path(a.path).name for a in artifacts)
-    from automl.search import sha256_of
-
+    held = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
+    assert [held.location(key) for key in held.keys("t/")] == [a.location for a in artifacts]
+    if backend == "s3":
+        assert artifacts[0].location.startswith("s3://models/team/automl/t/trial-")
     for artifact in artifacts:
-        assert sha256_of(Path(artifact.path)) == artifact.sha256
-        assert Path(artifact.path).stat().st_size == artifact.size_bytes
+        _, local = verified_artifact(store, "t", artifact.trial_number)
+        assert sha256_of(local) == artifact.sha256
+        assert local.stat().st_size == artifact.size_bytes
 
 
 def test_budget_cosine_decays_over_the_epochs_that_fit(monkeypatch) -> None:
