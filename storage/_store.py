@@ -368,7 +368,12 @@ class TrialStore:
             row = session.scalars(query.order_by(TrialRow.value.desc(), TrialRow.number)).first()
             return _trial_record(row, study_name) if row else None
 
-    def mark_interrupted(self, study_name: str, finished: dict[int, TrialState]) -> int:
+    def mark_interrupted(
+        self,
+        study_name: str,
+        finished: dict[int, TrialState],
+        reason: str = "worker stopped before the trial finished",
+    ) -> int:
         """Close RUNNING rows whose Optuna trial already ended (a killed worker); returns count."""
         closed = 0
         with self._scope() as session:
@@ -382,7 +387,7 @@ class TrialStore:
                 if row.number in finished:
                     row.state = finished[row.number].value
                     row.finished_at = utcnow()
-                    row.reason = row.reason or "worker stopped before the trial finished"
+                    row.reason = row.reason or reason
                     closed += 1
         return closed
 

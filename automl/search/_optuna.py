@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 
@@ -15,10 +16,20 @@ from automl.search._config import SearchConfig
 from storage import TrialState, TrialStore, engine_kwargs
 
 MAX_CONSECUTIVE_FAILURES = 5
-#: Each running trial's worker writes a heartbeat this often; a trial silent for GRACE_S is
-#: taken for dead (its machine lost, the process killed) and failed by the next worker.
+#: Each running trial's worker writes a heartbeat this often; a trial silent for the grace
+#: period is taken for dead (its machine lost, the process killed) and failed by the next
+#: worker. Both can be set in the environment, as AUTOML_HEARTBEAT_S / _GRACE_S.
 HEARTBEAT_S = 60
 GRACE_S = 180
+
+
+def _seconds(variable: str, default: int) -> int:
+    value = os.environ.get(variable) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise AutoMLError(f"{variable} must be a whole number of seconds, got {value!r}")
+    return int(value)
+
+
 #: A trial whose worker died is tried once more, with the same parameters, as a new trial.
 MAX_RETRY = 1
 FINISHED_STATES = {
@@ -74,14 +85,26 @@ def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
     """Optuna's storage in the store's database; its tables are created under the store's
     schema lock, so that workers starting together on an empty database do not collide."""
     url = store.url
+    heartbeat = _seconds("AUTOML_HEARTBEAT_S", HEARTBEAT_S)
+    grace = _seconds("AUTOML_HEARTBEAT_GRACE_S", GRACE_S)
+
+    def fail_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Optuna failed a trial whose heartbeat stopped: queue it again, close our row."""
+        retry_dead_trial(study, trial)
+        store.mark_interrupted(
+            study.study_name,
+            {trial.number: TrialState.FAIL},
+            f"its worker sent no heartbeat for {grace} s (process killed or machine lost)",
+        )
+
     try:
         with store.schema_lock():
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs(url),
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                failed_trial_callback=retry_dead_trial,
+                heartbeat_interval=heartbeat,
+                grace_period=grace,
+                failed_trial_callback=fail_dead_trial,
             )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None

@@ -270,8 +270,15 @@ def _final_phase(
         f"{left:.0f} s left{limit}"
     )
     supervisor.phase = "final"
-    index = len(study.get_trials(deepcopy=False))
-    supervisor.run(WorkerJob(config, 1, plan.deadline, index, plan))
+    trials = study.get_trials(deepcopy=False)
+    # Optuna's queue is first in, first out: candidates still queued for screening (the
+    # portfolio's, a retry) come out first and are closed at once; then the final runs.
+    ahead = sum(
+        1
+        for t in trials
+        if t.state == OptunaState.WAITING and t.user_attrs.get(PHASE_ATTR) != "final"
+    )
+    supervisor.run(WorkerJob(config, 1 + ahead, plan.deadline, len(trials), plan))
 
 
 class _Supervisor:

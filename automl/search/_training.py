@@ -99,6 +99,8 @@ class Objective:
         reporter: TrialReporter | None = None
         model: keras.Model | None = None
         try:
+            if phase == "screening" and time.time() >= self.plan.screening_deadline:  # type: ignore[union-attr]
+                raise optuna.TrialPruned("not screened: the screening time was over")
             params = suggest_params(trial, self.data.input_shape)
             keras.utils.set_random_seed(self.config.seed + trial.number)
             model = build_model(params, self.data.input_shape, self.data.num_classes)

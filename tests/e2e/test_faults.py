@@ -1,9 +1,10 @@
-"""PostgreSQL restarted under a running search: the workers wait for it and go on."""
+"""Faults on a shared study: PostgreSQL restarted under a running search, a whole machine lost."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -67,3 +68,67 @@ def test_a_postgresql_restart_mid_study(postgres_url: str, tmp_path: Path) -> No
     assert len(failed) <= 1
     for trial in failed:
         assert any(t.system_attrs.get("failed_trial") == trial.number for t in study.trials)
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return set(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+    except OSError:
+        return set()
+
+
+@pytest.mark.postgres
+def test_a_whole_search_killed_while_another_machine_goes_on(postgres_url: str) -> None:
+    """Two `automl search` processes (two machines) on one study; one is SIGKILLed with its
+    worker mid-trial. The other fails that trial once its heartbeat is stale, closes our row
+    of it, runs its configuration once more, and finishes the study."""
+    env = dict(os.environ, AUTOML_HEARTBEAT_S="1", AUTOML_HEARTBEAT_GRACE_S="4")
+    args = [*AUTOML, "search", "--task", "digits", "--study", "two", "--storage", postgres_url,
+            "--trials", "8", "--epochs", "6", "--patience", "6", "--pruner", "none",
+            "--timeout", "none"]  # fmt: skip
+    lost = subprocess.Popen(args, env=env, start_new_session=True, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    survivor = subprocess.Popen(args, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        victim = None
+        deadline = time.time() + 180
+        while victim is None and time.time() < deadline:
+            time.sleep(0.5)
+            try:
+                study = optuna.load_study(study_name="two", storage=postgres_url)
+                epochs = TrialStore(postgres_url, create=False).epochs("two")
+            except Exception:  # the study may not exist yet
+                continue
+            workers = _children(lost.pid)
+            victim = next(
+                (
+                    t
+                    for t in study.get_trials(states=[optuna.trial.TrialState.RUNNING])
+                    if t.user_attrs.get("worker_pid") in workers
+                    and any(e.trial_number == t.number for e in epochs)
+                ),
+                None,
+            )
+        assert victim is not None, "the first machine never trained"
+        os.killpg(lost.pid, signal.SIGKILL)  # the machine is gone: the search and its worker
+        stdout, stderr = survivor.communicate(timeout=600)
+    finally:
+        for process in (lost, survivor):
+            if process.poll() is None:
+                process.kill()
+    assert survivor.returncode == 0, stderr
+    assert "Traceback" not in stdout + stderr
+    study = optuna.load_study(study_name="two", storage=postgres_url)
+    assert not study.get_trials(states=[optuna.trial.TrialState.RUNNING])
+    dead = study.trials[victim.number]
+    assert dead.state == optuna.trial.TrialState.FAIL
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert retry.params == dead.params and retry.state == optuna.trial.TrialState.COMPLETE
+    store = TrialStore(postgres_url, create=False)
+    row = store.trial("two", victim.number)
+    assert row.state.value == "FAIL" and "sent no heartbeat for 4 s" in row.reason
+    assert all(t.state.is_finished for t in store.trials("two"))
+    # The dead attempt keeps its own epochs; the retry's curve starts afresh.
+    retried = [e.epoch for e in store.epochs("two", [retry.number])]
+    assert retried == list(range(1, len(retried) + 1))

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import boto3
 import numpy as np
+import pytest
 from PIL import Image
 
+from automl._errors import AutoMLError
+from dashboard import actions
 from storage import TrialStore
 
 from .conftest import AUTOML
@@ -58,9 +61,11 @@ def test_models_in_a_bucket_from_search_to_prediction(tmp_path: Path, cli, s3_se
     predicted = cli("predict", "--study", "s3", "--storage", url, "digit.png", cwd=elsewhere)
     assert predicted.returncode == 0, predicted.stderr
     assert "digit.png: " in predicted.stdout
+    champion = store.champion("s3")
+    download = actions.export(store, "s3", champion.number, "keras")  # the dashboard's button
+    assert download.file_name == f"s3-trial{champion.number}.keras" and download.data
 
     # A model changed in the bucket is refused, not loaded.
-    champion = store.champion("s3")
     (artifact,) = [a for a in artifacts if a.trial_number == champion.number]
     boto3.client("s3").put_object(
         Bucket="models", Key=artifact.location.removeprefix("s3://models/"), Body=b"tampered"
@@ -70,6 +75,8 @@ def test_models_in_a_bucket_from_search_to_prediction(tmp_path: Path, cli, s3_se
                   "--storage", url, cwd=elsewhere)  # fmt: skip
     assert refused.returncode == 2
     assert "was changed: its sha256 no longer matches" in refused.stderr
+    with pytest.raises(AutoMLError, match="was changed"):  # the dashboard's download button
+        actions.export(store, "s3", champion.number, "keras")
     doctor = cli("doctor", "--study", "s3", "--storage", url)
     assert doctor.returncode == 1 and "changed model" in doctor.stdout
 

@@ -25,7 +25,7 @@ def damaged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> tuple[str, TrialStore, ArtifactStore]:
     """The same damage with models in a folder and in an S3 bucket."""
-    monkeypatch.setattr("automl.search._optuna.GRACE_S", 1)  # heartbeats go stale in a second
+    monkeypatch.setenv("AUTOML_HEARTBEAT_GRACE_S", "1")  # heartbeats go stale in a second
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     if request.param == "s3":
         artifacts = open_artifact_store(request.getfixturevalue("s3_server").bucket() + "/x")
