@@ -8,6 +8,7 @@ TASK ?=
 STORAGE ?=
 HOST ?= 127.0.0.1
 PORT ?= 8501
+SERVE_PORT ?= 8080
 
 SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(STUDY),--study $(STUDY)) \
@@ -30,7 +31,7 @@ SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(WARM_START),--warm-start $(WARM_START)) \
 	$(if $(VERBOSE),--verbose)
 
-.PHONY: install search dashboard test lint format bench clean
+.PHONY: install search dashboard serve test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,11 @@ search: $(STAMP)
 
 dashboard: $(STAMP)
 	$(BIN)/automl dashboard --host $(HOST) --port $(PORT) $(if $(STORAGE),--storage $(STORAGE))
+
+serve: $(STAMP)
+	$(BIN)/automl serve $(if $(MODEL),--model $(MODEL),--study $(or $(STUDY),$(TASK),mnist)) \
+		--host $(HOST) --port $(SERVE_PORT) $(if $(RUNTIME),--runtime $(RUNTIME)) \
+		$(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) $(if $(STORAGE),--storage $(STORAGE))
 
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

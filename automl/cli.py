@@ -194,6 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     _add_storage(predict)
 
+    serve = commands.add_parser(
+        "serve", help="answer predictions over HTTP (KServe v2, TF Serving REST, /predict)"
+    )
+    source = serve.add_mutually_exclusive_group(required=True)
+    source.add_argument("--study", help="serve the study's champion, and follow it when it changes")
+    source.add_argument("--model", type=Path, help="an exported model (its card beside it)")
+    serve.add_argument("--host", default="127.0.0.1", help="another address needs --token-file")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--runtime", default="onnx", help="onnx, tflite or keras: what runs a --study's champion"
+    )
+    serve.add_argument("--token-file", type=Path, help="a file holding the bearer token")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="off loopback, serve without a token (not advised)"
+    )
+    _add_storage(serve)
+
     dashboard = commands.add_parser("dashboard", help="serve the results dashboard")
     dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 opens it to the network")
     dashboard.add_argument("--port", type=int, default=8501)
@@ -499,6 +516,24 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from automl._quiet import quiet_logs
+    from automl.serve import model_holder, read_token, serve
+
+    if not 0 < args.port < 65536:
+        raise AutoMLError(f"--port must be 1-65535, got {args.port}")
+    token = read_token(args.token_file, args.host, args.no_auth)
+    quiet_logs()
+    if args.model is not None:
+        holder = model_holder(model_path=args.model)
+    else:
+        holder = model_holder(
+            store=TrialStore(args.storage), study=args.study, runtime=args.runtime
+        )
+    serve(holder, args.host, args.port, token)
+    return 0
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     import os
     import subprocess
@@ -526,6 +561,7 @@ COMMANDS = {
     "promote": _promote,
     "export": _export,
     "predict": _predict,
+    "serve": _serve,
     "dashboard": _dashboard,
 }
 

@@ -24,7 +24,7 @@ class Prediction:
     probability: float
 
 
-def _input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | None]:
+def input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | None]:
     """How to prepare images, and the class names: from the model card, else from the model."""
     card_json, _ = card_paths(model_path)
     if card_json.is_file():
@@ -63,7 +63,7 @@ def predict_images(model_path: Path, images: list[Path]) -> list[Prediction]:
     if not model_path.exists():
         raise AutoMLError(f"no model at {model_path}")
     fmt = detect_format(model_path)
-    options, class_names = _input_spec(model_path, fmt)
+    options, class_names = input_spec(model_path, fmt)
     return _predict(model_path, fmt, options, class_names, images)
 
 

@@ -9,6 +9,7 @@ from automl.search._artifact_store import (
     ModelChanged,
     ModelMissing,
     S3Store,
+    model_cache_dir,
     open_artifact_store,
     sha256_of,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "max_blocks",
+    "model_cache_dir",
     "open_artifact_store",
     "open_optuna_storage",
     "open_study_task",

@@ -12,7 +12,13 @@ ROOT = Path(__file__).resolve().parents[2] / "automl"
 #: Data flows data -> search -> release -> the entry points; a module imports only its own
 #: stage and those before it. The small shared modules (errors, lazy exports, log quieting,
 #: tables) belong to no stage and import none.
-STAGES = {"automl.data": 1, "automl.search": 2, "automl.release": 3, "automl._run": 4}
+STAGES = {
+    "automl.data": 1,
+    "automl.search": 2,
+    "automl.release": 3,
+    "automl.serve": 4,
+    "automl._run": 4,
+}
 ENTRY_POINTS = {"automl", "automl.cli"}
 
 

@@ -1,0 +1,37 @@
+"""Serve: a model behind the standard inference APIs (KServe v2, TensorFlow Serving REST),
+with Prometheus metrics; the HTTP routes stay thin over ``ServedModel``."""
+
+from typing import TYPE_CHECKING
+
+from automl._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from automl.serve._app import MAX_BATCH, MAX_BODY_BYTES, create_app
+    from automl.serve._holder import ModelHolder
+    from automl.serve._model import RUNTIMES, BadInput, ModelInfo, ServedModel
+    from automl.serve._server import model_holder, read_token, serve
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "RUNTIMES",
+    "BadInput",
+    "ModelHolder",
+    "ModelInfo",
+    "ServedModel",
+    "create_app",
+    "model_holder",
+    "read_token",
+    "serve",
+]
+
+# NumPy, Starlette and the model runtimes load on first use.
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "automl.serve._app": ("MAX_BATCH", "MAX_BODY_BYTES", "create_app"),
+        "automl.serve._holder": ("ModelHolder",),
+        "automl.serve._model": ("RUNTIMES", "BadInput", "ModelInfo", "ServedModel"),
+        "automl.serve._server": ("model_holder", "read_token", "serve"),
+    },
+)

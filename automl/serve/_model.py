@@ -1,0 +1,195 @@
+"""The model a server serves: loaded once, verified, run with one runtime. Knows nothing of HTTP.
+
+A study's champion is exported once per model (by hash) to the serving runtime with
+``export_model``, which checks the converted file against the Keras model before it is used.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from automl._errors import AutoMLError
+from automl.data import ImageOptions, Unreadable, decode_image
+from automl.release import SUFFIXES, card_paths, detect_format, export_model, path_sha256
+from automl.release._predict import input_spec
+from automl.search import model_cache_dir, verified_artifact
+from storage import TrialStore
+
+RUNTIMES = ("onnx", "tflite", "keras")
+#: Images past this many pixels are refused before they are decoded (a decompression bomb).
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+class BadInput(AutoMLError):
+    """A request the model cannot answer: wrong shape or type, not an image."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str  # the trial number for a study's model, "1" for a file
+    sha256: str
+    format: str
+    height: int
+    width: int
+    channels: int
+    class_names: tuple[str, ...]
+    options: ImageOptions
+    study: str | None = None
+    trial: int | None = None
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [-1, self.height, self.width, self.channels]
+
+
+class ServedModel:
+    """One loaded model. ``predict`` is safe to call from several threads at once."""
+
+    def __init__(self, info: ModelInfo, path: Path) -> None:
+        self.info = info
+        self.path = path
+        self._lock = threading.Lock()  # TFLite interpreters and Keras models are not re-entrant
+        self._run = self._loader(info.format, path)
+
+    # ------------------------------------------------------------------- loading
+    @classmethod
+    def from_file(cls, path: Path, name: str | None = None) -> ServedModel:
+        """An exported file with its model card; refused if it no longer matches the card."""
+        if not path.exists():
+            raise AutoMLError(f"no model at {path}")
+        fmt = detect_format(path)
+        options, class_names = input_spec(path, fmt)
+        digest = path_sha256(path)
+        card_json, _ = card_paths(path)
+        card = json.loads(card_json.read_text()) if card_json.is_file() else {}
+        recorded = card.get("model", {}).get("sha256")
+        if recorded and recorded != digest:
+            raise AutoMLError(
+                f"{path} does not match its model card's sha256: refusing to serve it"
+            )
+        size, channels = options.image_size, 1 if options.color_mode == "grayscale" else 3
+        assert size is not None
+        info = ModelInfo(
+            name=name or card.get("study") or path.stem,
+            version=str(card.get("trial", 1)),
+            sha256=digest,
+            format=fmt,
+            height=size,
+            width=size,
+            channels=channels,
+            class_names=tuple(class_names or (str(i) for i in range(_classes(path, fmt)))),
+            options=options,
+            study=card.get("study"),
+            trial=card.get("trial"),
+        )
+        return cls(info, path)
+
+    @classmethod
+    def from_study(cls, store: TrialStore, study: str, runtime: str = "onnx") -> ServedModel:
+        """The study's champion (else its best saved model), verified against the store and
+        converted to ``runtime`` once (kept by hash in the model cache)."""
+        from automl.release import resolve_trial
+
+        if runtime not in RUNTIMES:
+            raise AutoMLError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+        trial, _ = resolve_trial(store, study, None, prefer_champion=True)
+        artifact, _ = verified_artifact(store, study, trial.number)
+        target = model_cache_dir() / "serving" / f"{artifact.sha256}{SUFFIXES[runtime]}"
+        if not (target.exists() and card_paths(target)[0].is_file()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            export_model(
+                store, study, runtime, target, number=trial.number, force=True,
+                record_as=f"automl serve cache ({runtime})",
+            )  # fmt: skip
+        served = cls.from_file(target, name=study)
+        return served
+
+    @staticmethod
+    def _loader(fmt: str, path: Path):
+        if fmt == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            return lambda batch: session.run(None, {name: batch})[0]
+        if fmt == "tflite":
+            import tensorflow as tf
+
+            from automl._quiet import silenced_native_stderr
+
+            with silenced_native_stderr():
+                interpreter = tf.lite.Interpreter(model_path=str(path))
+            inp = interpreter.get_input_details()[0]["index"]
+            out = interpreter.get_output_details()[0]["index"]
+
+            def run(batch: np.ndarray) -> np.ndarray:
+                interpreter.resize_tensor_input(inp, batch.shape)
+                interpreter.allocate_tensors()
+                interpreter.set_tensor(inp, batch)
+                interpreter.invoke()
+                return interpreter.get_tensor(out).copy()
+
+            return run
+        if fmt == "keras":
+            import keras
+
+            model = keras.models.load_model(path)
+            return lambda batch: model.predict_on_batch(batch)
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        return lambda batch: loaded.serve(tf.constant(batch)).numpy()
+
+    # ------------------------------------------------------------------- running
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a float32 NHWC batch in [0, 1]."""
+        info = self.info
+        expected = (info.height, info.width, info.channels)
+        if batch.ndim == 3 and info.channels == 1 and batch.shape[1:] == expected[:2]:
+            batch = batch[..., None]  # grayscale images sent without their channel axis
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
+            raise BadInput(
+                f"expected inputs of shape [N, {info.height}, {info.width}, {info.channels}], "
+                f"got {list(batch.shape)}"
+            )
+        if len(batch) == 0:
+            raise BadInput("no inputs")
+        if not np.all(np.isfinite(batch)):
+            raise BadInput("inputs must be finite numbers")
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._run(batch), dtype=np.float32)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """An image file's bytes -> HxWxC float32 in [0, 1], prepared as in training."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:  # the header alone: a decompression bomb is refused before it is decoded
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+            raise BadInput("not an image (PNG, JPEG, GIF, BMP, TIFF or WebP)") from None
+        if width * height > MAX_IMAGE_PIXELS:
+            raise BadInput(f"image of {width}x{height} pixels: the limit is {MAX_IMAGE_PIXELS:,}")
+        try:
+            pixels = decode_image(io.BytesIO(data), self.info.options)  # type: ignore[arg-type]
+        except Unreadable as exc:
+            raise BadInput(f"not a usable image: {exc}") from None
+        return pixels.astype(np.float32) / 255.0
+
+
+def _classes(path: Path, fmt: str) -> int:
+    """How many classes a model without a card predicts (a Keras file)."""
+    import keras
+
+    return int(keras.models.load_model(path).output_shape[-1])
+
+
+__all__ = ["MAX_IMAGE_PIXELS", "RUNTIMES", "BadInput", "ModelInfo", "ServedModel"]

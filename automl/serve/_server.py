@@ -1,0 +1,95 @@
+"""`automl serve`: a model behind a real HTTP server (uvicorn), safe by default."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+from automl._errors import AutoMLError
+from automl.serve._holder import ModelHolder
+from automl.serve._model import ServedModel
+from storage import TrialStore
+
+#: How often a server that follows a study's champion looks for a new one.
+CHAMPION_POLL_S = 5.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: Path | None, host: str, no_auth: bool) -> str | None:
+    """The bearer token; off loopback one is required unless ``--no-auth`` says otherwise."""
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise AutoMLError(f"cannot read --token-file {token_file}: {exc.strerror}") from None
+        if len(token) < 16:
+            raise AutoMLError(f"the token in {token_file} is too short (16 characters at least)")
+        return token
+    if not is_loopback(host) and not no_auth:
+        raise AutoMLError(
+            f"serving on {host} (not loopback) needs --token-file FILE, or --no-auth to expose "
+            "the model to anyone who can reach the port"
+        )
+    return None
+
+
+def model_holder(
+    *,
+    model_path: Path | None = None,
+    store: TrialStore | None = None,
+    study: str | None = None,
+    runtime: str = "onnx",
+) -> ModelHolder:
+    """A fixed file, or a study's champion (followed: see ``ModelHolder.follow``)."""
+    if model_path is not None:
+        return ModelHolder(ServedModel.from_file(model_path))
+    assert store is not None and study is not None
+
+    def champion() -> int | None:
+        record = store.champion(study)
+        return record.number if record is not None else None
+
+    def load() -> ServedModel:
+        return ServedModel.from_study(store, study, runtime)
+
+    return ModelHolder(load(), champion, load)
+
+
+def serve(holder: ModelHolder, host: str, port: int, token: str | None) -> None:
+    """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
+    import uvicorn
+
+    from automl.serve._app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    info = holder.current.info
+    source = f"trial {info.trial} of {info.study!r}" if info.study else str(holder.current.path)
+    logging.getLogger("automl.serve").info(
+        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s",
+        info.name, source, info.format, info.sha256[:12], host, port,
+        " (bearer token required)" if token else "",
+    )  # fmt: skip
+    holder.follow(CHAMPION_POLL_S)
+    try:
+        uvicorn.run(
+            create_app(holder, token),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_keep_alive=5,
+            limit_concurrency=256,  # past this, 503 instead of an ever-growing queue
+        )
+    finally:
+        holder.close()
+
+
+__all__ = ["CHAMPION_POLL_S", "is_loopback", "model_holder", "read_token", "serve"]

@@ -1,0 +1,293 @@
+"""`automl serve`'s app on a real uvicorn server on loopback, called with the specs' shapes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from automl.cli import main
+from automl.search import verified_artifact
+from automl.serve import MAX_BODY_BYTES, ModelHolder, create_app, model_holder
+from storage import TrialState, TrialStore
+from tests.conftest import copy_study
+
+TOKEN = "s3cret-token-of-some-length"
+
+
+@dataclass
+class Served:
+    url: str
+    store: TrialStore
+    study: str
+    holder: ModelHolder
+
+    def call(
+        self,
+        path: str,
+        body: bytes | dict | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        method: str | None = None,
+    ) -> tuple[int, dict | str]:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        request = urllib.request.Request(
+            self.url + path, data=data, headers=headers or {}, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+
+def _start(holder: ModelHolder, token: str | None) -> tuple[str, object, threading.Thread]:
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(holder, token), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture(scope="module")
+def served(digits_study, tmp_path_factory) -> Iterator[Served]:
+    config, _ = digits_study
+    url = copy_study(config, tmp_path_factory.mktemp("serve_study"))
+    store = TrialStore(url)
+    holder = model_holder(store=store, study=config.name, runtime="onnx")
+    address, server, thread = _start(holder, TOKEN)
+    yield Served(address, store, config.name, holder)
+    server.should_exit = True  # type: ignore[attr-defined]
+    thread.join(timeout=10)
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, dict[str, str]]:
+    boundary = uuid.uuid4().hex
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+        for name, content in files
+    )
+    body = parts + f"--{boundary}--\r\n".encode()
+    return body, {**AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+@pytest.fixture(scope="module")
+def digits_images(served: Served) -> tuple[np.ndarray, np.ndarray]:
+    """Three test images as the model takes them, and the Keras model's own probabilities."""
+    import keras
+
+    from automl.release import load_study_data
+
+    data = load_study_data(served.store.get_study(served.study), None)
+    images = data.model_input(data.x_test[:3])
+    _, path = verified_artifact(served.store, served.study, int(served.holder.current.info.version))
+    expected = keras.models.load_model(path).predict(images, verbose=0)
+    return images, expected
+
+
+def test_open_inference_protocol_v2(served: Served, digits_images) -> None:
+    images, expected = digits_images
+    name = served.study
+    assert served.call("/v2/health/live") == (200, {"live": True})
+    assert served.call("/v2/health/ready") == (200, {"ready": True})
+    status, meta = served.call(f"/v2/models/{name}", headers=AUTH)
+    assert status == 200 and meta["name"] == name and meta["platform"] == "onnxruntime_onnx"
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 8, 8, 1]}]
+    assert meta["outputs"][0]["shape"] == [-1, 10]
+    assert served.call(f"/v2/models/{name}/ready", headers=AUTH) == (
+        200, {"name": name, "ready": True},
+    )  # fmt: skip
+    request = {
+        "id": "req-1",
+        "inputs": [
+            {"name": "input", "shape": [3, 8, 8, 1], "datatype": "FP32",
+             "data": images.ravel().tolist()}
+        ],
+    }  # fmt: skip
+    status, answer = served.call(f"/v2/models/{name}/infer", request, headers=AUTH)
+    assert status == 200, answer
+    assert answer["id"] == "req-1" and answer["model_name"] == name
+    (output,) = answer["outputs"]
+    assert output["shape"] == [3, 10] and output["datatype"] == "FP32"
+    got = np.asarray(output["data"]).reshape(3, 10)
+    np.testing.assert_allclose(got, expected, atol=1e-4)  # the ONNX runtime matches Keras
+
+
+def test_tensorflow_serving_rest(served: Served, digits_images) -> None:
+    images, expected = digits_images
+    name = served.study
+    status, answer = served.call(f"/v1/models/{name}", headers=AUTH)
+    assert status == 200
+    assert answer["model_version_status"][0]["state"] == "AVAILABLE"
+    status, meta = served.call(f"/v1/models/{name}/metadata", headers=AUTH)
+    signature = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    status, rows = served.call(
+        f"/v1/models/{name}:predict", {"instances": images.tolist()}, headers=AUTH
+    )
+    assert status == 200, rows
+    np.testing.assert_allclose(np.asarray(rows["predictions"]), expected, atol=1e-4)
+    status, columns = served.call(
+        f"/v1/models/{name}:predict", {"inputs": images.tolist()}, headers=AUTH
+    )
+    assert status == 200 and np.allclose(columns["outputs"], rows["predictions"])
+    # An image file as {"b64": ...}, prepared as in training: the same answer as its pixels.
+    pixels = np.round(images[0, :, :, 0] * 255).astype(np.uint8)
+    encoded = base64.b64encode(_png(pixels)).decode()
+    status, b64 = served.call(
+        f"/v1/models/{name}:predict", {"instances": [{"b64": encoded}]}, headers=AUTH
+    )
+    assert status == 200, b64
+    np.testing.assert_allclose(b64["predictions"][0], expected[0], atol=1e-3)
+
+
+def test_predict_with_files_and_metrics(served: Served, digits_images) -> None:
+    images, expected = digits_images
+    pixels = [np.round(image[:, :, 0] * 255).astype(np.uint8) for image in images[:2]]
+    body, headers = _multipart([("a.png", _png(pixels[0])), ("b.png", _png(pixels[1]))])
+    status, answer = served.call("/predict", body, headers=headers)
+    assert status == 200, answer
+    model = served.holder.current.info
+    assert answer["model"] == {"name": served.study, "study": served.study,
+                               "trial": model.trial, "sha256": model.sha256}  # fmt: skip
+    first = answer["predictions"][0]
+    assert first["file"] == "a.png" and first["label"] == str(int(expected[0].argmax()))
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+    status, text = served.call("/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in families["automl_requests"].samples
+        if s.name == "automl_requests_total"
+    }
+    assert requests[("/predict", "200")] >= 1
+    durations = [s for s in families["automl_request_duration_seconds"].samples
+                 if s.name.endswith("_count") and s.labels["endpoint"] == "/predict"]  # fmt: skip
+    assert durations and durations[0].value >= 1
+    confidence = [s for s in families["automl_prediction_confidence"].samples
+                  if s.name.endswith("_count")]  # fmt: skip
+    assert confidence[0].value >= 2
+    assert any(s.value >= 1 for s in families["automl_predictions"].samples)
+    assert "automl_requests_in_flight" in families
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v2/models/{name}/infer", b"{not json", 400, "malformed JSON"),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 4],
+          "datatype": "FP32", "data": [0, 0, 0, 0]}]}, 400, "expected inputs of shape"),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 8, 8, 1],
+          "datatype": "INT8", "data": [0] * 64}]}, 400, 'datatype must be "FP32"'),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 8, 8, 1],
+          "datatype": "FP32", "data": [0] * 63}]}, 400, "needs 64 values, got 63"),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 8, 8, 1],
+          "datatype": "FP32", "data": ["a"] * 64}]}, 400, "must be numbers"),
+        ("/v2/models/nope/infer", {"inputs": []}, 404, "unknown model 'nope'"),
+        ("/v1/models/{name}:predict", {"instances": [{"b64": "!!"}]}, 400, "not valid base64"),
+        ("/v1/models/{name}:predict", {"instances": [{"b64": "aGVsbG8="}]}, 400, "not an image"),
+        ("/v1/models/{name}:predict", {"instances": [[1, 2]]}, 400, "each instance must be"),
+        ("/v1/models/{name}:predict", {"rows": []}, 400, 'either "instances"'),
+        ("/predict", b"plain", 400, "multipart"),
+        ("/no/such/path", None, 404, "no such endpoint"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_a_4xx_json_error(served: Served, path, body, status, message) -> None:
+    got, answer = served.call(path.format(name=served.study), body, headers=AUTH)
+    assert got == status and message in answer["error"], answer
+    assert served.call("/v2/health/live") == (200, {"live": True})  # still serving
+
+
+def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
+    # Refused from its Content-Length, before the body is read (a client still sending gets
+    # the answer and a closed connection, as from any server).
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(
+            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n{{".encode()
+        )
+        reply = raw.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 413") and "over 10 MB" in reply
+    bomb = io.BytesIO()  # 12,000 x 12,000 pixels in a few hundred kilobytes
+    Image.new("1", (12_000, 12_000)).save(bomb, format="PNG")
+    body, headers = _multipart([("bomb.png", bomb.getvalue())])
+    status, answer = served.call("/predict", body, headers=headers)
+    assert status == 400 and "12000x12000 pixels" in answer["error"]
+    status, _ = served.call(f"/v2/models/{served.study}/infer", {"inputs": []})
+    assert status == 401
+    status, _ = served.call(
+        f"/v2/models/{served.study}", headers={"Authorization": "Bearer wrong-token-here"}
+    )
+    assert status == 401
+    assert served.call("/metrics")[0] == 200  # probes and scrapers need no token
+    assert served.call("/v2/health/live", method="POST")[0] == 405
+
+
+def test_a_new_champion_is_served_without_a_restart(served: Served) -> None:
+    store, study = served.store, served.study
+    before = served.holder.current
+    other = next(
+        a.trial_number for a in store.artifacts(study) if str(a.trial_number) != before.info.version
+    )
+    store.promote(study, other, "hot swap test")
+    assert served.holder.refresh()
+    _, meta = served.call(f"/v2/models/{study}", headers=AUTH)
+    assert meta["versions"] == [str(other)] and meta["parameters"]["sha256"] != before.info.sha256
+    assert not served.holder.refresh()  # nothing new: nothing reloaded
+    assert store.trial(study, other).state is TrialState.COMPLETE
+
+
+def test_serve_refuses_bad_input_on_one_line(tmp_path: Path, capsys) -> None:
+    cases = [
+        (["serve", "--model", str(tmp_path / "none.onnx")], "no model at"),
+        (["serve", "--model", "m.onnx", "--host", "0.0.0.0"], "needs --token-file FILE"),
+        (["serve", "--model", "m.onnx", "--token-file", str(tmp_path / "t")], "cannot read"),
+        (["serve", "--model", "m.onnx", "--port", "0"], "--port must be 1-65535"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("automl: error:") and message in err and "\n" not in err
