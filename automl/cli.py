@@ -524,13 +524,15 @@ def _serve(args: argparse.Namespace) -> int:
         raise AutoMLError(f"--port must be 1-65535, got {args.port}")
     token = read_token(args.token_file, args.host, args.no_auth)
     quiet_logs()
+    store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.model is not None:
         holder = model_holder(model_path=args.model)
     else:
-        holder = model_holder(
-            store=TrialStore(args.storage), study=args.study, runtime=args.runtime
-        )
-    serve(holder, args.host, args.port, token)
+        holder = model_holder(store=store, study=args.study, runtime=args.runtime)
+    try:
+        serve(holder, args.host, args.port, token, store)
+    finally:
+        store.close()
     return 0
 
 

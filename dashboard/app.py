@@ -12,6 +12,7 @@ pages = st.navigation(
         st.Page("pages/compare.py", title="Compare", icon=":material/show_chart:"),
         st.Page("pages/analysis.py", title="Analysis", icon=":material/insights:"),
         st.Page("pages/champion.py", title="Trial & champion", icon=":material/workspace_premium:"),
+        st.Page("pages/monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
     ]
 )
 pages.run()

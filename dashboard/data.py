@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +12,7 @@ from dashboard import views
 from storage import (
     DEFAULT_STORAGE_URL,
     EvaluationRecord,
+    PredictionRecord,
     PromotionRecord,
     StorageError,
     TrialRecord,
@@ -94,3 +96,25 @@ def importances(url: str, study: str) -> dict[str, float]:
 def refresh() -> None:
     """After a write (promote, evaluate): drop cached reads so every view shows it at once."""
     st.cache_data.clear()
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def served_models(url: str) -> list[str]:
+    return _store(url).served_models()
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def predictions(url: str, model_name: str, minutes: int) -> list[PredictionRecord]:
+    since = datetime.now(timezone.utc) - timedelta(minutes=minutes)
+    return _store(url).predictions(model_name, since)
+
+
+@st.cache_data(ttl=SLOW_TTL_S, show_spinner=False)
+def reference(url: str, study: str | None, number: int | None) -> EvaluationRecord | None:
+    """The served model's evaluation on the test split (None: a file from elsewhere)."""
+    if study is None or number is None:
+        return None
+    try:
+        return _store(url).evaluation(study, number)
+    except StorageError:  # its study is not in this store
+        return None

@@ -5,10 +5,12 @@ Imports neither TensorFlow nor Optuna.
 
 from storage._errors import StorageError
 from storage._records import (
+    CONFIDENCE_BINS,
     ArtifactRecord,
     EpochRecord,
     EvaluationRecord,
     ExportRecord,
+    PredictionRecord,
     PromotionRecord,
     StudyRecord,
     StudySummary,
@@ -19,11 +21,13 @@ from storage._session import engine_kwargs
 from storage._store import DEFAULT_STORAGE_URL, TrialStore
 
 __all__ = [
+    "CONFIDENCE_BINS",
     "DEFAULT_STORAGE_URL",
     "ArtifactRecord",
     "EpochRecord",
     "EvaluationRecord",
     "ExportRecord",
+    "PredictionRecord",
     "PromotionRecord",
     "StorageError",
     "StudyRecord",

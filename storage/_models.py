@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -139,6 +140,8 @@ class EvaluationRow(Base):
     cv_mean: Mapped[float | None] = mapped_column(Float)
     cv_std: Mapped[float | None] = mapped_column(Float)
     cv_scores: Mapped[list | None] = mapped_column(JSON)
+    #: Counts of top-1 probabilities on the test split in CONFIDENCE_BINS: monitoring's reference.
+    confidence_histogram: Mapped[list | None] = mapped_column(JSON)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -183,3 +186,24 @@ class ExportRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     exported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PredictionRow(Base):
+    """One answer of ``automl serve`` (one image or tensor), or one refused request. The
+    served model may be a file without a study in this store: names, not foreign keys."""
+
+    __tablename__ = "automl_predictions"
+    __table_args__ = (Index("ix_automl_predictions_model_time", "model_name", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    study_name: Mapped[str | None] = mapped_column(String(128))
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

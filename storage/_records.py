@@ -116,6 +116,9 @@ class EvaluationRecord:
     cv_std: float | None
     cv_scores: list[float] | None
     evaluated_at: datetime
+    #: Counts of top-1 probabilities on the test split per CONFIDENCE_BINS (None: evaluated
+    #: before the prediction log existed).
+    confidence_histogram: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,24 @@ class ExportRecord:
     sha256: str
     size_bytes: int
     exported_at: datetime
+
+
+#: Edges of the confidence histograms (top-1 probability), shared by evaluation and monitoring.
+CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One logged answer (``label`` None: the request was refused, see ``status``)."""
+
+    model_name: str
+    model_sha256: str
+    request_id: str
+    endpoint: str
+    status: int
+    latency_ms: float
+    created_at: datetime
+    label: str | None = None
+    confidence: float | None = None
+    study_name: str | None = None
+    trial_number: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from storage._models import (
     EpochRow,
     EvaluationRow,
     ExportRow,
+    PredictionRow,
     PromotionRow,
     StudyRow,
     TrialRow,
@@ -31,6 +33,7 @@ from storage._records import (
     EpochRecord,
     EvaluationRecord,
     ExportRecord,
+    PredictionRecord,
     PromotionRecord,
     StudyRecord,
     StudySummary,
@@ -99,6 +102,12 @@ def _epoch_record(row: EpochRow, number: int) -> EpochRecord:
     )
 
 
+def _prediction_record(row: PredictionRow) -> PredictionRecord:
+    return PredictionRecord(
+        **{f.name: getattr(row, f.name) for f in dataclasses.fields(PredictionRecord)}
+    )
+
+
 def _evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
     per_class = row.per_class
     return EvaluationRecord(
@@ -118,6 +127,9 @@ def _evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
         cv_std=row.cv_std,
         cv_scores=list(row.cv_scores) if row.cv_scores is not None else None,
         evaluated_at=row.evaluated_at,
+        confidence_histogram=(
+            [int(c) for c in row.confidence_histogram] if row.confidence_histogram else None
+        ),
     )
 
 
@@ -463,6 +475,7 @@ class TrialStore:
         confusion: list[list[int]],
         latency_ms_batch1: float | None = None,
         throughput_batch256: float | None = None,
+        confidence_histogram: list[int] | None = None,
     ) -> EvaluationRecord:
         """Insert or replace a trial's test-set evaluation (cross-validation is kept)."""
         with self._scope() as session:
@@ -482,6 +495,9 @@ class TrialStore:
             row.confusion = [[int(v) for v in r] for r in confusion]
             row.latency_ms_batch1 = latency_ms_batch1
             row.throughput_batch256 = throughput_batch256
+            row.confidence_histogram = (
+                [int(c) for c in confidence_histogram] if confidence_histogram else None
+            )
             row.evaluated_at = utcnow()
             session.flush()
             return _evaluation_record(row, number)
@@ -519,6 +535,38 @@ class TrialStore:
                 .where(TrialRow.study_id == study.id)
             )
             return {n: a for n, a in rows}
+
+    # -------------------------------------------------------------- predictions
+    def record_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        """Append served answers in one transaction (the server's log writer batches them)."""
+        if not records:
+            return
+        with self._scope() as session:
+            session.add_all(PredictionRow(**dataclasses.asdict(r)) for r in records)
+
+    def predictions(
+        self, model_name: str, since: datetime, limit: int = 200_000
+    ) -> list[PredictionRecord]:
+        """A model's logged answers since ``since``, oldest first (at most the newest
+        ``limit``)."""
+        with self._scope() as session:
+            rows = session.scalars(
+                select(PredictionRow)
+                .where(PredictionRow.model_name == model_name, PredictionRow.created_at >= since)
+                .order_by(PredictionRow.created_at.desc(), PredictionRow.id.desc())
+                .limit(limit)
+            ).all()
+            return [_prediction_record(row) for row in reversed(rows)]
+
+    def served_models(self) -> list[str]:
+        """Names of the models that have logged answers, most recent first."""
+        with self._scope() as session:
+            rows = session.execute(
+                select(PredictionRow.model_name, func.max(PredictionRow.created_at))
+                .group_by(PredictionRow.model_name)
+                .order_by(func.max(PredictionRow.created_at).desc())
+            )
+            return [name for name, _ in rows]
 
     # ---------------------------------------------------------------- champions
     def promote(self, study_name: str, number: int, note: str | None = None) -> PromotionRecord:

@@ -12,7 +12,7 @@ import numpy as np
 from automl._errors import AutoMLError
 from automl.data import DataSplits
 from automl.search import open_study_task, study_data_dir, verified_artifact
-from storage import EvaluationRecord, StudyRecord, TrialStore
+from storage import CONFIDENCE_BINS, EvaluationRecord, StudyRecord, TrialStore
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 256
@@ -112,6 +112,10 @@ def evaluate_trial(
         confusion=metrics.confusion,
         latency_ms_batch1=latency_ms,
         throughput_batch256=throughput,
+        # What a served model's answers look like on data like its training data: the
+        # reference its live traffic is compared with (the predicted classes are the
+        # confusion matrix's column sums).
+        confidence_histogram=np.histogram(probabilities.max(axis=1), CONFIDENCE_BINS)[0].tolist(),
     )
     picked = probabilities[np.arange(len(data.y_test)), data.y_test]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from automl.serve._holder import ModelHolder
+from automl.serve._log import PredictionLog
 from automl.serve._model import BadInput, ServedModel
+from storage import PredictionRecord
 
 log = logging.getLogger("automl.serve")
 
@@ -63,6 +67,8 @@ class Metrics:
     in_flight: Gauge
     confidence: Histogram
     predictions: Counter
+    log_dropped: Counter
+    log_pending: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -86,19 +92,59 @@ class Metrics:
                 "automl_predictions", "Predictions by predicted class", ["model", "label"],
                 registry=registry,
             ),
+            Counter(
+                "automl_prediction_log_dropped",
+                "Prediction-log entries dropped while the database could not take them",
+                registry=registry,
+            ),
+            Gauge(
+                "automl_prediction_log_pending", "Prediction-log entries not yet written",
+                registry=registry,
+            ),
         )  # fmt: skip
 
 
-def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
+def create_app(
+    holder: ModelHolder,
+    token: str | None = None,
+    write_log: Callable[[Sequence[PredictionRecord]], None] | None = None,
+) -> Starlette:
     """The ASGI app. ``token``: every request but probes and metrics needs
-    ``Authorization: Bearer <token>``."""
+    ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
+    trial store's ``record_predictions``), in batches from a background thread."""
     metrics = Metrics.create()
+    prediction_log = (
+        PredictionLog(write_log, on_drop=metrics.log_dropped.inc) if write_log else None
+    )
+    if prediction_log is not None:
+        metrics.log_pending.set_function(lambda: prediction_log.pending)
+
+    def record(request: Request, template: str, status: int, seconds: float) -> None:
+        answers = getattr(request.state, "answers", None)
+        if prediction_log is None or (answers is None and request.method != "POST"):
+            return
+        model: ServedModel = getattr(request.state, "model", None) or holder.current
+        info = model.info
+        common = dict(
+            model_name=info.name, model_sha256=info.sha256, study_name=info.study,
+            trial_number=info.trial, request_id=request.state.request_id, endpoint=template,
+            status=status, latency_ms=seconds * 1000.0, created_at=datetime.now(timezone.utc),
+        )  # fmt: skip
+        if answers and status < 400:
+            entries = [PredictionRecord(**common, label=label, confidence=confidence)
+                       for label, confidence in answers]  # fmt: skip
+        else:
+            entries = [PredictionRecord(**common)]  # a refused request counts for the error rate
+        prediction_log.add(entries)
 
     def endpoint(
         template: str, handler: Callable[[Request], Awaitable[Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
+            request.state.request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[
+                :64
+            ]
             metrics.in_flight.inc()
             try:
                 if token and not request.url.path.startswith(OPEN_PATHS):
@@ -116,10 +162,14 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
                 response = JSONResponse({"error": "internal error (logged)"}, status_code=500)
             finally:
                 metrics.in_flight.dec()
-            metrics.duration.labels(template).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.duration.labels(template).observe(seconds)
             metrics.requests.labels(template, str(response.status_code)).inc()
             if response.status_code == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
+            response.headers["X-Request-Id"] = request.state.request_id
+            if response.status_code != 401:  # nobody's traffic: not worth a row
+                record(request, template, response.status_code, seconds)
             return response
 
         return wrapped
@@ -130,14 +180,17 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
             raise HTTPError(404, f"unknown model {name!r}; this server serves {model.info.name!r}")
         return model
 
-    async def predict(model: ServedModel, batch: np.ndarray) -> np.ndarray:
+    async def predict(request: Request, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await run_in_threadpool(model.predict, batch)
         top = probabilities.argmax(axis=1)
+        request.state.model, request.state.answers = model, []
         for row, index in zip(probabilities, top):
-            metrics.confidence.observe(float(row[index]))
-            metrics.predictions.labels(model.info.name, model.info.class_names[index]).inc()
+            label, confidence = model.info.class_names[index], float(row[index])
+            metrics.confidence.observe(confidence)
+            metrics.predictions.labels(model.info.name, label).inc()
+            request.state.answers.append((label, confidence))
         return probabilities
 
     # ------------------------------------------------------------ Open Inference Protocol v2
@@ -181,7 +234,7 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
         data = _numbers(tensor.get("data"))
         if data.size != int(np.prod(shape)):
             raise BadInput(f"shape {shape} needs {int(np.prod(shape))} values, got {data.size}")
-        probabilities = await predict(model, data.reshape(shape))
+        probabilities = await predict(request, model, data.reshape(shape))
         response: dict[str, Any] = {
             "model_name": model.info.name,
             "model_version": model.info.version,
@@ -194,7 +247,7 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
                 }
             ],
         }
-        response["id"] = str(body.get("id") or uuid.uuid4())
+        response["id"] = str(body.get("id") or request.state.request_id)
         return response
 
     # ------------------------------------------------------------ TensorFlow Serving REST
@@ -247,7 +300,7 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
         items = [row.get("input", row) if isinstance(row, dict) and "b64" not in row else row
                  for row in rows]  # fmt: skip
         batch = await run_in_threadpool(_instances, model, items)
-        probabilities = (await predict(model, batch)).tolist()
+        probabilities = (await predict(request, model, batch)).tolist()
         return {"predictions": probabilities} if "instances" in body else {"outputs": probabilities}
 
     # ------------------------------------------------------------ people and scrapers
@@ -263,7 +316,7 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
             raise BadInput('no image: send files as multipart/form-data fields named "image"')
         contents = [await file.read() for file in files]
         batch = await run_in_threadpool(lambda: np.stack([model.decode(c) for c in contents]))
-        probabilities = await predict(model, batch)
+        probabilities = await predict(request, model, batch)
         names = model.info.class_names
         return {
             "model": {"name": model.info.name, "study": model.info.study,
@@ -294,11 +347,20 @@ def create_app(holder: ModelHolder, token: str | None = None) -> Starlette:
         ("/predict", predict_files, "POST"),
         ("/metrics", metrics_text, "GET"),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if prediction_log is not None:  # what is still buffered is written on the way out
+            await run_in_threadpool(prediction_log.close)
+
     app = Starlette(
         routes=[Route(path, endpoint(path, fn), methods=[method]) for path, fn, method in routes],
         exception_handlers={404: _not_found, 405: _not_allowed},
+        lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.prediction_log = prediction_log
     return app
 
 

@@ -64,7 +64,9 @@ def model_holder(
     return ModelHolder(load(), champion, load)
 
 
-def serve(holder: ModelHolder, host: str, port: int, token: str | None) -> None:
+def serve(
+    holder: ModelHolder, host: str, port: int, token: str | None, store: TrialStore | None
+) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
 
@@ -73,15 +75,20 @@ def serve(holder: ModelHolder, host: str, port: int, token: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     info = holder.current.info
     source = f"trial {info.trial} of {info.study!r}" if info.study else str(holder.current.path)
+    where = (
+        f"; predictions logged to {store.engine.url.render_as_string(hide_password=True)}"
+        if store
+        else ""
+    )
     logging.getLogger("automl.serve").info(
-        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s",
+        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s%s",
         info.name, source, info.format, info.sha256[:12], host, port,
-        " (bearer token required)" if token else "",
+        " (bearer token required)" if token else "", where,
     )  # fmt: skip
     holder.follow(CHAMPION_POLL_S)
     try:
         uvicorn.run(
-            create_app(holder, token),
+            create_app(holder, token, store.record_predictions if store else None),
             host=host,
             port=port,
             log_level="warning",

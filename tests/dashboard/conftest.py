@@ -16,6 +16,7 @@ PAGES = [
     "pages/compare.py",
     "pages/analysis.py",
     "pages/champion.py",
+    "pages/monitoring.py",
 ]
 
 

@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ class Served:
     store: TrialStore
     study: str
     holder: ModelHolder
+    app: object
 
     def call(
         self,
@@ -59,15 +61,13 @@ class Served:
             return status, text
 
 
-def _start(holder: ModelHolder, token: str | None) -> tuple[str, object, threading.Thread]:
+def _start(app) -> tuple[str, object, threading.Thread]:
     import uvicorn
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(holder, token), host="127.0.0.1", port=port, log_level="error")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -83,8 +83,9 @@ def served(digits_study, tmp_path_factory) -> Iterator[Served]:
     url = copy_study(config, tmp_path_factory.mktemp("serve_study"))
     store = TrialStore(url)
     holder = model_holder(store=store, study=config.name, runtime="onnx")
-    address, server, thread = _start(holder, TOKEN)
-    yield Served(address, store, config.name, holder)
+    app = create_app(holder, TOKEN, store.record_predictions)
+    address, server, thread = _start(app)
+    yield Served(address, store, config.name, holder, app)
     server.should_exit = True  # type: ignore[attr-defined]
     thread.join(timeout=10)
 
@@ -249,7 +250,12 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
             f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: x\r\n"
             f"Authorization: Bearer {TOKEN}\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n{{".encode()
         )
-        reply = raw.recv(65536).decode()
+        reply = ""
+        while not reply.endswith("}"):  # the headers and the JSON body may come apart
+            chunk = raw.recv(65536).decode()
+            if not chunk:
+                break
+            reply += chunk
     assert reply.startswith("HTTP/1.1 413") and "over 10 MB" in reply
     bomb = io.BytesIO()  # 12,000 x 12,000 pixels in a few hundred kilobytes
     Image.new("1", (12_000, 12_000)).save(bomb, format="PNG")
@@ -264,6 +270,44 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
     assert status == 401
     assert served.call("/metrics")[0] == 200  # probes and scrapers need no token
     assert served.call("/v2/health/live", method="POST")[0] == 405
+
+
+def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
+    served: Served, digits_images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prediction log in the store, and the Monitoring page reading it: the same digit
+    sent 300 times is far from the test split's class mix."""
+    images, _ = digits_images
+    name, since = served.study, datetime.now(timezone.utc)
+    same = np.repeat(images[:1], 150, axis=0)
+    for request_id in ("skew-1", "skew-2"):
+        request = {"inputs": [{"name": "input", "shape": [150, 8, 8, 1], "datatype": "FP32",
+                               "data": same.ravel().tolist()}]}  # fmt: skip
+        status, _ = served.call(f"/v2/models/{name}/infer", request,
+                                headers={**AUTH, "X-Request-Id": request_id})  # fmt: skip
+        assert status == 200
+    assert served.call(f"/v2/models/{name}/infer", b"{", headers=AUTH)[0] == 400
+    assert served.app.state.prediction_log.flush()
+    logged = served.store.predictions(name, since)
+    answers = [r for r in logged if r.label is not None]
+    assert len(answers) == 300 and {r.request_id for r in answers} == {"skew-1", "skew-2"}
+    assert len({r.label for r in answers}) == 1 and all(0 < r.confidence <= 1 for r in answers)
+    info = served.holder.current.info
+    assert {(r.study_name, r.trial_number, r.model_sha256) for r in logged} == {
+        (name, info.trial, info.sha256)
+    }
+    (refused,) = [r for r in logged if r.label is None]
+    assert refused.status == 400 and refused.endpoint == "/v2/models/{name}/infer"
+
+    from tests.dashboard.test_pages import open_page
+
+    monkeypatch.setenv("AUTOML_STORAGE", served.store.url)
+    page = open_page("pages/monitoring.py")
+    assert not page.exception
+    (banner,) = page.error
+    assert banner.value.startswith("**Drift:**")  # with the module's earlier requests: 312
+    metrics = {m.label: m.value for m in page.metric}
+    assert int(metrics["Requests"].replace(",", "")) >= 3 and metrics["Error rate"] != "0.00%"
 
 
 def test_a_new_champion_is_served_without_a_restart(served: Served) -> None:
