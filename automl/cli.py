@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--token-file", type=Path, help="a file holding the bearer token")
     serve.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=0.0,
+        help="let concurrent requests share one model call, waiting up to this long (0: off)",
+    )
+    serve.add_argument(
         "--no-auth", action="store_true", help="off loopback, serve without a token (not advised)"
     )
     _add_storage(serve)
@@ -522,6 +528,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise AutoMLError(f"--port must be 1-65535, got {args.port}")
+    if not 0 <= args.batch_window_ms <= 1000:
+        raise AutoMLError(f"--batch-window-ms must be 0-1000, got {args.batch_window_ms:g}")
     token = read_token(args.token_file, args.host, args.no_auth)
     quiet_logs()
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
@@ -530,7 +538,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         holder = model_holder(store=store, study=args.study, runtime=args.runtime)
     try:
-        serve(holder, args.host, args.port, token, store)
+        serve(holder, args.host, args.port, token, store, args.batch_window_ms)
     finally:
         store.close()
     return 0

@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from automl.serve._batching import MicroBatcher
 from automl.serve._holder import ModelHolder
 from automl.serve._log import PredictionLog
 from automl.serve._model import BadInput, ServedModel
@@ -108,11 +109,14 @@ def create_app(
     holder: ModelHolder,
     token: str | None = None,
     write_log: Callable[[Sequence[PredictionRecord]], None] | None = None,
+    batch_window_ms: float = 0.0,
 ) -> Starlette:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
-    trial store's ``record_predictions``), in batches from a background thread."""
+    trial store's ``record_predictions``), in batches from a background thread.
+    ``batch_window_ms``: how long a request waits for others to share its model call."""
     metrics = Metrics.create()
+    batcher = MicroBatcher(batch_window_ms, MAX_BATCH)
     prediction_log = (
         PredictionLog(write_log, on_drop=metrics.log_dropped.inc) if write_log else None
     )
@@ -183,7 +187,7 @@ def create_app(
     async def predict(request: Request, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
-        probabilities = await run_in_threadpool(model.predict, batch)
+        probabilities = await batcher.predict(model, batch)
         top = probabilities.argmax(axis=1)
         request.state.model, request.state.answers = model, []
         for row, index in zip(probabilities, top):
@@ -351,6 +355,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        batcher.close()
         if prediction_log is not None:  # what is still buffered is written on the way out
             await run_in_threadpool(prediction_log.close)
 

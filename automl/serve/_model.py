@@ -150,6 +150,15 @@ class ServedModel:
     # ------------------------------------------------------------------- running
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities for a float32 NHWC batch in [0, 1]."""
+        return self.run(self.prepare(batch))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch already checked by ``prepare``."""
+        with self._lock:
+            return np.asarray(self._run(batch), dtype=np.float32)
+
+    def prepare(self, batch: np.ndarray) -> np.ndarray:
+        """The batch as the runtime takes it; BadInput when it cannot be."""
         info = self.info
         expected = (info.height, info.width, info.channels)
         if batch.ndim == 3 and info.channels == 1 and batch.shape[1:] == expected[:2]:
@@ -163,9 +172,7 @@ class ServedModel:
             raise BadInput("no inputs")
         if not np.all(np.isfinite(batch)):
             raise BadInput("inputs must be finite numbers")
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        with self._lock:
-            return np.asarray(self._run(batch), dtype=np.float32)
+        return np.ascontiguousarray(batch, dtype=np.float32)
 
     def decode(self, data: bytes) -> np.ndarray:
         """An image file's bytes -> HxWxC float32 in [0, 1], prepared as in training."""

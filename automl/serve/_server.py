@@ -65,7 +65,12 @@ def model_holder(
 
 
 def serve(
-    holder: ModelHolder, host: str, port: int, token: str | None, store: TrialStore | None
+    holder: ModelHolder,
+    host: str,
+    port: int,
+    token: str | None,
+    store: TrialStore | None,
+    batch_window_ms: float = 0.0,
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
@@ -88,7 +93,7 @@ def serve(
     holder.follow(CHAMPION_POLL_S)
     try:
         uvicorn.run(
-            create_app(holder, token, store.record_predictions if store else None),
+            create_app(holder, token, store.record_predictions if store else None, batch_window_ms),
             host=host,
             port=port,
             log_level="warning",

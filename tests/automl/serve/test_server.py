@@ -272,6 +272,40 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
     assert served.call("/v2/health/live", method="POST")[0] == 405
 
 
+def test_concurrent_requests_share_a_model_call(served: Served, digits_images) -> None:
+    """With a batching window, concurrent requests are answered together, each with its own
+    rows; a bad request in the same window fails alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images, expected = digits_images
+    calls: list[int] = []
+    model = served.holder.current
+    original = model.run
+    model.run = lambda batch: calls.append(len(batch)) or original(batch)  # type: ignore[method-assign]
+    address, server, thread = _start(create_app(served.holder, None, None, batch_window_ms=50))
+    other = Served(address, served.store, served.study, served.holder, None)
+
+    def infer(index: int) -> tuple[int, dict]:
+        shape = [1, 8, 8, 1] if index < 6 else [1, 4]  # the last two are malformed
+        data = images[index % 3].ravel().tolist() if index < 6 else [0.0] * 4
+        request = {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": data}]}
+        return other.call(f"/v2/models/{served.study}/infer", request)  # type: ignore[return-value]
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(infer, range(8)))
+    finally:
+        model.run = original  # type: ignore[method-assign]
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+    for index, (status, answer) in enumerate(results[:6]):
+        assert status == 200, answer
+        got = np.asarray(answer["outputs"][0]["data"])
+        np.testing.assert_allclose(got, expected[index % 3], atol=1e-4)
+    assert [status for status, _ in results[6:]] == [400, 400]
+    assert sum(calls) == 6 and max(calls) > 1  # fewer model calls than requests
+
+
 def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
     served: Served, digits_images, monkeypatch: pytest.MonkeyPatch
 ) -> None:
