@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import StorageError, TrialState, TrialStore
+from storage import PredictionRecord, StorageError, TrialState, TrialStore
 from tests.conftest import assert_import_keeps_out
 
 
@@ -45,6 +46,22 @@ def test_round_trip_on_each_backend(backend: str, request: pytest.FixtureRequest
     # Records are frozen: callers cannot mutate stored state through them.
     with pytest.raises(AttributeError):
         trials[0].value = 1.0  # type: ignore[misc]
+    # The prediction log: newest window first by time, timezone-aware, per model.
+    now = datetime.now(timezone.utc)
+    logged = [
+        PredictionRecord("m", "ab" * 32, f"r{i}", "/predict", 200, 2.5, now - timedelta(minutes=i),
+                         "cat", 0.75, "s1", 2)
+        for i in range(5)
+    ]  # fmt: skip
+    store.record_predictions([*logged, PredictionRecord("n", "cd" * 32, "x", "/predict", 400,
+                                                        1.0, now)])  # fmt: skip
+    recent = store.predictions("m", now - timedelta(minutes=2, seconds=30))
+    assert [r.request_id for r in recent] == ["r2", "r1", "r0"]  # oldest first
+    assert recent[-1] == logged[0] and recent[-1].created_at.tzinfo is not None
+    assert [r.request_id for r in store.predictions("m", now - timedelta(hours=1), limit=2)] == [
+        "r1", "r0",
+    ]  # fmt: skip
+    assert set(store.served_models()) == {"m", "n"}
     store.close()
 
 
