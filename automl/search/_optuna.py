@@ -98,13 +98,14 @@ def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
         )
 
     try:
-        with store.schema_lock():
+        with store.schema_lock(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs(url),
                 heartbeat_interval=heartbeat,
                 grace_period=grace,
-                failed_trial_callback=fail_dead_trial,
+                heartbeat_stale_trial_callback=fail_dead_trial,
             )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None
