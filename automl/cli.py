@@ -222,9 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(serve)
 
     dashboard = commands.add_parser("dashboard", help="serve the results dashboard")
-    dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 opens it to the network")
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="0.0.0.0 opens it to the network, read-only until a viewer signs in",
+    )
     dashboard.add_argument("--port", type=int, default=8501)
     _add_storage(dashboard)
+    commands.add_parser(
+        "hash-password", help="the dashboard password's hash, for AUTOML_DASHBOARD_PASSWORD_HASH"
+    )
     return parser
 
 
@@ -548,19 +555,37 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dashboard.auth import HASH_VARIABLE, password_hash
+
+    password = (
+        getpass.getpass("dashboard password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    ).rstrip("\n")
+    if len(password) < 8:
+        raise AutoMLError("use a password of 8 characters or more")
+    print(f"export {HASH_VARIABLE}='{password_hash(password)}'")
+    return 0
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from automl.serve import is_loopback  # the same rule as automl serve's
+
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = dict(os.environ, AUTOML_STORAGE=args.storage)
+    env["AUTOML_DASHBOARD_PUBLIC"] = "0" if is_loopback(args.host) else "1"
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", args.host,
         "--server.port", str(args.port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button
+        "--server.enableXsrfProtection", "true",
     ]  # fmt: skip
     print(f"dashboard on http://{args.host}:{args.port} reading {args.storage}")
     return subprocess.call(command, env=env)
@@ -577,6 +602,7 @@ COMMANDS = {
     "predict": _predict,
     "serve": _serve,
     "dashboard": _dashboard,
+    "hash-password": _hash_password,
 }
 
 

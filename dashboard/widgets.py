@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 
 REFRESH_S = 5
 
@@ -28,3 +28,46 @@ def choose_study(label: str = "Study") -> str:
 
 def fmt_pct(value: float | None) -> str:
     return f"{100 * value:.2f}%" if value is not None else "—"
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets.toml at all
+        return False
+
+
+def may_change() -> bool:
+    """Whether this viewer may promote, evaluate and export. On loopback, always; off it,
+    only once signed in (OIDC via st.login, else the dashboard password). Shown in the
+    sidebar."""
+    if not auth.is_public():
+        return True
+    box = st.sidebar.container(border=True)
+    if _oidc_configured():
+        if st.user.is_logged_in:
+            box.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
+            box.button("Sign out", on_click=st.logout, key="sign_out")
+            return True
+        box.button("Sign in to promote and export", on_click=st.login, key="sign_in")
+        return False
+    if not auth.password_configured():
+        box.caption(
+            "Read-only: this dashboard is open to the network and no sign-in is configured "
+            f"({auth.HASH_VARIABLE} or OIDC in secrets.toml)."
+        )
+        return False
+    if st.session_state.get("signed_in"):
+        box.caption("Signed in")
+        if box.button("Sign out", key="sign_out"):
+            st.session_state["signed_in"] = False
+            st.rerun()
+        return True
+    with box.form("sign_in", border=False):
+        password = st.text_input("Password to promote and export", type="password")
+        if st.form_submit_button("Sign in"):
+            if auth.check_password(password):
+                st.session_state["signed_in"] = True
+                st.rerun()
+            st.error("Wrong password.")
+    return False

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from automl.serve._app import MAX_BATCH, MAX_BODY_BYTES, create_app
     from automl.serve._holder import ModelHolder
     from automl.serve._model import RUNTIMES, BadInput, ModelInfo, ServedModel
-    from automl.serve._server import model_holder, read_token, serve
+    from automl.serve._server import is_loopback, model_holder, read_token, serve
 
 __all__ = [
     "MAX_BATCH",
@@ -20,6 +20,7 @@ __all__ = [
     "ModelInfo",
     "ServedModel",
     "create_app",
+    "is_loopback",
     "model_holder",
     "read_token",
     "serve",
@@ -32,6 +33,6 @@ __getattr__ = lazy_getattr(
         "automl.serve._app": ("MAX_BATCH", "MAX_BODY_BYTES", "create_app"),
         "automl.serve._holder": ("ModelHolder",),
         "automl.serve._model": ("RUNTIMES", "BadInput", "ModelInfo", "ServedModel"),
-        "automl.serve._server": ("model_holder", "read_token", "serve"),
+        "automl.serve._server": ("is_loopback", "model_holder", "read_token", "serve"),
     },
 )

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import actions, data, views
-from dashboard.widgets import choose_study, fmt_pct
+from dashboard.widgets import choose_study, fmt_pct, may_change
 
 FORMATS = {
     "keras": "Keras (.keras)",
@@ -14,6 +14,10 @@ FORMATS = {
 
 st.title("Trial detail & champion")
 study = choose_study()
+editable = may_change()
+LOCKED = (
+    None if editable else "Sign in (in the sidebar) first: this dashboard is open to the network."
+)
 url = data.storage_url()
 store = data.store()
 records = data.trial_records(url, study)
@@ -85,7 +89,7 @@ if evaluation:
     )
     eright.plotly_chart(views.confusion_figure(evaluation), width="stretch")
 elif artifact:
-    if st.button("Evaluate on the test split", key="evaluate"):
+    if st.button("Evaluate on the test split", key="evaluate", disabled=not editable, help=LOCKED):
         with st.spinner("Scoring the saved model on the held-out test split…"):
             actions.evaluate(store, study, number)
         data.refresh()
@@ -112,7 +116,13 @@ else:
     st.write("No champion yet: promote a trial to make it the study's model of record.")
 if artifact and trial.state.value == "COMPLETE" and not (champion and champion.number == number):
     note = st.text_input("Note for the promotion history (optional)", key="promote_note")
-    if st.button(f"Promote trial {number} to champion", type="primary", key="promote"):
+    if st.button(
+        f"Promote trial {number} to champion",
+        type="primary",
+        key="promote",
+        disabled=not editable,
+        help=LOCKED,
+    ):
         with st.spinner("Evaluating and promoting…"):
             promotion = actions.promote(store, study, number, note)
         data.refresh()
@@ -124,7 +134,7 @@ if flash := st.session_state.pop("flash", None):
 if artifact and trial.state.value == "COMPLETE":
     st.subheader("Export")
     fmt = st.selectbox("Format", list(FORMATS), format_func=FORMATS.get, key="export_format")
-    if st.button("Export and verify", key="export"):
+    if st.button("Export and verify", key="export", disabled=not editable, help=LOCKED):
         with st.spinner(
             f"Exporting trial {number} as {fmt} and checking it against the Keras model…"
         ):

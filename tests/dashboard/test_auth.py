@@ -1,0 +1,55 @@
+"""Off loopback the dashboard is read-only until the viewer signs in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboard.auth import HASH_VARIABLE, PUBLIC_VARIABLE, check_password, password_hash
+from tests.conftest import copy_study
+
+from .test_pages import open_page
+
+
+def test_password_hashes() -> None:
+    encoded = password_hash("correct horse")
+    assert encoded.startswith("scrypt$") and "correct" not in encoded
+    assert check_password("correct horse", encoded)
+    assert not check_password("correct horsE", encoded)
+    assert not check_password("x", "") and not check_password("x", "md5$abc")
+    assert password_hash("same") != password_hash("same")  # salted
+
+
+def _buttons(app) -> dict[str, bool]:
+    """Action buttons by key -> disabled."""
+    return {b.key: b.disabled for b in app.button if b.key in ("promote", "export")}
+
+
+def test_promote_and_export_need_a_signed_in_viewer(
+    digits_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = digits_study
+    monkeypatch.setenv("AUTOML_STORAGE", copy_study(config, tmp_path))
+
+    monkeypatch.setenv(PUBLIC_VARIABLE, "0")  # loopback: nothing to sign in to
+    assert _buttons(open_page("pages/champion.py")) == {"promote": False, "export": False}
+
+    monkeypatch.setenv(PUBLIC_VARIABLE, "1")  # the network, no sign-in configured
+    monkeypatch.delenv(HASH_VARIABLE, raising=False)
+    app = open_page("pages/champion.py")
+    assert _buttons(app) == {"promote": True, "export": True}
+    assert any("Read-only" in c.value for c in app.sidebar.caption)
+
+    monkeypatch.setenv(HASH_VARIABLE, password_hash("correct horse"))
+    app = open_page("pages/champion.py")
+    assert _buttons(app) == {"promote": True, "export": True}
+    (sign_in,) = [b for b in app.button if b.label == "Sign in"]
+    app.sidebar.text_input[0].input("wrong one")
+    sign_in.click().run()
+    assert [e.value for e in app.error] == ["Wrong password."]
+    assert _buttons(app) == {"promote": True, "export": True}
+    app.sidebar.text_input[0].input("correct horse")
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    assert not app.exception
+    assert _buttons(app) == {"promote": False, "export": False}
