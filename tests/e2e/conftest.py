@@ -3,7 +3,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,21 @@ def run_cli(
         env=env,
         timeout=timeout,
     )
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 180) -> Any:
+    """Poll ``condition`` (an exception counts as "not yet": the study may not exist yet)
+    until it returns something truthy, and return that."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{what} within {timeout:.0f} s")
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from storage import TrialStore
+from storage import PredictionRecord, TrialStore
 from tests.conftest import copy_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +167,23 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
         target = tmp_path / info.value.suggested_filename
         info.value.save_as(target)
         page.screenshot(path=str(OUTPUT / "5-champion.png"), full_page=True)
+
+        # Monitoring: the champion served 300 answers, all one class; its test split (the
+        # promotion evaluated it) has all ten: the drift banner.
+        now = datetime.now(timezone.utc)
+        store.record_predictions(
+            [
+                PredictionRecord(study, "ab" * 32, f"r{i}", "/predict", 200, 4.0, now, "3",
+                                 0.9, study, best.number)
+                for i in range(300)
+            ]
+        )  # fmt: skip
+        page.get_by_role("link", name="Monitoring").click()
+        expect(page.get_by_role("heading", name="Monitoring")).to_be_visible(timeout=30_000)
+        _wait_idle(page)
+        expect(page.get_by_text("Drift:")).to_be_visible(timeout=30_000)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(OUTPUT / "6-monitoring.png"), full_page=True)
         browser.close()
 
     assert target.suffix == ".keras"

@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import optuna
@@ -14,7 +13,7 @@ import pytest
 
 from storage import TrialStore
 
-from .conftest import AUTOML
+from .conftest import AUTOML, wait_until
 
 #: It restarts the server every other test uses: only where asked (CI asks).
 RESTART_ALLOWED = bool(os.environ.get("CI") or os.environ.get("AUTOML_TEST_PG_RESTART"))
@@ -42,16 +41,10 @@ def test_a_postgresql_restart_mid_study(postgres_url: str, tmp_path: Path) -> No
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            time.sleep(1)
-            try:
-                if len(TrialStore(postgres_url, create=False).epochs("restart")) >= 3:
-                    break
-            except Exception:  # the study may not exist yet
-                continue
-        else:
-            pytest.fail("the search never got going")
+        wait_until(
+            lambda: len(TrialStore(postgres_url, create=False).epochs("restart")) >= 3,
+            "the search never got going",
+        )
         _restart_postgresql()
         stdout, stderr = process.communicate(timeout=600)
     finally:
@@ -84,33 +77,29 @@ def test_a_whole_search_killed_while_another_machine_goes_on(postgres_url: str) 
     of it, runs its configuration once more, and finishes the study."""
     env = dict(os.environ, AUTOML_HEARTBEAT_S="1", AUTOML_HEARTBEAT_GRACE_S="4")
     args = [*AUTOML, "search", "--task", "digits", "--study", "two", "--storage", postgres_url,
-            "--trials", "8", "--epochs", "6", "--patience", "6", "--pruner", "none",
+            "--trials", "8", "--epochs", "4", "--patience", "4", "--pruner", "none",
             "--timeout", "none"]  # fmt: skip
     lost = subprocess.Popen(args, env=env, start_new_session=True, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     survivor = subprocess.Popen(args, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+    def training_on_the_first_machine() -> optuna.trial.FrozenTrial | None:
+        study = optuna.load_study(study_name="two", storage=postgres_url)
+        epochs = TrialStore(postgres_url, create=False).epochs("two")
+        workers = _children(lost.pid)
+        return next(
+            (
+                t
+                for t in study.get_trials(states=[optuna.trial.TrialState.RUNNING])
+                if t.user_attrs.get("worker_pid") in workers
+                and any(e.trial_number == t.number for e in epochs)
+            ),
+            None,
+        )
+
     try:
-        victim = None
-        deadline = time.time() + 180
-        while victim is None and time.time() < deadline:
-            time.sleep(0.5)
-            try:
-                study = optuna.load_study(study_name="two", storage=postgres_url)
-                epochs = TrialStore(postgres_url, create=False).epochs("two")
-            except Exception:  # the study may not exist yet
-                continue
-            workers = _children(lost.pid)
-            victim = next(
-                (
-                    t
-                    for t in study.get_trials(states=[optuna.trial.TrialState.RUNNING])
-                    if t.user_attrs.get("worker_pid") in workers
-                    and any(e.trial_number == t.number for e in epochs)
-                ),
-                None,
-            )
-        assert victim is not None, "the first machine never trained"
+        victim = wait_until(training_on_the_first_machine, "the first machine never trained")
         os.killpg(lost.pid, signal.SIGKILL)  # the machine is gone: the search and its worker
         stdout, stderr = survivor.communicate(timeout=600)
     finally:

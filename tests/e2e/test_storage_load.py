@@ -16,9 +16,9 @@ import bench_storage_load as load
 
 @pytest.mark.slow
 def test_four_workers_on_postgresql(postgres_url: str) -> None:
-    result = load.run_load(postgres_url, workers=4, trials_per_worker=50, epochs=5)
+    result = load.run_load(postgres_url, workers=4, trials_per_worker=200, epochs=3)
     assert result.problems == []
-    assert result.trials == 200 and len(result.epoch_latencies) == 1000
+    assert result.trials == 800 and len(result.epoch_latencies) == 2400
 
 
 @pytest.mark.slow
