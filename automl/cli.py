@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth", action="store_true", help="off loopback, serve without a token (not advised)"
     )
+    serve.add_argument(
+        "--keep-inputs",
+        type=Path,
+        metavar="DIR",
+        help="save each answered request's inputs (as the model saw them) as DIR/<request id>.npy",
+    )
     _add_storage(serve)
 
     dashboard = commands.add_parser("dashboard", help="serve the results dashboard")
@@ -542,6 +548,11 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.batch_window_ms <= 1000:
         raise AutoMLError(f"--batch-window-ms must be 0-1000, got {args.batch_window_ms:g}")
     token = read_token(args.token_file, args.host, args.no_auth)
+    if args.keep_inputs is not None:
+        try:
+            args.keep_inputs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AutoMLError(f"--keep-inputs {args.keep_inputs}: {exc.strerror}") from None
     quiet_logs()
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.model is not None:
@@ -549,7 +560,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         holder = model_holder(store=store, study=args.study, runtime=args.runtime)
     try:
-        serve(holder, args.host, args.port, token, store, args.batch_window_ms)
+        serve(holder, args.host, args.port, token, store, args.batch_window_ms, args.keep_inputs)
     finally:
         store.close()
     return 0

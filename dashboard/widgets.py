@@ -45,7 +45,7 @@ def may_change() -> bool:
         return True
     box = st.sidebar.container(border=True)
     if _oidc_configured():
-        if st.user.is_logged_in:
+        if st.user.get("is_logged_in"):  # absent, not False, before any sign-in
             box.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
             box.button("Sign out", on_click=st.logout, key="sign_out")
             return True

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,11 +111,14 @@ def create_app(
     token: str | None = None,
     write_log: Callable[[Sequence[PredictionRecord]], None] | None = None,
     batch_window_ms: float = 0.0,
+    keep_inputs: Path | None = None,
 ) -> Starlette:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
     trial store's ``record_predictions``), in batches from a background thread.
-    ``batch_window_ms``: how long a request waits for others to share its model call."""
+    ``batch_window_ms``: how long a request waits for others to share its model call.
+    ``keep_inputs``: a folder where each answered request's inputs, as the model saw them, are
+    saved as ``<request id>.npy`` (opt-in: they may be personal data)."""
     metrics = Metrics.create()
     batcher = MicroBatcher(batch_window_ms, MAX_BATCH)
     prediction_log = (
@@ -188,6 +192,9 @@ def create_app(
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await batcher.predict(model, batch)
+        if keep_inputs is not None:
+            name = "".join(c for c in request.state.request_id if c.isalnum() or c in "-_")
+            await run_in_threadpool(np.save, keep_inputs / f"{name or uuid.uuid4().hex}.npy", batch)
         top = probabilities.argmax(axis=1)
         request.state.model, request.state.answers = model, []
         for row, index in zip(probabilities, top):

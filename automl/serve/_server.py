@@ -71,6 +71,7 @@ def serve(
     token: str | None,
     store: TrialStore | None,
     batch_window_ms: float = 0.0,
+    keep_inputs: Path | None = None,
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
@@ -93,7 +94,13 @@ def serve(
     holder.follow(CHAMPION_POLL_S)
     try:
         uvicorn.run(
-            create_app(holder, token, store.record_predictions if store else None, batch_window_ms),
+            create_app(
+                holder,
+                token,
+                store.record_predictions if store else None,
+                batch_window_ms,
+                keep_inputs,
+            ),
             host=host,
             port=port,
             log_level="warning",

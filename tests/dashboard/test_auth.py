@@ -26,6 +26,29 @@ def _buttons(app) -> dict[str, bool]:
     return {b.key: b.disabled for b in app.button if b.key in ("promote", "export")}
 
 
+def test_with_oidc_configured_the_viewer_signs_in_with_streamlit(
+    digits_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OIDC in secrets.toml: Streamlit's own sign-in button, nothing changeable before it."""
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    config, _ = digits_study
+    monkeypatch.setenv("AUTOML_STORAGE", copy_study(config, tmp_path))
+    monkeypatch.setenv(PUBLIC_VARIABLE, "1")
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
+                           "cookie_secret": "x" * 32, "client_id": "id", "client_secret": "s",
+                           "server_metadata_url": "https://id.example/.well-known/openid"}  # fmt: skip
+    app.run()
+    app.switch_page("pages/champion.py")
+    app.run()
+    assert not app.exception
+    assert any(b.label == "Sign in to promote and export" for b in app.button)
+    assert _buttons(app) == {"promote": True, "export": True}
+
+
 def test_promote_and_export_need_a_signed_in_viewer(
     digits_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

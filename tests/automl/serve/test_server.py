@@ -272,9 +272,12 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
     assert served.call("/v2/health/live", method="POST")[0] == 405
 
 
-def test_concurrent_requests_share_a_model_call(served: Served, digits_images) -> None:
+def test_concurrent_requests_share_a_model_call(
+    served: Served, digits_images, tmp_path: Path
+) -> None:
     """With a batching window, concurrent requests are answered together, each with its own
-    rows; a bad request in the same window fails alone."""
+    rows; a bad request in the same window fails alone. With --keep-inputs each answered
+    request's inputs are saved."""
     from concurrent.futures import ThreadPoolExecutor
 
     images, expected = digits_images
@@ -282,7 +285,10 @@ def test_concurrent_requests_share_a_model_call(served: Served, digits_images) -
     model = served.holder.current
     original = model.run
     model.run = lambda batch: calls.append(len(batch)) or original(batch)  # type: ignore[method-assign]
-    address, server, thread = _start(create_app(served.holder, None, None, batch_window_ms=50))
+    kept = tmp_path / "inputs"
+    kept.mkdir()
+    app = create_app(served.holder, None, None, batch_window_ms=50, keep_inputs=kept)
+    address, server, thread = _start(app)
     other = Served(address, served.store, served.study, served.holder, None)
 
     def infer(index: int) -> tuple[int, dict]:
@@ -304,6 +310,9 @@ def test_concurrent_requests_share_a_model_call(served: Served, digits_images) -
         np.testing.assert_allclose(got, expected[index % 3], atol=1e-4)
     assert [status for status, _ in results[6:]] == [400, 400]
     assert sum(calls) == 6 and max(calls) > 1  # fewer model calls than requests
+    saved = sorted(kept.glob("*.npy"))
+    assert len(saved) == 6  # the two refused requests kept nothing
+    assert any(np.allclose(np.load(path), images[:1]) for path in saved)
 
 
 def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
@@ -342,6 +351,21 @@ def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
     assert banner.value.startswith("**Drift:**")  # with the module's earlier requests: 312
     metrics = {m.label: m.value for m in page.metric}
     assert int(metrics["Requests"].replace(",", "")) >= 3 and metrics["Error rate"] != "0.00%"
+
+
+def test_a_client_that_never_finishes_its_body_gets_408(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("automl.serve._app.BODY_TIMEOUT_S", 1.0)
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(
+            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: x\r\n"
+            f'Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n{{"inp'.encode()
+        )
+        reply = raw.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 408")
+    assert served.call("/v2/health/live") == (200, {"live": True})
 
 
 def test_a_new_champion_is_served_without_a_restart(served: Served) -> None:
