@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Fetched and converted models go to a throw-away cache, never the user's ~/.cache.
+os.environ["AUTOML_CACHE_DIR"] = tempfile.mkdtemp(prefix="automl-test-cache-")
 
 PG_ADMIN_URL = os.environ.get(
     "AUTOML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
