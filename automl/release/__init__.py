@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         card_paths,
         detect_format,
         export_model,
+        load_runtime,
         path_sha256,
         predict_with,
     )
@@ -35,6 +36,7 @@ __all__ = [
     "evaluate_trial",
     "export_model",
     "load_image",
+    "load_runtime",
     "load_study_data",
     "path_sha256",
     "predict_images",
@@ -57,6 +59,7 @@ __getattr__ = lazy_getattr(
             "card_paths",
             "detect_format",
             "export_model",
+            "load_runtime",
             "path_sha256",
             "predict_with",
         ),

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -193,39 +194,47 @@ def detect_format(path: Path) -> str:
     )
 
 
-def predict_with(path: Path, fmt: str, images: np.ndarray) -> np.ndarray:
-    """Class probabilities from an exported model, loaded with its own runtime."""
-    images = np.ascontiguousarray(images, dtype=np.float32)
+def load_runtime(path: Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
+    """An exported model loaded once with its own runtime: a function from a float32 NHWC
+    batch to class probabilities (not re-entrant for TFLite and Keras: callers serialise)."""
+    if fmt in ("keras", "savedmodel", "tflite"):
+        import tensorflow as tf
     if fmt == "keras":
         import keras
 
-        return np.asarray(keras.models.load_model(path).predict(images, verbose=0))
+        model = keras.models.load_model(path)
+        return lambda batch: np.asarray(model.predict_on_batch(batch))
     if fmt == "savedmodel":
-        import tensorflow as tf
-
         loaded = tf.saved_model.load(str(path))
-        return np.asarray(loaded.serve(tf.constant(images)))
+        return lambda batch: np.asarray(loaded.serve(tf.constant(batch)))
     if fmt == "tflite":
-        import tensorflow as tf
-
         from automl._quiet import silenced_native_stderr
 
         with silenced_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
             interpreter = tf.lite.Interpreter(model_path=str(path))
-            inp = interpreter.get_input_details()[0]
-            interpreter.resize_tensor_input(inp["index"], images.shape)
+        inp = interpreter.get_input_details()[0]["index"]
+        out = interpreter.get_output_details()[0]["index"]
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            interpreter.resize_tensor_input(inp, batch.shape)
             interpreter.allocate_tensors()
-            interpreter.set_tensor(inp["index"], images)
+            interpreter.set_tensor(inp, batch)
             interpreter.invoke()
-            output = interpreter.get_output_details()[0]["index"]
-            return np.asarray(interpreter.get_tensor(output))
+            return np.array(interpreter.get_tensor(out))
+
+        return run
     if fmt == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        return np.asarray(session.run(None, {name: images})[0])
+        return lambda batch: np.asarray(session.run(None, {name: batch})[0])
     raise AutoMLError(f"unknown format {fmt!r}")
+
+
+def predict_with(path: Path, fmt: str, images: np.ndarray) -> np.ndarray:
+    """Class probabilities from an exported model, loaded with its own runtime."""
+    return load_runtime(path, fmt)(np.ascontiguousarray(images, dtype=np.float32))
 
 
 # ------------------------------------------------------------------------------- card

@@ -16,7 +16,14 @@ import numpy as np
 
 from automl._errors import AutoMLError
 from automl.data import ImageOptions, Unreadable, decode_image
-from automl.release import SUFFIXES, card_paths, detect_format, export_model, path_sha256
+from automl.release import (
+    SUFFIXES,
+    card_paths,
+    detect_format,
+    export_model,
+    load_runtime,
+    path_sha256,
+)
 from automl.release._predict import input_spec
 from automl.search import model_cache_dir, verified_artifact
 from storage import TrialStore
@@ -56,7 +63,7 @@ class ServedModel:
         self.info = info
         self.path = path
         self._lock = threading.Lock()  # TFLite interpreters and Keras models are not re-entrant
-        self._run = self._loader(info.format, path)
+        self._run = load_runtime(path, info.format)
 
     # ------------------------------------------------------------------- loading
     @classmethod
@@ -108,44 +115,7 @@ class ServedModel:
                 store, study, runtime, target, number=trial.number, force=True,
                 record_as=f"automl serve cache ({runtime})",
             )  # fmt: skip
-        served = cls.from_file(target, name=study)
-        return served
-
-    @staticmethod
-    def _loader(fmt: str, path: Path):
-        if fmt == "onnx":
-            import onnxruntime
-
-            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            name = session.get_inputs()[0].name
-            return lambda batch: session.run(None, {name: batch})[0]
-        if fmt == "tflite":
-            import tensorflow as tf
-
-            from automl._quiet import silenced_native_stderr
-
-            with silenced_native_stderr():
-                interpreter = tf.lite.Interpreter(model_path=str(path))
-            inp = interpreter.get_input_details()[0]["index"]
-            out = interpreter.get_output_details()[0]["index"]
-
-            def run(batch: np.ndarray) -> np.ndarray:
-                interpreter.resize_tensor_input(inp, batch.shape)
-                interpreter.allocate_tensors()
-                interpreter.set_tensor(inp, batch)
-                interpreter.invoke()
-                return interpreter.get_tensor(out).copy()
-
-            return run
-        if fmt == "keras":
-            import keras
-
-            model = keras.models.load_model(path)
-            return lambda batch: model.predict_on_batch(batch)
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(str(path))
-        return lambda batch: loaded.serve(tf.constant(batch)).numpy()
+        return cls.from_file(target, name=study)
 
     # ------------------------------------------------------------------- running
     def predict(self, batch: np.ndarray) -> np.ndarray:
