@@ -1,9 +1,11 @@
-"""Dashboard read speed on a large store: 5,000 trials x 30 epochs.
+"""Dashboard speed on big studies: every page, cold and warm, on SQLite or PostgreSQL.
 
-Measures, through the same cached helpers the pages call (with their caches cleared, so every
-figure is a cold read), the studies view, the trials view, and the Compare figure of 10 trials.
+Builds a study of N trials x E epochs with the real search space's parameters (bulk inserts:
+the store API writes one epoch per transaction), then runs each dashboard page in-process with
+Streamlit's AppTest, as a browser session would: cold (caches cleared) and warm (the same page
+again). Memory is this process's resident set after all pages, with the study's caches held.
 
-    .venv/bin/python bench/bench_dashboard.py [--trials 5000] [--epochs 30] [--repeats 5]
+    .venv/bin/python bench/bench_dashboard.py --trials 50000 --epochs 30 [--storage URL]
 """
 
 from __future__ import annotations
@@ -12,111 +14,200 @@ import argparse
 import logging
 import os
 import random
+import resource
 import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from storage import TrialStore
-from storage._models import EpochRow, TrialRow
+from storage._models import ArtifactRow, EpochRow, EvaluationRow, TrialRow
 from storage._session import make_session_factory, session_scope
 
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = [str(c) for c in range(10)]
 
-def build_store(url: str, n_trials: int, n_epochs: int) -> None:
-    """Bulk-load a realistic study (the store API writes one epoch per transaction: too slow)."""
-    rng = random.Random(0)
+
+def random_params(rng: random.Random) -> dict:
+    """Parameters as the search records them (``ModelParams.to_dict``)."""
+    n_blocks = rng.randint(1, 3)
+    return {
+        "n_blocks": n_blocks,
+        "filters": [rng.choice((16, 32, 48, 64, 96, 128)) for _ in range(n_blocks)],
+        "convs_per_block": rng.randint(1, 3),
+        "kernel_size": rng.choice((3, 5)),
+        "batch_norm": rng.random() < 0.5,
+        "activation": rng.choice(("relu", "leaky_relu", "silu", "elu")),
+        "pooling": rng.choice(("max", "avg")),
+        "dropout": rng.uniform(0.0, 0.5),
+        "head": rng.choice(("flatten", "gap")),
+        "dense_units": rng.choice((0, 64, 128, 256)),
+        "head_dropout": rng.uniform(0.0, 0.6),
+        "optimizer": rng.choice(("adam", "adamw", "sgd")),
+        "learning_rate": 10 ** rng.uniform(-4, -1.5),
+        "weight_decay": 10 ** rng.uniform(-6, -2),
+        "batch_size": rng.choice((64, 128, 256)),
+    }
+
+
+def build_study(
+    url: str, study: str = "big", n_trials: int = 5000, n_epochs: int = 30, seed: int = 0
+) -> None:
+    """A timed search's study: screening trials of every state on data fractions, a few final
+    runs, the best ones with models and test evaluations. Values depend on the parameters, so
+    the analysis charts have something to find."""
+    rng = random.Random(seed)
     store = TrialStore(url)
-    study = store.ensure_study("big", "fashion_mnist", 1, {})
+    study_id = store.ensure_study(study, "fashion_mnist", 3, {"trials": n_trials}).id
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    states = ["COMPLETE", "PRUNED", "PRUNED", "FAIL"]
-    trials = []
+    trials, curves = [], {}
     for number in range(n_trials):
-        state = states[number % 4]
+        params = random_params(rng)
+        final = number % 1000 == 999
+        state = "COMPLETE" if final else rng.choice(("COMPLETE", "PRUNED", "PRUNED", "FAIL"))
+        ceiling = 0.80 + 0.12 * rng.random() - 0.03 * abs(params["learning_rate"] - 0.003) * 100
+        ran = n_epochs if state == "COMPLETE" else rng.randint(1, n_epochs - 1)
+        curve = [ceiling * (1 - 0.5 ** (e / 3)) for e in range(1, ran + 1)]
+        began = start + timedelta(seconds=30 * number)
         trials.append(
             {
-                "study_id": study.id, "number": number, "state": state,
-                "params": {"n_blocks": rng.randint(1, 4), "filters": [32, 64], "optimizer": rng.choice(["adam", "sgd"]),
-                           "learning_rate": 10 ** rng.uniform(-4, -2), "batch_size": rng.choice([64, 128, 256])},
-                "param_count": rng.randint(10_000, 2_000_000), "value": rng.uniform(0.5, 0.93),
-                "best_epoch": n_epochs, "epochs_run": n_epochs, "started_at": start + timedelta(minutes=number),
-                "finished_at": start + timedelta(minutes=number, seconds=50), "duration_s": 50.0,
+                "study_id": study_id, "number": number, "state": state, "params": params,
+                "param_count": 2_000 * 4 ** params["n_blocks"] + rng.randint(0, 200_000),
+                "value": None if state == "FAIL" else max(curve), "best_epoch": ran,
+                "epochs_run": ran, "pruned_at_epoch": ran if state == "PRUNED" else None,
+                "started_at": began, "finished_at": began + timedelta(seconds=25),
+                "updated_at": began + timedelta(seconds=25), "duration_s": 25.0,
+                "reason": "loss became NaN or infinite" if state == "FAIL" else None,
+                "phase": "final" if final else "screening", "data_fraction": 1.0 if final else 0.25,
+                "images_seen": ran * (54_000 if final else 13_500),
             }
         )  # fmt: skip
+        curves[number] = (curve, final)
     sessions = make_session_factory(store.engine)
     with session_scope(sessions) as session:
         session.execute(insert(TrialRow), trials)
     with session_scope(sessions) as session:
-        ids = dict(session.query(TrialRow.number, TrialRow.id).all())
-        rows = [
-            {
-                "trial_id": ids[number], "epoch": epoch, "loss": 1 / epoch, "accuracy": 0.9,
-                "val_loss": 1.1 / epoch, "val_accuracy": 0.88, "learning_rate": 1e-3, "seconds": 20.0,
-                "recorded_at": start,
-            }
-            for number in range(n_trials)
-            for epoch in range(1, n_epochs + 1)
-        ]  # fmt: skip
-        session.execute(insert(EpochRow), rows)
+        ids = dict(
+            session.execute(
+                select(TrialRow.number, TrialRow.id).where(TrialRow.study_id == study_id)
+            ).all()
+        )
+    batch: list[dict] = []
+    for number, (curve, final) in curves.items():
+        per_epoch = 54_000 if final else 13_500
+        for epoch, value in enumerate(curve, start=1):
+            batch.append(
+                {
+                    "trial_id": ids[number], "epoch": epoch, "loss": 1 / epoch,
+                    "accuracy": min(1.0, value + 0.02), "val_loss": 1.1 / epoch,
+                    "val_accuracy": value, "learning_rate": 1e-3, "seconds": 0.8,
+                    "data_fraction": 1.0 if final else 0.25, "images_seen": epoch * per_epoch,
+                    "recorded_at": start,
+                }
+            )  # fmt: skip
+        if len(batch) >= 100_000:
+            with session_scope(sessions) as session:
+                session.execute(insert(EpochRow), batch)
+            batch = []
+    if batch:
+        with session_scope(sessions) as session:
+            session.execute(insert(EpochRow), batch)
+    best = sorted((t for t in trials if t["state"] == "COMPLETE"), key=lambda t: -t["value"])[:3]
+    with session_scope(sessions) as session:
+        for t in best:
+            trial_id = ids[t["number"]]
+            session.add(
+                ArtifactRow(trial_id=trial_id, location=f"/models/trial-{t['number']:05d}.keras",
+                            size_bytes=1_000_000, sha256="ab" * 32)
+            )  # fmt: skip
+            session.add(
+                EvaluationRow(
+                    trial_id=trial_id, accuracy=t["value"] - 0.01, macro_f1=t["value"] - 0.012,
+                    per_class={"class_names": CLASSES, "precision": [0.9] * 10,
+                               "recall": [0.9] * 10, "f1": [0.9] * 10, "support": [1000] * 10},
+                    confusion=[[900 if i == j else 11 for j in range(10)] for i in range(10)],
+                )
+            )  # fmt: skip
+    store.promote(study, best[0]["number"], "bench")
     store.close()
+
+
+VIEWS = {
+    "studies": "pages/studies.py",
+    "trials": "pages/trials.py",
+    "compare (10 trials)": "pages/compare.py",
+    "analysis": "pages/analysis.py",
+    "trial & champion": "pages/champion.py",
+}
+
+
+def time_page(page: str, study: str, chosen: list[int]) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+    app.session_state["study"] = study
+    app.session_state["compare"] = chosen
+    began = time.perf_counter()
+    app.switch_page(page).run()
+    elapsed = time.perf_counter() - began
+    if app.exception:
+        raise RuntimeError(f"{page}: {app.exception[0].message}")
+    return elapsed
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--storage", help="a database URL (an empty PostgreSQL database); default: a new SQLite"
+    )
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    url = f"sqlite:///{folder / 'big.db'}"
+    url = (
+        args.storage or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-dashboard-')) / 'big.db'}"
+    )
     started = time.perf_counter()
-    build_store(url, args.trials, args.epochs)
+    build_study(url, "big", args.trials, args.epochs)
+    backend = url.split(":", 1)[0]
     print(
-        f"built {args.trials} trials x {args.epochs} epochs in {time.perf_counter() - started:.1f} s"
+        f"{backend}: built {args.trials} trials x {args.epochs} epochs in "
+        f"{time.perf_counter() - started:.0f} s"
     )
     os.environ["AUTOML_STORAGE"] = url
-
     import streamlit as st
 
-    from dashboard import data, views
+    logging.disable(logging.WARNING)  # AppTest outside a server warns on every call
 
-    # Outside `streamlit run` every cached call warns that there is no runtime: expected here.
-    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
-
-    records = data.trial_records(url, "big")
-    chosen = tuple(t.number for t in records[:: len(records) // 10][:10])
-
-    def studies() -> None:
-        data.studies_frame(url)
-
-    def trials() -> None:
-        data.trials_frame(url, "big")
-
-    def compare() -> None:
-        epochs = data.epochs_frame(url, "big", chosen)
-        views.curves_figure(
-            epochs,
-            [t for t in data.trial_records(url, "big") if t.number in chosen],
-            "val_accuracy",
-        )
-
-    for name, view in (
-        ("studies view", studies),
-        ("trials view", trials),
-        ("compare figure (10 trials)", compare),
-    ):
-        times = []
+    chosen = list(range(0, args.trials, args.trials // 10))[:10]
+    print(f"before the pages: {rss_mb():.0f} MB resident")
+    for name, page in VIEWS.items():
+        cold, warm = [], []
         for _ in range(args.repeats):
-            st.cache_data.clear()  # cold: what a user waits for when the short TTL has expired
-            begun = time.perf_counter()
-            view()
-            times.append(time.perf_counter() - begun)
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            cold.append(time_page(page, "big", chosen))
+            warm.append(time_page(page, "big", chosen))
         print(
-            f"{name}: median {statistics.median(times):.3f} s, max {max(times):.3f} s over {args.repeats} cold loads"
+            f"{name:22s} cold median {statistics.median(cold):.3f} s (max {max(cold):.3f}), "
+            f"warm median {statistics.median(warm):.3f} s over {args.repeats}"
         )
+    print(
+        f"after the pages: {rss_mb():.0f} MB resident, peak "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -11,16 +12,24 @@ import streamlit as st
 from dashboard import views
 from storage import (
     DEFAULT_STORAGE_URL,
+    ArtifactRecord,
     EvaluationRecord,
     PredictionRecord,
     PromotionRecord,
     StorageError,
+    StudyStamp,
+    TrialFilter,
+    TrialPage,
+    TrialPoint,
     TrialRecord,
     TrialStore,
 )
 
+COMPLETED = TrialFilter(states=("COMPLETE",))
 LIVE_TTL_S = 3
 SLOW_TTL_S = 30
+#: Reads keyed by the study's stamp stay valid until the study changes (a new stamp, a new key).
+STAMPED_TTL_S = 600
 
 
 def storage_url() -> str:
@@ -56,18 +65,57 @@ def study_names(url: str) -> list[str]:
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def trial_records(url: str, study: str) -> list[TrialRecord]:
-    return _store(url).trials(study)
+def study_stamp(url: str, study: str) -> StudyStamp:
+    """The one read a live view makes every few seconds: the rest is keyed by it."""
+    return _store(url).study_stamp(study)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def trials_frame(url: str, study: str) -> pd.DataFrame:
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
+def trial_page(
+    url: str,
+    study: str,
+    where: TrialFilter,
+    sort: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+    stamp: StudyStamp,
+) -> TrialPage:
+    return _store(url).trial_page(
+        study, where, sort=sort, descending=descending, offset=offset, limit=limit
+    )
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
+def trials_by_numbers(
+    url: str, study: str, numbers: tuple[int, ...], stamp: StudyStamp
+) -> list[TrialRecord]:
+    return _store(url).trials_by_numbers(study, numbers)
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=16, show_spinner=False)
+def trial_points(url: str, study: str, stamp: StudyStamp) -> list[TrialPoint]:
+    return _store(url).trial_points(study)
+
+
+@st.cache_data(ttl=SLOW_TTL_S, show_spinner=False)
+def param_names(url: str, study: str) -> list[str]:
+    return _store(url).param_names(study)
+
+
+@st.cache_data(ttl=SLOW_TTL_S, show_spinner=False)
+def param_choices(
+    url: str, study: str, name: str
+) -> tuple[list[tuple[object, str]] | None, tuple[float, float] | None]:
+    """A parameter's values to pick from, or its range: always for real numbers, and for
+    anything else with too many values (each as the store hands it back: see TrialFilter)."""
     store = _store(url)
-    return views.trials_frame(store.trials(study), store.evaluated_trials(study))
+    values = None if store.param_kind(study, name) is float else store.param_values(study, name)
+    return values, (store.param_bounds(study, name) if values is None else None)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def epochs_frame(url: str, study: str, numbers: tuple[int, ...]) -> pd.DataFrame:
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
+def epochs_frame(url: str, study: str, numbers: tuple[int, ...], stamp: StudyStamp) -> pd.DataFrame:
     return views.epochs_frame(_store(url).epochs(study, list(numbers)))
 
 
@@ -86,11 +134,26 @@ def promotions(url: str, study: str) -> list[PromotionRecord]:
     return _store(url).promotions(study)
 
 
-@st.cache_data(ttl=SLOW_TTL_S, show_spinner=False)
-def importances(url: str, study: str) -> dict[str, float]:
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=16, show_spinner=False)
+def importances(url: str, study: str, sample: tuple[int, ...]) -> dict[str, float]:
+    """fANOVA over these completed trials (``views.analysis_sample``): seconds on a big
+    study, so cached until the sample changes; a finished trial's values never do."""
     from dashboard import actions
 
-    return actions.importances(url, study)
+    return actions.importances(_store(url).trials_by_numbers(study, sample))
+
+
+def picker_trials(url: str, study: str, stamp: StudyStamp, keep: Iterable[int]) -> list[int]:
+    """Trial numbers a picker offers on a study of any size: the 200 best, the 20 latest and
+    ``keep`` (a small study: all of them); others can be typed in."""
+    best = trial_page(url, study, COMPLETED, "value", True, 0, 200, stamp)
+    latest = trial_page(url, study, None, "number", True, 0, 20, stamp)
+    return sorted({*keep, *(t.number for t in best.trials), *(t.number for t in latest.trials)})
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=16, show_spinner=False)
+def artifact(url: str, study: str, number: int, stamp: StudyStamp) -> ArtifactRecord | None:
+    return _store(url).artifact(study, number)
 
 
 def refresh() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -10,7 +11,21 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from automl._table import fraction_text
-from storage import EpochRecord, EvaluationRecord, StudySummary, TrialRecord, TrialState
+from storage import (
+    EpochRecord,
+    EvaluationRecord,
+    StudySummary,
+    TrialFilter,
+    TrialPoint,
+    TrialRecord,
+    TrialState,
+)
+
+#: Most markers a scatter chart draws; past it, a seeded random sample (the title says so).
+MAX_POINTS = 5_000
+#: Completed trials behind importance and parallel coordinates on a big study: the best
+#: quarter of it and a random rest. fANOVA's forest takes about 0.7 s per thousand trials.
+ANALYSIS_SAMPLE = 1_000
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -78,27 +93,70 @@ def trials_frame(trials: Sequence[TrialRecord], test_accuracy: dict[int, float])
     return frame
 
 
+STATES = [
+    s.value for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+]
+PHASES = ["search", "screening", "final"]
+#: Trials table orders, label -> the store's sort key.
+SORTS = {
+    "Trial": "number",
+    "Val accuracy": "value",
+    "Test accuracy": "test_accuracy",
+    "Parameters": "param_count",
+    "Epochs": "epochs_run",
+    "Images seen": "images_seen",
+    "Data": "data_fraction",
+    "Duration (s)": "duration_s",
+}
+BEST_FIRST = ("Val accuracy", "Test accuracy")
+
+
+def trial_filter(
+    states: Sequence[str],
+    phases: Sequence[str],
+    value_range: tuple[float, float],
+    param: str,
+    param_values: tuple[Any, ...] | None,
+    param_range: tuple[float, float] | None,
+) -> TrialFilter:
+    """The sidebar's choices as the store's filter; what is left wide open is no condition."""
+    return TrialFilter(
+        states=None if set(states) >= set(STATES) else tuple(states),
+        phases=None if set(phases) >= set(PHASES) else tuple(phases),
+        value_range=None if tuple(value_range) == (0.0, 1.0) else tuple(value_range),
+        param=None if param == "(any)" else param,
+        param_values=param_values,
+        param_range=param_range,
+    )
+
+
+def trial_choices(
+    *groups: Iterable[int], typed: Iterable[int | str] = ()
+) -> tuple[list[int], list[str]]:
+    """Trial numbers to offer in a picker (the groups together, in order), and what a user
+    typed that is not a number."""
+    numbers, bad = [], []
+    for value in typed:
+        text = str(value).strip()
+        if text.isdigit():
+            numbers.append(int(text))
+        else:
+            bad.append(text)
+    return sorted({n for group in (*groups, numbers) for n in group}), bad
+
+
+def merge_selection(
+    chosen: Sequence[int], shown: Sequence[int], selected: Iterable[int]
+) -> list[int]:
+    """Trials picked for Compare after a selection on one page, in the order picked: picks on
+    other pages stay; this page's rows count exactly as they are selected now."""
+    on_page, selected = set(shown), set(selected)
+    kept = [n for n in chosen if n not in on_page or n in selected]
+    return kept + [n for n in shown if n in selected and n not in kept]
+
+
 def param_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("param: ")]
-
-
-def filter_trials(
-    frame: pd.DataFrame,
-    states: Iterable[str] | None = None,
-    value_range: tuple[float, float] | None = None,
-    param: str | None = None,
-    param_values: Iterable[Any] | None = None,
-) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
-    if states is not None:
-        mask &= frame["State"].isin(list(states))
-    if value_range is not None:
-        low, high = value_range
-        values = frame["Val accuracy"]
-        mask &= values.between(low, high) | values.isna() & (low <= 0.0)
-    if param and param_values is not None and param in frame:
-        mask &= frame[param].isin(list(param_values))
-    return frame[mask]
 
 
 def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
@@ -184,7 +242,7 @@ def params_comparison(trials: Sequence[TrialRecord]) -> pd.DataFrame:
     """Parameters side by side (one column per trial); rows that differ come first."""
     keys = sorted({k for t in trials for k in t.params})
     table = pd.DataFrame(
-        {f"trial {t.number}": [_cell(t.params.get(k)) for k in keys] for t in trials}, index=keys
+        {f"trial {t.number}": [_text(t.params.get(k)) for k in keys] for t in trials}, index=keys
     )
     table.index.name = "parameter"
     differs = table.astype(str).nunique(axis=1) > 1
@@ -195,14 +253,28 @@ def differing_rows(table: pd.DataFrame) -> list[str]:
     return [str(i) for i in table.index[table.astype(str).nunique(axis=1) > 1]]
 
 
-def history_figure(trials: Sequence[TrialRecord]) -> go.Figure:
-    finished = [t for t in trials if t.value is not None and t.state is not TrialState.RUNNING]
+def history_figure(
+    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS
+) -> go.Figure:
+    finished = sorted(
+        (t for t in trials if t.value is not None and t.state is not TrialState.RUNNING),
+        key=lambda t: t.number,
+    )
+    # The best-so-far staircase needs only its steps, and one point at the end.
+    best, steps = None, []
+    for t in finished:
+        if t.state is TrialState.COMPLETE and (best is None or t.value > best.value):
+            best = t
+            steps.append(t)
+    xs = [t.number for t in steps] + ([finished[-1].number] if steps else [])
+    ys = [t.value for t in steps] + ([steps[-1].value] if steps else [])
+    drawn = _sample(finished, max_points, keep={t.number for t in steps})
     figure = go.Figure()
     for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
-        group = [t for t in finished if t.state is state]
+        group = [t for t in drawn if t.state is state]
         if group:
             figure.add_trace(
-                go.Scatter(
+                _scatter(len(drawn))(
                     x=[t.number for t in group],
                     y=[t.value for t in group],
                     mode="markers",
@@ -210,21 +282,45 @@ def history_figure(trials: Sequence[TrialRecord]) -> go.Figure:
                     marker={"color": STATE_COLOURS[state.value], "size": 8},
                 )
             )
-    best, xs, ys = None, [], []
-    for t in sorted(finished, key=lambda t: t.number):
-        if t.state is TrialState.COMPLETE and (best is None or t.value > best):
-            best = t.value
-        if best is not None:
-            xs.append(t.number)
-            ys.append(best)
     figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="best so far", line={"shape": "hv"}))
     figure.update_layout(
-        title="Optimisation history",
+        title="Optimisation history" + _sampled_note(len(drawn), len(finished), "trials"),
         xaxis_title="Trial number",
         yaxis_title="Validation accuracy",
         **_LAYOUT,
     )
     return figure
+
+
+def analysis_sample(points: Sequence[TrialPoint], limit: int = ANALYSIS_SAMPLE) -> list[int]:
+    """Numbers of the completed trials the parameter charts use: all of them on a small
+    study; on a big one the best quarter of ``limit`` and a seeded random rest."""
+    completed = sorted(
+        (p for p in points if p.state is TrialState.COMPLETE and p.value is not None),
+        key=lambda p: (-p.value, p.number),
+    )
+    if len(completed) > limit:
+        best = limit // 4
+        completed = completed[:best] + random.Random(0).sample(completed[best:], limit - best)
+    return sorted(p.number for p in completed)
+
+
+def _sample(items: Sequence[Any], limit: int, keep: set[int] = frozenset()) -> list[Any]:
+    """At most about ``limit`` items, always those whose number is in ``keep``."""
+    if len(items) <= limit:
+        return list(items)
+    rest = [t for t in items if t.number not in keep]
+    chosen = set(random.Random(0).sample(range(len(rest)), max(0, limit - len(keep))))
+    return [t for t in items if t.number in keep] + [t for i, t in enumerate(rest) if i in chosen]
+
+
+def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
+    """WebGL past a thousand markers: SVG scatter plots crawl in the browser."""
+    return go.Scattergl if n_points > 1_000 else go.Scatter
+
+
+def _sampled_note(shown: int, total: int, what: str) -> str:
+    return f" ({shown:,} of {total:,} {what} drawn, a random sample)" if shown < total else ""
 
 
 def importance_figure(importances: dict[str, float]) -> go.Figure:
@@ -239,7 +335,9 @@ def importance_figure(importances: dict[str, float]) -> go.Figure:
     return figure
 
 
-def parallel_figure(frame: pd.DataFrame) -> go.Figure:
+def parallel_figure(frame: pd.DataFrame, of_completed: int | None = None) -> go.Figure:
+    """``of_completed``: how many completed trials the study has, when ``frame`` holds a
+    sample of them (see ``analysis_sample``)."""
     completed = frame[(frame["State"] == TrialState.COMPLETE.value) & frame["Val accuracy"].notna()]
     dimensions = []
     for column in param_columns(completed):
@@ -267,14 +365,20 @@ def parallel_figure(frame: pd.DataFrame) -> go.Figure:
             dimensions=dimensions,
         )
     )
+    note = ""
+    if of_completed and of_completed > len(completed):
+        note = (
+            f" ({len(completed):,} of {of_completed:,}: the best {ANALYSIS_SAMPLE // 4:,} "
+            "and a random sample)"
+        )
     figure.update_layout(
-        title="Parallel coordinates of completed trials",
+        title="Parallel coordinates of completed trials" + note,
         **{**_LAYOUT, "margin": {"l": 80, "r": 40, "t": 80, "b": 40}},
     )
     return figure
 
 
-def pareto_front(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+def pareto_front(trials: Sequence[TrialRecord | TrialPoint]) -> list[TrialRecord | TrialPoint]:
     """Completed trials no other trial beats on both size (fewer weights) and accuracy."""
     candidates = sorted(
         (
@@ -292,16 +396,19 @@ def pareto_front(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
     return front
 
 
-def pareto_figure(trials: Sequence[TrialRecord]) -> go.Figure:
-    completed = [
+def pareto_figure(
+    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS
+) -> go.Figure:
+    every = [
         t
         for t in trials
         if t.state is TrialState.COMPLETE and t.value is not None and t.param_count
     ]
     front = pareto_front(trials)
+    completed = _sample(every, max_points, keep={t.number for t in front})
     figure = go.Figure()
     figure.add_trace(
-        go.Scatter(
+        _scatter(len(completed))(
             x=[t.param_count for t in completed],
             y=[t.value for t in completed],
             mode="markers",
@@ -322,7 +429,7 @@ def pareto_figure(trials: Sequence[TrialRecord]) -> go.Figure:
         )
     )
     figure.update_layout(
-        title="Accuracy vs model size",
+        title="Accuracy vs model size" + _sampled_note(len(completed), len(every), "trials"),
         xaxis_title="Parameters (weights, log scale)",
         yaxis_title="Validation accuracy",
         **_LAYOUT,
@@ -364,6 +471,12 @@ def per_class_frame(evaluation: EvaluationRecord) -> pd.DataFrame:
             "Support": evaluation.support,
         }
     )
+
+
+def _text(value: Any) -> str:
+    """A parameter as text: a column of mixed bools, numbers and strings is not Arrow's."""
+    value = _cell(value)
+    return "—" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _cell(value: Any) -> Any:

@@ -64,7 +64,11 @@ class StudyRow(Base):
 
 class TrialRow(Base):
     __tablename__ = "automl_trials"
-    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_automl_trials_study_number"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "number", name="uq_automl_trials_study_number"),
+        Index("ix_automl_trials_study_updated", "study_id", "updated_at"),
+        Index("ix_automl_trials_study_value", "study_id", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("automl_studies.id", ondelete="CASCADE"))
@@ -87,6 +91,8 @@ class TrialRow(Base):
     #: The largest fraction of the training split the trial trained on, and images trained.
     data_fraction: Mapped[float | None] = mapped_column(Float)
     images_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Set on every insert and update: live views read rows newer than what they showed.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     study: Mapped[StudyRow] = relationship(back_populates="trials")
 

@@ -76,6 +76,53 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class TrialPoint:
+    """The few columns the analysis charts plot for every trial of a big study."""
+
+    number: int
+    state: TrialState
+    value: float | None
+    param_count: int | None
+
+
+@dataclass(frozen=True)
+class TrialFilter:
+    """Which trials a table shows, applied in the database. ``None`` means no condition.
+
+    Trials without a value (running, failed) pass a value range that starts at 0. A parameter
+    is filtered either to a set of values (as the store returned them from ``param_values``)
+    or to a numeric range.
+    """
+
+    states: tuple[str, ...] | None = None
+    phases: tuple[str, ...] | None = None
+    value_range: tuple[float, float] | None = None
+    param: str | None = None
+    param_values: tuple[Any, ...] | None = None
+    param_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """One page of a study's trials, in the order asked for, with the counts around it."""
+
+    trials: list[TrialRecord]
+    total: int  # trials that match the filter
+    study_total: int  # trials in the study
+    offset: int
+    #: Trial number -> test accuracy of its evaluation, for the trials on this page.
+    evaluated: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyStamp:
+    """Changes whenever a trial of the study is added or changes: a cheap cache key."""
+
+    n_trials: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
 class EpochRecord:
     trial_number: int
     epoch: int

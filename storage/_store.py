@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, String, cast, func, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -36,7 +37,11 @@ from storage._records import (
     PredictionRecord,
     PromotionRecord,
     StudyRecord,
+    StudyStamp,
     StudySummary,
+    TrialFilter,
+    TrialPage,
+    TrialPoint,
     TrialRecord,
     TrialState,
 )
@@ -49,6 +54,18 @@ from storage._session import (
 )
 
 DEFAULT_STORAGE_URL = "sqlite:///automl.db"
+
+#: The columns a trials table sorts by in the database, besides ``param:<name>``.
+SORT_KEYS = (
+    "number",
+    "value",
+    "test_accuracy",
+    "param_count",
+    "epochs_run",
+    "images_seen",
+    "data_fraction",
+    "duration_s",
+)
 
 
 def _study_record(row: StudyRow) -> StudyRecord:
@@ -229,21 +246,29 @@ class TrialStore:
                 )
             ):
                 counts[study_id][TrialState(state)] = n
+            # Per study: the latest change, then the best value and the first trial with it
+            # (each an index lookup on (study_id, updated_at) / (study_id, value)).
             last = dict(
                 session.execute(
-                    select(
-                        TrialRow.study_id,
-                        func.max(func.coalesce(TrialRow.finished_at, TrialRow.started_at)),
-                    ).group_by(TrialRow.study_id)
+                    select(TrialRow.study_id, func.max(TrialRow.updated_at)).group_by(
+                        TrialRow.study_id
+                    )
                 ).all()
             )
             best: dict[int, tuple[float, int]] = {}
-            for study_id, number, value in session.execute(
-                select(TrialRow.study_id, TrialRow.number, TrialRow.value)
-                .where(TrialRow.state == TrialState.COMPLETE.value, TrialRow.value.is_not(None))
-                .order_by(TrialRow.value.desc(), TrialRow.number)
-            ):
-                best.setdefault(study_id, (value, number))
+            for study in studies:
+                top = session.execute(
+                    select(TrialRow.value, TrialRow.number)
+                    .where(
+                        TrialRow.study_id == study.id,
+                        TrialRow.state == TrialState.COMPLETE.value,
+                        TrialRow.value.is_not(None),
+                    )
+                    .order_by(TrialRow.value.desc(), TrialRow.number)
+                    .limit(1)
+                ).first()
+                if top is not None:
+                    best[study.id] = (top[0], top[1])
             champions = dict(
                 session.execute(
                     select(ChampionRow.study_id, TrialRow.number).join(
@@ -362,6 +387,148 @@ class TrialStore:
             rows = session.scalars(query.order_by(TrialRow.number))
             return [_trial_record(r, study_name) for r in rows]
 
+    def trial_page(
+        self,
+        study_name: str,
+        where: TrialFilter | None = None,
+        *,
+        sort: str = "number",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> TrialPage:
+        """One page of a study's trials, filtered and sorted in the database (ties and
+        missing values last, then by trial number: a stable order for paging)."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            conditions = _trial_conditions(study.id, where or TrialFilter())
+            total = session.scalar(select(func.count()).select_from(TrialRow).where(*conditions))
+            study_total = session.scalar(
+                select(func.count()).select_from(TrialRow).where(TrialRow.study_id == study.id)
+            )
+            if sort.startswith("param:"):
+                param = TrialRow.params[sort.removeprefix("param:")]
+                numeric = _param_type(session, study.id, sort.removeprefix("param:"))
+                key = param.as_float() if numeric in (int, float) else param.as_string()
+            elif sort == "test_accuracy":
+                key = func.coalesce(EvaluationRow.accuracy, TrialRow.test_accuracy)
+            elif sort in SORT_KEYS:
+                key = getattr(TrialRow, sort)
+            else:
+                raise StorageError(
+                    f"cannot sort trials by {sort!r}; choose one of {', '.join(SORT_KEYS)} "
+                    "or param:<name>"
+                )
+            key = key.desc() if descending else key.asc()
+            rows = session.execute(
+                select(TrialRow, EvaluationRow.accuracy)
+                .outerjoin(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
+                .where(*conditions)
+                .order_by(key.nulls_last(), TrialRow.number)
+                .offset(max(0, offset))
+                .limit(max(1, limit))
+            ).all()
+            return TrialPage(
+                trials=[_trial_record(row, study_name) for row, _ in rows],
+                total=total or 0,
+                study_total=study_total or 0,
+                offset=max(0, offset),
+                evaluated={row.number: acc for row, acc in rows if acc is not None},
+            )
+
+    def trials_by_numbers(self, study_name: str, numbers: Iterable[int]) -> list[TrialRecord]:
+        """Just these trials (unknown numbers are left out), by number."""
+        wanted = sorted({int(n) for n in numbers})
+        if not wanted:
+            return []
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.scalars(
+                select(TrialRow)
+                .where(TrialRow.study_id == study.id, TrialRow.number.in_(wanted))
+                .order_by(TrialRow.number)
+            )
+            return [_trial_record(r, study_name) for r in rows]
+
+    def trial_points(self, study_name: str) -> list[TrialPoint]:
+        """Number, state, value and size of every trial: what the analysis charts plot,
+        without the parameters."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            rows = session.execute(
+                select(TrialRow.number, TrialRow.state, TrialRow.value, TrialRow.param_count)
+                .where(TrialRow.study_id == study.id)
+                .order_by(TrialRow.number)
+            )
+            return [TrialPoint(n, TrialState(s), v, c) for n, s, v, c in rows]
+
+    def study_stamp(self, study_name: str) -> StudyStamp:
+        """How many trials, and when one last changed: two index lookups, however big."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            count, updated = session.execute(
+                select(func.count(), func.max(TrialRow.updated_at)).where(
+                    TrialRow.study_id == study.id
+                )
+            ).one()
+            return StudyStamp(count, _as_utc(updated))
+
+    def param_names(self, study_name: str, sample: int = 1000) -> list[str]:
+        """The parameters of the study's latest trials, in first-seen order (a search space
+        is conditional: the latest trials name them all between them)."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            names: dict[str, None] = {}
+            for params in session.scalars(
+                select(TrialRow.params)
+                .where(TrialRow.study_id == study.id)
+                .order_by(TrialRow.number.desc())
+                .limit(sample)
+            ):
+                names.update(dict.fromkeys(params or {}))
+            return list(names)
+
+    def param_values(
+        self, study_name: str, name: str, limit: int = 50
+    ) -> list[tuple[Any, str]] | None:
+        """A parameter's distinct values as (stored form, label), or None when it has more
+        than ``limit`` (filter those by range). The stored form is what ``TrialFilter``
+        takes back: it compares in the database exactly, whatever the dialect."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            kind = _param_type(session, study.id, name)
+            column = _param_text(name)
+            raw = list(
+                session.scalars(
+                    select(column)
+                    .where(TrialRow.study_id == study.id, column.is_not(None))
+                    .distinct()
+                    .limit(limit + 1)
+                )
+            )
+        if len(raw) > limit:
+            return None
+        return sorted(
+            ((v, _param_label(v, kind)) for v in raw), key=lambda pair: _label_order(pair[1])
+        )
+
+    def param_kind(self, study_name: str, name: str) -> type | None:
+        """The Python type of a parameter's values (None: no trial has it)."""
+        with self._scope() as session:
+            return _param_type(session, self._study_row(session, study_name).id, name)
+
+    def param_bounds(self, study_name: str, name: str) -> tuple[float, float] | None:
+        """Smallest and largest value of a numeric parameter (None: not a number)."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            if _param_type(session, study.id, name) not in (int, float):
+                return None
+            column = TrialRow.params[name].as_float()
+            low, high = session.execute(
+                select(func.min(column), func.max(column)).where(TrialRow.study_id == study.id)
+            ).one()
+            return (float(low), float(high)) if low is not None else None
+
     def trial(self, study_name: str, number: int) -> TrialRecord:
         with self._scope() as session:
             return _trial_record(self._trial_row(session, study_name, number), study_name)
@@ -449,7 +616,12 @@ class TrialStore:
             ]
 
     def artifact(self, study_name: str, number: int) -> ArtifactRecord | None:
-        return next((a for a in self.artifacts(study_name) if a.trial_number == number), None)
+        with self._scope() as session:
+            trial = self._trial_row(session, study_name, number)
+            row = session.scalar(select(ArtifactRow).where(ArtifactRow.trial_id == trial.id))
+            if row is None:
+                return None
+            return ArtifactRecord(number, row.location, row.size_bytes, row.sha256, row.created_at)
 
     def delete_artifact(self, study_name: str, number: int) -> None:
         """Forget a trial's saved model (the caller removes the file)."""
@@ -499,6 +671,7 @@ class TrialStore:
                 [int(c) for c in confidence_histogram] if confidence_histogram else None
             )
             row.evaluated_at = utcnow()
+            trial.updated_at = row.evaluated_at  # its table row shows the test accuracy
             session.flush()
             return _evaluation_record(row, number)
 
@@ -681,6 +854,60 @@ class TrialStore:
         return row
 
 
+def _trial_conditions(study_id: int, where: TrialFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [TrialRow.study_id == study_id]
+    if where.states is not None:
+        conditions.append(TrialRow.state.in_(where.states))
+    if where.phases is not None:
+        conditions.append(TrialRow.phase.in_(where.phases))
+    if where.value_range is not None:
+        low, high = where.value_range
+        in_range = TrialRow.value.between(low, high)
+        conditions.append(or_(in_range, TrialRow.value.is_(None)) if low <= 0 else in_range)
+    if where.param and where.param_values is not None:
+        conditions.append(_param_text(where.param).in_(where.param_values))
+    if where.param and where.param_range is not None:
+        conditions.append(TrialRow.params[where.param].as_float().between(*where.param_range))
+    return conditions
+
+
+def _param_text(name: str) -> ColumnElement[str]:
+    """A parameter as text, the same on every read: values listed and values filtered on
+    compare exactly (SQLite's JSON_EXTRACT hands back numbers, which never equal text)."""
+    return cast(TrialRow.params[name].as_string(), String)
+
+
+def _param_type(session: Session, study_id: int, name: str) -> type | None:
+    """The Python type of one stored value of a parameter (None: no trial has it)."""
+    column = TrialRow.params[name]
+    params = session.scalar(
+        select(TrialRow.params)
+        .where(TrialRow.study_id == study_id, column.as_string().is_not(None))
+        .limit(1)
+    )
+    return type(params[name]) if params else None
+
+
+def _param_label(raw: Any, kind: type | None) -> str:
+    """What a user reads for a stored parameter value (a list as '32, 64'; SQLite hands
+    booleans back as 1 and 0)."""
+    if kind is bool:
+        return "true" if str(raw) in ("1", "true") else "false"
+    if isinstance(raw, str) and kind is not str:
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return raw
+    return ", ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+
+
+def _label_order(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
 def _finite(value: float | None) -> float | None:
     """NaN/inf are not portable across databases: store them as NULL."""
     if value is None:
@@ -702,4 +929,4 @@ def _redacted(url: str) -> str:
         return url
 
 
-__all__ = ["DEFAULT_STORAGE_URL", "TrialStore"]
+__all__ = ["DEFAULT_STORAGE_URL", "SORT_KEYS", "TrialStore"]

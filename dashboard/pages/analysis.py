@@ -1,4 +1,7 @@
-"""Why the search went where it went: history, importances, parallel coordinates, size front."""
+"""Why the search went where it went: history, importances, parallel coordinates, size front.
+
+Big studies: the charts plot every trial's few columns, draw a sample past 5,000 markers and
+fit importance on a sample of 1,000 completed trials (each chart says when it samples)."""
 
 import streamlit as st
 
@@ -8,25 +11,33 @@ from dashboard.widgets import choose_study
 st.title("Analysis")
 study = choose_study()
 url = data.storage_url()
-records = data.trial_records(url, study)
-completed = [t for t in records if t.state.value == "COMPLETE" and t.value is not None]
+stamp = data.study_stamp(url, study)
+points = data.trial_points(url, study, stamp)
+completed = [t for t in points if t.state.value == "COMPLETE" and t.value is not None]
 if not completed:
     st.info(f"Study **{study}** has no completed trial yet: nothing to analyse.")
     st.stop()
+sample = tuple(views.analysis_sample(points))
 
-st.plotly_chart(views.history_figure(records), width="stretch")
+st.plotly_chart(views.history_figure(points), width="stretch")
 left, right = st.columns(2)
 with left:
     if len(completed) >= 3:
         try:
-            st.plotly_chart(views.importance_figure(data.importances(url, study)), width="stretch")
+            figure = views.importance_figure(data.importances(url, study, sample))
+            st.plotly_chart(figure, width="stretch")
+            if len(sample) < len(completed):
+                st.caption(
+                    f"Fitted on {len(sample):,} of {len(completed):,} completed trials: the "
+                    f"best {views.ANALYSIS_SAMPLE // 4:,} and a random sample of the rest."
+                )
         except Exception as exc:  # fANOVA needs variety among the completed trials
             st.info(f"Parameter importance is not available yet: {exc}")
     else:
         st.info("Parameter importance needs at least three completed trials.")
 with right:
-    st.plotly_chart(views.pareto_figure(records), width="stretch")
-    front = views.pareto_front(records)
+    st.plotly_chart(views.pareto_figure(points), width="stretch")
+    front = views.pareto_front(points)
     if front:
         best = max(completed, key=lambda t: t.value)
         smallest_close = next((t for t in front if t.value >= best.value - 0.01), best)
@@ -35,4 +46,5 @@ with right:
             f"({100 * smallest_close.value:.2f}% vs {100 * best.value:.2f}%) with "
             f"{smallest_close.param_count:,} weights instead of {best.param_count:,}."
         )
-st.plotly_chart(views.parallel_figure(data.trials_frame(url, study)), width="stretch")
+sampled = views.trials_frame(data.trials_by_numbers(url, study, sample, stamp), {})
+st.plotly_chart(views.parallel_figure(sampled, of_completed=len(completed)), width="stretch")

@@ -20,26 +20,32 @@ LOCKED = (
 )
 url = data.storage_url()
 store = data.store()
-records = data.trial_records(url, study)
-if not records:
+stamp = data.study_stamp(url, study)
+if stamp.n_trials == 0:
     st.info(f"Study **{study}** has no trials yet.")
     st.stop()
 champion = data.champion(url, study)
-completed = sorted(
-    (t for t in records if t.value is not None and t.state.value == "COMPLETE"),
-    key=lambda t: -t.value,
-)
-numbers = [t.number for t in records]
-preferred = champion.number if champion else (completed[0].number if completed else numbers[-1])
-number = st.selectbox(
+best = data.trial_page(url, study, data.COMPLETED, "value", True, 0, 1, stamp).trials
+preferred = champion.number if champion else (best[0].number if best else stamp.n_trials - 1)
+options = data.picker_trials(url, study, stamp, [preferred])
+picked = st.selectbox(
     "Trial",
-    numbers,
-    index=numbers.index(preferred),
+    options,
+    index=options.index(preferred),
     format_func=lambda n: (
         f"trial {n}" + (" (champion)" if champion and n == champion.number else "")
     ),
+    accept_new_options=True,
+    key="trial_picker",
+    help="The best 200 and the latest 20 are listed; type any other trial number.",
 )
-trial = next(t for t in records if t.number == number)
+numbers, _ = views.trial_choices(typed=[picked])
+found = data.trials_by_numbers(url, study, tuple(numbers), stamp)
+if not found:
+    st.warning(f"Not a trial of **{study}**: {picked}.")
+    st.stop()
+trial = found[0]
+number = trial.number
 
 cols = st.columns(5)
 cols[0].metric("State", trial.state.value.title())
@@ -58,12 +64,12 @@ with left:
     st.subheader("Parameters")
     st.dataframe(views.params_comparison([trial]), width="stretch")
 with right:
-    epochs = data.epochs_frame(url, study, (number,))
+    epochs = data.epochs_frame(url, study, (number,), stamp)
     if not epochs.empty:
         st.plotly_chart(views.curves_figure(epochs, [trial], "val_accuracy"), width="stretch")
 
 st.subheader("Test-set evaluation")
-artifact = store.artifact(study, number)
+artifact = data.artifact(url, study, number, stamp)
 if evaluation:
     st.write(
         f"Accuracy **{fmt_pct(evaluation.accuracy)}**, macro-F1 **{fmt_pct(evaluation.macro_f1)}**"

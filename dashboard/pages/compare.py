@@ -1,4 +1,4 @@
-"""Overlaid learning curves and parameters side by side."""
+"""Overlaid learning curves and parameters side by side: reads only the trials shown."""
 
 import streamlit as st
 
@@ -8,17 +8,30 @@ from dashboard.widgets import REFRESH_S, choose_study
 st.title("Compare trials")
 study = choose_study()
 url = data.storage_url()
-records = data.trial_records(url, study)
-numbers = [t.number for t in records]
-if not numbers:
+stamp = data.study_stamp(url, study)
+if stamp.n_trials == 0:
     st.info(f"Study **{study}** has no trials yet.")
     st.stop()
 
-default = [n for n in st.session_state.get("compare", []) if n in numbers]
+carried = st.session_state.get("compare", [])
+default = [t.number for t in data.trials_by_numbers(url, study, tuple(carried), stamp)]
 if not default:
-    ranked = sorted((t for t in records if t.value is not None), key=lambda t: -t.value)
-    default = [t.number for t in ranked[:3]] or numbers[:1]
-chosen = st.multiselect("Trials", numbers, default=default, key="compare_picker")
+    best = data.trial_page(url, study, data.COMPLETED, "value", True, 0, 3, stamp).trials
+    default = [t.number for t in best] or data.picker_trials(url, study, stamp, ())[-1:]
+picked = st.multiselect(
+    "Trials",
+    data.picker_trials(url, study, stamp, default),
+    default=default,
+    key="compare_picker",
+    accept_new_options=True,
+    help="The best 200 and the latest 20 are listed; type any other trial number.",
+)
+chosen, typed_wrong = views.trial_choices(typed=picked)
+known = data.trials_by_numbers(url, study, tuple(chosen), stamp)
+missing = sorted(set(chosen) - {t.number for t in known})
+if typed_wrong or missing:
+    st.warning(f"Not a trial of **{study}**: {', '.join(map(str, [*typed_wrong, *missing]))}.")
+chosen = [t.number for t in known]
 metric = st.radio(
     "Metric", list(views.METRICS), format_func=views.METRICS.get, horizontal=True, key="metric"
 )
@@ -37,8 +50,9 @@ if not chosen:
 
 @st.fragment(run_every=REFRESH_S)
 def curves() -> None:
-    live = [t for t in data.trial_records(url, study) if t.number in chosen]
-    epochs = data.epochs_frame(url, study, tuple(sorted(chosen)))
+    live_stamp = data.study_stamp(url, study)  # the only read while nothing changes
+    live = data.trials_by_numbers(url, study, tuple(chosen), live_stamp)
+    epochs = data.epochs_frame(url, study, tuple(chosen), live_stamp)
     if epochs.empty:
         st.info("No epoch has finished yet for these trials.")
     else:
@@ -48,8 +62,7 @@ def curves() -> None:
 
 curves()
 st.subheader("Parameters")
-selected = [t for t in records if t.number in chosen]
-table = views.params_comparison(selected)
+table = views.params_comparison(known)
 differing = set(views.differing_rows(table))
 st.caption(f"{len(differing)} parameters differ (highlighted, listed first).")
 st.dataframe(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,5 +91,17 @@ def seed_store(url: str, n_trials: int = 12, epochs: int = 6, seed: int = 0) -> 
 def seeded_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'seeded.db'}"
     seed_store(url).close()
+    monkeypatch.setenv("AUTOML_STORAGE", url)
+    return url
+
+
+@pytest.fixture
+def big_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A generated timed-search study of 300 trials (the dashboard benchmark's generator)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_dashboard import build_study
+
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    build_study(url, "big", n_trials=300, n_epochs=3, seed=2)
     monkeypatch.setenv("AUTOML_STORAGE", url)
     return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,15 +50,24 @@ def test_trials_page_filters(seeded_url: str) -> None:
     app = open_page(PAGES[1])
     app.sidebar.selectbox(key="study_picker").set_value("alpha").run()
     assert len(app.dataframe[0].value) == 12
-    app.sidebar.multiselect[0].set_value(["PRUNED"]).run()
+    app.sidebar.multiselect(key="filter_states").set_value(["PRUNED"]).run()
     frame = app.dataframe[0].value
     assert len(frame) == 3 and set(frame["State"]) == {"PRUNED"}
-    app.sidebar.multiselect[0].set_value(["COMPLETE", "PRUNED", "FAIL", "RUNNING"])
-    app.sidebar.selectbox[1].set_value("optimizer").run()
-    app.sidebar.multiselect[1].set_value(["adam"]).run()
+    app.sidebar.multiselect(key="filter_states").set_value(
+        ["COMPLETE", "PRUNED", "FAIL", "RUNNING"]
+    )
+    app.sidebar.selectbox(key="filter_param").set_value("optimizer").run()
+    app.sidebar.multiselect(key="filter_values_optimizer").set_value(["adam"]).run()
     assert set(app.dataframe[0].value["param: optimizer"]) == {"adam"}
-    app.sidebar.slider[0].set_value((0.9, 1.0)).run()
+    app.sidebar.slider(key="filter_value").set_value((0.9, 1.0)).run()
     assert all(app.dataframe[0].value["Val accuracy"] >= 0.9)
+    app.sidebar.slider(key="filter_value").set_value((0.0, 1.0))
+    app.sidebar.selectbox(key="filter_param").set_value("(any)")
+    app.sidebar.multiselect(key="filter_phases").set_value(["final"]).run()
+    assert list(app.dataframe[0].value["Trial"]) == [0]
+    # A numeric parameter with many values is filtered by range, in the database.
+    app.sidebar.selectbox(key="filter_param").set_value("learning_rate").run()
+    assert not app.exception and app.sidebar.slider(key="filter_range_learning_rate")
 
 
 def test_compare_shows_selected_curves(seeded_url: str) -> None:
@@ -127,3 +137,60 @@ def test_promote_button_changes_the_champion(digits_study, tmp_path: Path, monke
     assert store.promotions(config.name)[0].note == "from the test"
     assert store.evaluation(config.name, best.number) is not None  # evaluated on promotion
     assert f"Trial {best.number} is now the champion." in texts(app)
+
+
+def _select_rows(app: AppTest, rows: list[int]) -> None:
+    """What a click in the grid's selection column sends back (AppTest cannot click)."""
+    table = app.dataframe[0]
+    app.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    app.run()
+
+
+def test_selection_is_kept_across_pages_and_reaches_compare(big_url: str) -> None:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["study"] = "big"
+    app.switch_page(PAGES[1]).run()
+    assert list(app.dataframe[0].value["Trial"]) == list(range(50))
+    assert "Trials 1–50 of 300 matching (300 in the study)" in texts(app)
+    _select_rows(app, [0, 2])
+    assert app.session_state["compare"] == [0, 2]
+
+    app.number_input[0].set_value(2).run()  # page 2: trials 50-99
+    assert list(app.dataframe[0].value["Trial"]) == list(range(50, 100))
+    assert app.session_state["compare"] == [0, 2]
+    _select_rows(app, [1])
+    assert app.session_state["compare"] == [0, 2, 51]
+
+    app.number_input[0].set_value(1).run()  # back on page 1, its two rows are still ticked
+    assert app.session_state["compare"] == [0, 2, 51]
+    _select_rows(app, [2])  # untick trial 0 there
+    assert app.session_state["compare"] == [2, 51]
+    assert "Selected trials 2, 51" in texts(app)
+
+    # Best first, in the database: the page's order and the total follow the filter.
+    app.sidebar.selectbox(key="sort_by").set_value("Val accuracy").run()
+    values = list(app.dataframe[0].value["Val accuracy"])
+    assert values == sorted(values, reverse=True) and app.session_state["compare"] == [2, 51]
+    app.sidebar.multiselect(key="filter_states").set_value(["PRUNED"]).run()
+    assert set(app.dataframe[0].value["State"]) == {"PRUNED"}
+
+    app.switch_page(PAGES[2]).run()  # Compare reads just the picked trials
+    assert not app.exception
+    assert app.multiselect(key="compare_picker").value == [2, 51]
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert {t["name"].split(" (")[0] for t in figure["data"]} >= {"trial 2", "trial 51"}
+    # Any trial can be typed in, not only the listed best and latest; a wrong one is named.
+    app.multiselect(key="compare_picker").set_value([2, 51, "123", "999"]).run()
+    assert "Not a trial of **big**: 999" in texts(app)
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert any(t["name"].startswith("trial 123 ") for t in figure["data"])
+
+    app.switch_page(PAGES[4]).run()  # Trial & champion: the champion, typed numbers too
+    picker = app.selectbox(key="trial_picker")
+    assert not app.exception and picker.format_func(picker.value).endswith("(champion)")
+    # The latest trials are listed too (typing a number is AppTest-proof only in the browser).
+    picker.set_value(299).run()
+    assert not app.exception and app.dataframe[0].value.columns[0] == "trial 299"
+
+    app.switch_page(PAGES[3]).run()  # Analysis on the whole study
+    assert not app.exception, app.exception

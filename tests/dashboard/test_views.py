@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from dashboard import views
+from storage import TrialPoint, TrialState
 from tests.conftest import assert_import_keeps_out
 
 from .conftest import seed_store
@@ -13,8 +16,6 @@ def test_frames_and_figures(sqlite_url: str) -> None:
     trials = store.trials("alpha")
     frame = views.trials_frame(trials, {})
     assert len(frame) == 12 and "param: optimizer" in frame
-    pruned = views.filter_trials(frame, states=["PRUNED"])
-    assert set(pruned["State"]) == {"PRUNED"}
     assert list(frame["Phase"][:2]) == ["final", "screening"]
     assert frame["Data"][0] == "all" and frame["Data"][1] in {"1/4", "1/2"}
     epochs = views.epochs_frame(store.epochs("alpha", [0, 1]))
@@ -41,6 +42,48 @@ def test_frames_and_figures(sqlite_url: str) -> None:
     assert history.layout.xaxis.title.text == "Trial number"
     parallel = views.parallel_figure(frame)
     assert parallel.data[0].dimensions[-1].label == "val accuracy"
+
+
+def test_selection_survives_paging_and_big_charts_sample() -> None:
+    # Trials 3 and 60 picked on other pages stay; on this page (10-19) 12 is dropped, 15 added.
+    chosen = views.merge_selection([3, 12, 60], range(10, 20), [15])
+    assert chosen == [3, 60, 15]
+    assert views.merge_selection(chosen, range(10, 20), [15]) == chosen  # a rerun changes nothing
+    assert views.trial_choices([1, 2], [2, 9], typed=[5, "17", "x1"]) == ([1, 2, 5, 9, 17], ["x1"])
+
+    # 20,000 trials: the history draws a sample, keeps every improvement, says so.
+    rng = random.Random(0)
+    states = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    points = [
+        TrialPoint(n, states[n % 3], rng.random() if n % 3 != 2 else None, 1000 + n)
+        for n in range(20_000)
+    ]
+    history = views.history_figure(points)
+    drawn = sum(len(trace.x) for trace in history.data[:-1])
+    assert drawn <= views.MAX_POINTS + 50 and "of 13,334 trials drawn" in history.layout.title.text
+    best_line = history.data[-1]
+    assert best_line.y[-1] == max(p.value for p in points if p.state is TrialState.COMPLETE)
+    improvers = set(history.data[0].x)  # every new best is among the drawn completed trials
+    best = -1.0
+    for p in points:
+        if p.state is TrialState.COMPLETE and p.value > best:
+            best = p.value
+            assert p.number in improvers
+    pareto = views.pareto_figure(points)
+    assert len(pareto.data[0].x) <= views.MAX_POINTS + len(pareto.data[1].x)
+    assert "drawn, a random sample" in pareto.layout.title.text
+    sample = views.analysis_sample(points)
+    completed = sorted(
+        (p for p in points if p.state is TrialState.COMPLETE), key=lambda p: -p.value
+    )
+    assert len(sample) == views.ANALYSIS_SAMPLE and sample == sorted(sample)
+    assert {p.number for p in completed[: views.ANALYSIS_SAMPLE // 4]} <= set(sample)
+    assert views.analysis_sample(points) == sample  # seeded: the cache key stays put
+    small = points[:30]
+    assert views.analysis_sample(small) == [
+        p.number for p in small if p.state is TrialState.COMPLETE
+    ]
+    assert "drawn" not in views.history_figure(small).layout.title.text
 
 
 def test_views_do_not_import_streamlit_or_engines() -> None:

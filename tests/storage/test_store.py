@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import PredictionRecord, StorageError, TrialState, TrialStore
+from storage import PredictionRecord, StorageError, TrialFilter, TrialState, TrialStore
 from tests.conftest import assert_import_keeps_out
 
 
@@ -196,3 +197,93 @@ def test_fidelity_is_recorded_per_epoch_and_per_trial(sqlite_url: str) -> None:
 
 def test_storage_imports_neither_tensorflow_nor_optuna() -> None:
     assert_import_keeps_out("storage", ("tensorflow", "keras", "optuna", "streamlit"))
+
+
+def _generated(url: str, n_trials: int = 400) -> TrialStore:
+    """A generated timed-search study (the dashboard benchmark's generator, smaller)."""
+    sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+    from bench_dashboard import build_study
+
+    build_study(url, "big", n_trials=n_trials, n_epochs=4, seed=1)
+    return TrialStore(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_trial_pages_filter_sort_and_count_in_the_database(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    store = _generated(request.getfixturevalue(f"{backend}_url"))
+    every = store.trials("big")
+    evaluated = store.evaluated_trials("big")
+
+    # Paging by value, best first: pages join up into the full order, ties by number, and
+    # the trials without a value (failed) come last.
+    pages = [
+        store.trial_page("big", sort="value", descending=True, offset=o, limit=70)
+        for o in range(0, 420, 70)
+    ]
+    assert {p.total for p in pages} == {400} and {p.study_total for p in pages} == {400}
+    numbers = [t.number for p in pages for t in p.trials]
+    expected = sorted(every, key=lambda t: (t.value is None, -(t.value or 0), t.number))
+    assert numbers == [t.number for t in expected]
+    assert pages[0].evaluated == {n: evaluated[n] for n in evaluated if n in numbers[:70]}
+    assert pages[0].evaluated, "the three evaluated trials are the best ones"
+
+    # Filters: state, phase, value range (trials without a value pass a range from 0).
+    where = TrialFilter(states=("COMPLETE", "FAIL"), phases=("screening",), value_range=(0, 0.85))
+    page = store.trial_page("big", where, limit=1000)
+    wanted = [
+        t.number for t in every
+        if t.state.value in ("COMPLETE", "FAIL") and t.phase == "screening"
+        and (t.value is None or t.value <= 0.85)
+    ]  # fmt: skip
+    assert [t.number for t in page.trials] == wanted and page.total == len(wanted)
+    above = store.trial_page("big", TrialFilter(value_range=(0.8, 1.0)), limit=1000)
+    assert all(t.value is not None and t.value >= 0.8 for t in above.trials)
+
+    # Parameters: categorical values as the store hands them back, numeric ranges, sorting.
+    assert {"optimizer", "learning_rate", "filters", "batch_norm"} <= set(store.param_names("big"))
+    optimizers = store.param_values("big", "optimizer")
+    assert [label for _, label in optimizers] == ["adam", "adamw", "sgd"]
+    sgd = next(raw for raw, label in optimizers if label == "sgd")
+    page = store.trial_page("big", TrialFilter(param="optimizer", param_values=(sgd,)), limit=1000)
+    assert [t.number for t in page.trials] == [
+        t.number for t in every if t.params["optimizer"] == "sgd"
+    ]
+    norms = store.param_values("big", "batch_norm")
+    assert [label for _, label in norms] == ["false", "true"]
+    on = store.trial_page(
+        "big", TrialFilter(param="batch_norm", param_values=(norms[1][0],)), limit=1000
+    )
+    assert on.total == sum(t.params["batch_norm"] for t in every)
+    units = store.param_values("big", "dense_units")
+    assert [label for _, label in units] == ["0", "64", "128", "256"]  # numbers in order
+    assert store.param_values("big", "filters", limit=1000)[0][1] == "16"  # a list, as text
+    assert store.param_bounds("big", "filters") is None
+    assert store.param_values("big", "learning_rate") is None  # too many: a range instead
+    rates = [t.params["learning_rate"] for t in every]
+    assert store.param_bounds("big", "learning_rate") == (min(rates), max(rates))
+    assert store.param_kind("big", "learning_rate") is float
+    assert store.param_bounds("big", "optimizer") is None
+    middle = store.trial_page(
+        "big", TrialFilter(param="learning_rate", param_range=(1e-3, 1e-2)), limit=1000
+    )
+    assert middle.total == sum(1e-3 <= t.params["learning_rate"] <= 1e-2 for t in every)
+    by_rate = store.trial_page("big", sort="param:learning_rate", limit=5)
+    assert [t.number for t in by_rate.trials] == [
+        t.number for t in sorted(every, key=lambda t: t.params["learning_rate"])[:5]
+    ]
+    with pytest.raises(StorageError, match="cannot sort"):
+        store.trial_page("big", sort="params; DROP TABLE")
+
+    # Reads of just the trials shown; the stamp moves when a trial changes.
+    assert [t.number for t in store.trials_by_numbers("big", [399, 5, 12345, 5])] == [5, 399]
+    assert [p.number for p in store.trial_points("big")] == list(range(400))
+    before = store.study_stamp("big")
+    assert before.n_trials == 400 and before.updated_at is not None
+    running = store.start_trial("big", 400, phase="screening")
+    after = store.study_stamp("big")
+    assert after.n_trials == 401 and after.updated_at > before.updated_at
+    store.record_epoch(running.id, 1, seconds=1.0, val_accuracy=0.5)
+    assert store.study_stamp("big").updated_at > after.updated_at
+    store.close()
