@@ -86,6 +86,14 @@ def trial_page(
     )
 
 
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=64, show_spinner=False)
+def top_trials(
+    url: str, study: str, where: TrialFilter | None, sort: str, limit: int, stamp: StudyStamp
+) -> list[TrialRecord]:
+    """The first trials in that order (descending), best or latest: no counting."""
+    return _store(url).top_trials(study, where, sort=sort, limit=limit)
+
+
 @st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
 def trials_by_numbers(
     url: str, study: str, numbers: tuple[int, ...], stamp: StudyStamp
@@ -134,7 +142,7 @@ def promotions(url: str, study: str) -> list[PromotionRecord]:
     return _store(url).promotions(study)
 
 
-@st.cache_data(ttl=STAMPED_TTL_S, max_entries=16, show_spinner=False)
+@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def importances(url: str, study: str, sample: tuple[int, ...]) -> dict[str, float]:
     """fANOVA over these completed trials (``views.analysis_sample``): seconds on a big
     study, so cached until the sample changes; a finished trial's values never do."""
@@ -146,9 +154,9 @@ def importances(url: str, study: str, sample: tuple[int, ...]) -> dict[str, floa
 def picker_trials(url: str, study: str, stamp: StudyStamp, keep: Iterable[int]) -> list[int]:
     """Trial numbers a picker offers on a study of any size: the 200 best, the 20 latest and
     ``keep`` (a small study: all of them); others can be typed in."""
-    best = trial_page(url, study, COMPLETED, "value", True, 0, 200, stamp)
-    latest = trial_page(url, study, None, "number", True, 0, 20, stamp)
-    return sorted({*keep, *(t.number for t in best.trials), *(t.number for t in latest.trials)})
+    best = top_trials(url, study, COMPLETED, "value", 200, stamp)
+    latest = top_trials(url, study, None, "number", 20, stamp)
+    return sorted({*keep, *(t.number for t in best), *(t.number for t in latest)})
 
 
 @st.cache_data(ttl=STAMPED_TTL_S, max_entries=16, show_spinner=False)

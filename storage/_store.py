@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, or_, select, text
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -398,43 +398,78 @@ class TrialStore:
         limit: int = 50,
     ) -> TrialPage:
         """One page of a study's trials, filtered and sorted in the database (ties and
-        missing values last, then by trial number: a stable order for paging)."""
+        missing values last, then by trial number: a stable order for paging), with the
+        number that match and the study's size (one scan for both)."""
         with self._scope() as session:
             study = self._study_row(session, study_name)
             conditions = _trial_conditions(study.id, where or TrialFilter())
-            total = session.scalar(select(func.count()).select_from(TrialRow).where(*conditions))
-            study_total = session.scalar(
-                select(func.count()).select_from(TrialRow).where(TrialRow.study_id == study.id)
-            )
-            if sort.startswith("param:"):
-                param = TrialRow.params[sort.removeprefix("param:")]
-                numeric = _param_type(session, study.id, sort.removeprefix("param:"))
-                key = param.as_float() if numeric in (int, float) else param.as_string()
-            elif sort == "test_accuracy":
-                key = func.coalesce(EvaluationRow.accuracy, TrialRow.test_accuracy)
-            elif sort in SORT_KEYS:
-                key = getattr(TrialRow, sort)
-            else:
-                raise StorageError(
-                    f"cannot sort trials by {sort!r}; choose one of {', '.join(SORT_KEYS)} "
-                    "or param:<name>"
+            total, study_total = session.execute(
+                select(func.count().filter(and_(*conditions)), func.count()).where(
+                    TrialRow.study_id == study.id
                 )
-            key = key.desc() if descending else key.asc()
-            rows = session.execute(
-                select(TrialRow, EvaluationRow.accuracy)
-                .outerjoin(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
-                .where(*conditions)
-                .order_by(key.nulls_last(), TrialRow.number)
-                .offset(max(0, offset))
-                .limit(max(1, limit))
-            ).all()
+            ).one()
+            rows = self._sorted_trials(
+                session, study.id, conditions, sort, descending, offset, limit
+            )
+            tested = dict(
+                session.execute(
+                    select(TrialRow.number, EvaluationRow.accuracy)
+                    .join(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
+                    .where(TrialRow.id.in_([row.id for row in rows]))
+                ).all()
+            )
             return TrialPage(
-                trials=[_trial_record(row, study_name) for row, _ in rows],
+                trials=[_trial_record(row, study_name) for row in rows],
                 total=total or 0,
                 study_total=study_total or 0,
                 offset=max(0, offset),
-                evaluated={row.number: acc for row, acc in rows if acc is not None},
+                evaluated=tested,
             )
+
+    def top_trials(
+        self,
+        study_name: str,
+        where: TrialFilter | None = None,
+        *,
+        sort: str = "value",
+        descending: bool = True,
+        limit: int = 20,
+    ) -> list[TrialRecord]:
+        """The first ``limit`` trials in that order, without counting the rest (pickers)."""
+        with self._scope() as session:
+            study = self._study_row(session, study_name)
+            conditions = _trial_conditions(study.id, where or TrialFilter())
+            rows = self._sorted_trials(session, study.id, conditions, sort, descending, 0, limit)
+            return [_trial_record(row, study_name) for row in rows]
+
+    @staticmethod
+    def _sorted_trials(
+        session: Session,
+        study_id: int,
+        conditions: list[ColumnElement[bool]],
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> list[TrialRow]:
+        query = select(TrialRow).where(*conditions)
+        if sort.startswith("param:"):
+            param = TrialRow.params[sort.removeprefix("param:")]
+            numeric = _param_type(session, study_id, sort.removeprefix("param:"))
+            key = param.as_float() if numeric in (int, float) else param.as_string()
+        elif sort == "test_accuracy":  # the only order that needs the evaluations joined
+            query = query.outerjoin(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
+            key = func.coalesce(EvaluationRow.accuracy, TrialRow.test_accuracy)
+        elif sort in SORT_KEYS:
+            key = getattr(TrialRow, sort)
+        else:
+            raise StorageError(
+                f"cannot sort trials by {sort!r}; choose one of {', '.join(SORT_KEYS)} "
+                "or param:<name>"
+            )
+        key = key.desc() if descending else key.asc()
+        query = query.order_by(key.nulls_last(), TrialRow.number)
+        return list(session.scalars(query.offset(max(0, offset)).limit(max(1, limit))))
 
     def trials_by_numbers(self, study_name: str, numbers: Iterable[int]) -> list[TrialRecord]:
         """Just these trials (unknown numbers are left out), by number."""
@@ -460,7 +495,8 @@ class TrialStore:
                 .where(TrialRow.study_id == study.id)
                 .order_by(TrialRow.number)
             )
-            return [TrialPoint(n, TrialState(s), v, c) for n, s, v, c in rows]
+            states = {s.value: s for s in TrialState}
+            return [TrialPoint(n, states[s], v, c) for n, s, v, c in rows]
 
     def study_stamp(self, study_name: str) -> StudyStamp:
         """How many trials, and when one last changed: two index lookups, however big."""

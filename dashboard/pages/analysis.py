@@ -21,20 +21,6 @@ sample = tuple(views.analysis_sample(points))
 
 st.plotly_chart(views.history_figure(points), width="stretch")
 left, right = st.columns(2)
-with left:
-    if len(completed) >= 3:
-        try:
-            figure = views.importance_figure(data.importances(url, study, sample))
-            st.plotly_chart(figure, width="stretch")
-            if len(sample) < len(completed):
-                st.caption(
-                    f"Fitted on {len(sample):,} of {len(completed):,} completed trials: the "
-                    f"best {views.ANALYSIS_SAMPLE // 4:,} and a random sample of the rest."
-                )
-        except Exception as exc:  # fANOVA needs variety among the completed trials
-            st.info(f"Parameter importance is not available yet: {exc}")
-    else:
-        st.info("Parameter importance needs at least three completed trials.")
 with right:
     st.plotly_chart(views.pareto_figure(points), width="stretch")
     front = views.pareto_front(points)
@@ -48,3 +34,18 @@ with right:
         )
 sampled = views.trials_frame(data.trials_by_numbers(url, study, sample, stamp), {})
 st.plotly_chart(views.parallel_figure(sampled, of_completed=len(completed)), width="stretch")
+with left:  # last: the slowest chart fills in once the others are on screen
+    if len(completed) >= 3:
+        try:
+            with st.spinner("Fitting parameter importance…"):
+                importance = data.importances(url, study, sample)
+            st.plotly_chart(views.importance_figure(importance), width="stretch")
+            if len(sample) < len(completed):
+                st.caption(
+                    f"Fitted on {len(sample):,} of {len(completed):,} completed trials: the "
+                    f"best {views.ANALYSIS_SAMPLE // 4:,} and a random sample of the rest."
+                )
+        except Exception as exc:  # fANOVA needs variety among the completed trials
+            st.info(f"Parameter importance is not available yet: {exc}")
+    else:
+        st.info("Parameter importance needs at least three completed trials.")

@@ -25,7 +25,7 @@ if stamp.n_trials == 0:
     st.info(f"Study **{study}** has no trials yet.")
     st.stop()
 champion = data.champion(url, study)
-best = data.trial_page(url, study, data.COMPLETED, "value", True, 0, 1, stamp).trials
+best = data.top_trials(url, study, data.COMPLETED, "value", 1, stamp)
 preferred = champion.number if champion else (best[0].number if best else stamp.n_trials - 1)
 options = data.picker_trials(url, study, stamp, [preferred])
 picked = st.selectbox(

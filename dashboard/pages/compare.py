@@ -16,7 +16,7 @@ if stamp.n_trials == 0:
 carried = st.session_state.get("compare", [])
 default = [t.number for t in data.trials_by_numbers(url, study, tuple(carried), stamp)]
 if not default:
-    best = data.trial_page(url, study, data.COMPLETED, "value", True, 0, 3, stamp).trials
+    best = data.top_trials(url, study, data.COMPLETED, "value", 3, stamp)
     default = [t.number for t in best] or data.picker_trials(url, study, stamp, ())[-1:]
 picked = st.multiselect(
     "Trials",

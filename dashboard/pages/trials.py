@@ -54,12 +54,19 @@ sort = views.SORTS.get(sort_label) or "param:" + sort_label.removeprefix("param:
 @st.fragment(run_every=REFRESH_S)
 def trials_table() -> None:
     stamp = data.study_stamp(url, study)  # the only read while nothing changes
-    first = data.trial_page(url, study, where, sort, descending, 0, 1, stamp)
-    pages = max(1, -(-first.total // page_size))
-    page_number = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="trials_page")
+    # A new filter or order starts again at page 1: the pager's key changes with them.
+    pager = f"trials_page_{hash((study, where, sort, descending, page_size))}"
+    requested = st.session_state.get(pager, 1)
     page = data.trial_page(
-        url, study, where, sort, descending, (page_number - 1) * page_size, page_size, stamp
+        url, study, where, sort, descending, (requested - 1) * page_size, page_size, stamp
     )
+    pages = max(1, -(-page.total // page_size))
+    if requested > pages:  # the study shrank under the filter: show its last page
+        st.session_state[pager] = requested = pages
+        page = data.trial_page(
+            url, study, where, sort, descending, (pages - 1) * page_size, page_size, stamp
+        )
+    st.number_input(f"Page (of {pages:,})", 1, pages, key=pager)
     shown = [t.number for t in page.trials]
     chosen = st.session_state.setdefault("compare", [])
     start = page.offset + 1

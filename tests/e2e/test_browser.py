@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,37 +42,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def dashboard(digits_study, tmp_path: Path):
+def _require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: .ci/run installs it with apt-get")
         pytest.skip("Debian's chromium is not installed")
-    config, _ = digits_study
-    url = copy_study(config, tmp_path)
+
+
+@contextmanager
+def _streamlit(url: str, tmp_path: Path) -> Iterator[str]:
+    """``streamlit run`` of the dashboard on a free port, over the store at ``url``."""
     port = _free_port()
     env = dict(os.environ, AUTOML_STORAGE=url, PYTHONUNBUFFERED="1")
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "dashboard" / "app.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
         ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -83,11 +75,33 @@ def dashboard(digits_study, tmp_path: Path):
                 time.sleep(0.5)
         else:
             pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
-        yield base, url, config.name
+        yield base
     finally:
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture
+def dashboard(digits_study, tmp_path: Path):
+    _require_chromium()
+    config, _ = digits_study
+    url = copy_study(config, tmp_path)
+    with _streamlit(url, tmp_path) as base:
+        yield base, url, config.name
+
+
+@pytest.fixture
+def big_dashboard(tmp_path: Path):
+    """The dashboard over a generated study of 3,000 trials (the benchmark's generator)."""
+    _require_chromium()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_dashboard import build_study
+
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    build_study(url, "big", n_trials=3000, n_epochs=3, seed=3)
+    with _streamlit(url, tmp_path) as base:
+        yield base
 
 
 def _wait_idle(page) -> None:
@@ -191,3 +205,61 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
     recorded = store.exports(study)[0]
     assert recorded.format == "keras" and recorded.sha256 == digest
     assert recorded.trial_number == best.number and recorded.size_bytes == target.stat().st_size
+
+
+def _tick_row(page, row: int) -> None:
+    """Click the selection box of a grid row (the grid is a canvas: by position)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    row_height = 35
+    page.mouse.click(box["x"] + 18, box["y"] + row_height * (row + 1) + row_height / 2)
+    _wait_idle(page)
+
+
+def test_a_study_of_thousands_of_trials_pages_and_compares(big_dashboard) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{big_dashboard}/trials")
+        expect(page.get_by_role("heading", name="Trials")).to_be_visible(timeout=60_000)
+        _wait_idle(page)
+        expect(page.get_by_text("Trials 1–50 of 3,000 matching")).to_be_visible(timeout=30_000)
+        _tick_row(page, 0)
+        expect(page.get_by_text("Selected trials 0:")).to_be_visible(timeout=30_000)
+
+        # Page 2 of 60, read from the database; the pick on page 1 stays.
+        page_box = page.get_by_label("Page (of 60)")
+        page_box.fill("2")
+        page_box.press("Enter")
+        _wait_idle(page)
+        expect(page.get_by_text("Trials 51–100 of 3,000 matching")).to_be_visible(timeout=30_000)
+        _tick_row(page, 2)
+        expect(page.get_by_text("Selected trials 0, 52:")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(OUTPUT / "big-1-trials-page-2.png"), full_page=True)
+
+        page.get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("heading", name="Compare trials")).to_be_visible(timeout=30_000)
+        _wait_idle(page)
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart).to_be_visible(timeout=30_000)
+        expect(chart.get_by_text("trial 52", exact=False).first).to_be_attached()
+        assert chart.locator("g.trace.scatter").count() >= 2
+        page.screenshot(path=str(OUTPUT / "big-2-compare.png"), full_page=True)
+
+        # Any trial by number, though only the best and the latest are listed.
+        page.get_by_role("link", name="Trial & champion").click()
+        expect(page.get_by_role("heading", name="Trial detail & champion")).to_be_visible(
+            timeout=30_000
+        )
+        _wait_idle(page)
+        picker = page.get_by_test_id("stSelectbox").filter(has_text="Trial").first
+        picker.click()
+        page.keyboard.type("1234")
+        page.keyboard.press("Enter")
+        _wait_idle(page)
+        expect(page.get_by_text("trial 1234", exact=True).first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(OUTPUT / "big-3-trial.png"), full_page=True)
+        browser.close()
