@@ -7,12 +7,14 @@ st.set_page_config(
 )
 pages = st.navigation(
     [
-        st.Page("pages/studies.py", title="Studies", icon=":material/dataset:", default=True),
-        st.Page("pages/trials.py", title="Trials", icon=":material/table_rows:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/show_chart:"),
-        st.Page("pages/analysis.py", title="Analysis", icon=":material/insights:"),
-        st.Page("pages/champion.py", title="Trial & champion", icon=":material/workspace_premium:"),
-        st.Page("pages/monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
+        st.Page("app_pages/studies.py", title="Studies", icon=":material/dataset:", default=True),
+        st.Page("app_pages/trials.py", title="Trials", icon=":material/table_rows:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/show_chart:"),
+        st.Page("app_pages/analysis.py", title="Analysis", icon=":material/insights:"),
+        st.Page(
+            "app_pages/champion.py", title="Trial & champion", icon=":material/workspace_premium:"
+        ),
+        st.Page("app_pages/monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
     ]
 )
 pages.run()

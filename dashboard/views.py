@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -134,14 +135,15 @@ def trial_choices(
     *groups: Iterable[int], typed: Iterable[int | str] = ()
 ) -> tuple[list[int], list[str]]:
     """Trial numbers to offer in a picker (the groups together, in order), and what a user
-    typed that is not a number."""
+    typed that names no number. Typed text may be a label ("trial 12 (champion)"): a picker
+    hands one back as text when its options changed under it."""
     numbers, bad = [], []
     for value in typed:
-        text = str(value).strip()
-        if text.isdigit():
-            numbers.append(int(text))
+        found = re.search(r"\d+", str(value))
+        if found:
+            numbers.append(int(found.group()))
         else:
-            bad.append(text)
+            bad.append(str(value).strip())
     return sorted({n for group in (*groups, numbers) for n in group}), bad
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage._errors import StorageError
 from storage._migrations import schema_lock, upgrade_to_head
@@ -816,26 +816,18 @@ class TrialStore:
 
     def promotions(self, study_name: str) -> list[PromotionRecord]:
         """Promotion history, newest first."""
+        winner, previous = aliased(TrialRow), aliased(TrialRow)
         with self._scope() as session:
             study = self._study_row(session, study_name)
-            number_of = dict(
-                session.execute(
-                    select(TrialRow.id, TrialRow.number).where(TrialRow.study_id == study.id)
-                ).all()
-            )
-            rows = session.scalars(
-                select(PromotionRow)
+            rows = session.execute(
+                select(PromotionRow, winner.number, previous.number)
+                .join(winner, winner.id == PromotionRow.trial_id)
+                .outerjoin(previous, previous.id == PromotionRow.previous_trial_id)
                 .where(PromotionRow.study_id == study.id)
                 .order_by(PromotionRow.promoted_at.desc(), PromotionRow.id.desc())
             )
             return [
-                PromotionRecord(
-                    number_of[r.trial_id],
-                    number_of.get(r.previous_trial_id) if r.previous_trial_id else None,
-                    r.promoted_at,
-                    r.note,
-                )
-                for r in rows
+                PromotionRecord(number, before, r.promoted_at, r.note) for r, number, before in rows
             ]
 
     # ------------------------------------------------------------------ exports

@@ -12,12 +12,12 @@ from storage import TrialState, TrialStore
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 PAGES = [
-    "pages/studies.py",
-    "pages/trials.py",
-    "pages/compare.py",
-    "pages/analysis.py",
-    "pages/champion.py",
-    "pages/monitoring.py",
+    "app_pages/studies.py",
+    "app_pages/trials.py",
+    "app_pages/compare.py",
+    "app_pages/analysis.py",
+    "app_pages/champion.py",
+    "app_pages/monitoring.py",
 ]
 
 

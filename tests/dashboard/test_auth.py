@@ -42,7 +42,7 @@ def test_with_oidc_configured_the_viewer_signs_in_with_streamlit(
                            "cookie_secret": "x" * 32, "client_id": "id", "client_secret": "s",
                            "server_metadata_url": "https://id.example/.well-known/openid"}  # fmt: skip
     app.run()
-    app.switch_page("pages/champion.py")
+    app.switch_page("app_pages/champion.py")
     app.run()
     assert not app.exception
     assert any(b.label == "Sign in to promote and export" for b in app.button)
@@ -56,16 +56,16 @@ def test_promote_and_export_need_a_signed_in_viewer(
     monkeypatch.setenv("AUTOML_STORAGE", copy_study(config, tmp_path))
 
     monkeypatch.setenv(PUBLIC_VARIABLE, "0")  # loopback: nothing to sign in to
-    assert _buttons(open_page("pages/champion.py")) == {"promote": False, "export": False}
+    assert _buttons(open_page("app_pages/champion.py")) == {"promote": False, "export": False}
 
     monkeypatch.setenv(PUBLIC_VARIABLE, "1")  # the network, no sign-in configured
     monkeypatch.delenv(HASH_VARIABLE, raising=False)
-    app = open_page("pages/champion.py")
+    app = open_page("app_pages/champion.py")
     assert _buttons(app) == {"promote": True, "export": True}
     assert any("Read-only" in c.value for c in app.sidebar.caption)
 
     monkeypatch.setenv(HASH_VARIABLE, password_hash("correct horse"))
-    app = open_page("pages/champion.py")
+    app = open_page("app_pages/champion.py")
     assert _buttons(app) == {"promote": True, "export": True}
     (sign_in,) = [b for b in app.button if b.label == "Sign in"]
     app.sidebar.text_input[0].input("wrong one")

@@ -73,7 +73,7 @@ def test_a_folder_of_photos_to_a_champion_an_export_and_predictions(
     from tests.dashboard.test_pages import open_page
 
     monkeypatch.setenv("AUTOML_STORAGE", url)
-    app = open_page("pages/champion.py")
+    app = open_page("app_pages/champion.py")
     assert not app.exception
     (per_class,) = [d.value for d in app.dataframe if "Class" in d.value.columns]
     assert per_class["Class"].tolist() == ["berry", "leaf", "sky"]

@@ -345,7 +345,7 @@ def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
     from tests.dashboard.test_pages import open_page
 
     monkeypatch.setenv("AUTOML_STORAGE", served.store.url)
-    page = open_page("pages/monitoring.py")
+    page = open_page("app_pages/monitoring.py")
     assert not page.exception
     (banner,) = page.error
     assert banner.value.startswith("**Drift:**")  # with the module's earlier requests: 312
