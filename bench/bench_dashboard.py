@@ -237,9 +237,8 @@ def main() -> None:
     os.environ["AUTOML_STORAGE"] = url
     import streamlit as st
 
-    from dashboard import data
-
     logging.disable(logging.WARNING)  # AppTest outside a server warns on every call
+    from dashboard import data
 
     chosen = list(range(0, args.trials, args.trials // 10))[:10]
     print(f"before the pages: {rss_mb():.0f} MB resident")

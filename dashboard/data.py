@@ -153,9 +153,17 @@ def importances(url: str, study: str, sample: tuple[int, ...]) -> dict[str, floa
     return actions.importances(_store(url).trials_by_numbers(study, sample))
 
 
+#: Studies up to this size list every trial in the pickers, as before; bigger ones the best
+#: and the latest (any other can be typed in).
+PICK_ALL = 500
+
+
 def picker_trials(url: str, study: str, stamp: StudyStamp, keep: Iterable[int]) -> list[int]:
-    """Trial numbers a picker offers on a study of any size: the 200 best, the 20 latest and
-    ``keep`` (a small study: all of them); others can be typed in."""
+    """Trial numbers a picker offers: every one on a small study; on a big one the 200
+    best, the 20 latest and ``keep``."""
+    if stamp.n_trials <= PICK_ALL:
+        every = top_trials(url, study, None, "number", PICK_ALL, stamp)
+        return sorted({*keep, *(t.number for t in every)})
     best = top_trials(url, study, COMPLETED, "value", 200, stamp)
     latest = top_trials(url, study, None, "number", 20, stamp)
     return sorted({*keep, *(t.number for t in best), *(t.number for t in latest)})

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -25,8 +26,8 @@ from storage import (
 #: Most markers a scatter chart draws; past it, a seeded random sample (the title says so).
 MAX_POINTS = 5_000
 #: Completed trials behind importance and parallel coordinates on a big study: the best
-#: quarter of it and a random rest. fANOVA's forest takes about 0.7 s per thousand trials.
-ANALYSIS_SAMPLE = 1_000
+#: quarter of it and a random rest: fANOVA fits them in about 0.25 s here (BENCHMARKS.md).
+ANALYSIS_SAMPLE = 500
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -277,8 +278,8 @@ def history_figure(
         if group:
             figure.add_trace(
                 _scatter(len(drawn))(
-                    x=[t.number for t in group],
-                    y=[t.value for t in group],
+                    x=np.asarray([t.number for t in group]),
+                    y=np.asarray([t.value for t in group]),
                     mode="markers",
                     name=state.value.lower(),
                     marker={"color": STATE_COLOURS[state.value], "size": 8},
@@ -317,7 +318,8 @@ def _sample(items: Sequence[Any], limit: int, keep: set[int] = frozenset()) -> l
 
 
 def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
-    """WebGL past a thousand markers: SVG scatter plots crawl in the browser."""
+    """WebGL past a thousand markers: SVG scatter plots crawl in the browser. (Their data go
+    in as numpy arrays: Plotly validates a list item by item, 20 times slower.)"""
     return go.Scattergl if n_points > 1_000 else go.Scatter
 
 
@@ -411,8 +413,8 @@ def pareto_figure(
     figure = go.Figure()
     figure.add_trace(
         _scatter(len(completed))(
-            x=[t.param_count for t in completed],
-            y=[t.value for t in completed],
+            x=np.asarray([t.param_count for t in completed]),
+            y=np.asarray([t.value for t in completed]),
             mode="markers",
             name="completed trial",
             text=[f"trial {t.number}" for t in completed],

@@ -67,6 +67,7 @@ class TrialRow(Base):
     __table_args__ = (
         UniqueConstraint("study_id", "number", name="uq_automl_trials_study_number"),
         Index("ix_automl_trials_study_updated", "study_id", "updated_at"),
+        # On PostgreSQL (study_id, value DESC NULLS LAST, number): see migration 0005.
         Index("ix_automl_trials_study_value", "study_id", "value"),
     )
 

@@ -467,6 +467,14 @@ class TrialStore:
                 f"cannot sort trials by {sort!r}; choose one of {', '.join(SORT_KEYS)} "
                 "or param:<name>"
             )
+        if sort == "number":  # unique and never NULL: the (study_id, number) index alone
+            return list(
+                session.scalars(
+                    query.order_by(key.desc() if descending else key.asc())
+                    .offset(max(0, offset))
+                    .limit(max(1, limit))
+                )
+            )
         key = key.desc() if descending else key.asc()
         query = query.order_by(key.nulls_last(), TrialRow.number)
         return list(session.scalars(query.offset(max(0, offset)).limit(max(1, limit))))

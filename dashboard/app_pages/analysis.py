@@ -1,7 +1,7 @@
 """Why the search went where it went: history, importances, parallel coordinates, size front.
 
 Big studies: the charts plot every trial's few columns, draw a sample past 5,000 markers and
-fit importance on a sample of 1,000 completed trials (each chart says when it samples)."""
+fit importance on a sample of 500 completed trials (each chart says when it samples)."""
 
 import streamlit as st
 

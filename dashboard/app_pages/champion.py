@@ -37,7 +37,7 @@ picked = st.selectbox(
     ),
     accept_new_options=True,
     key="trial_picker",
-    help="The best 200 and the latest 20 are listed; type any other trial number.",
+    help="On a big study the best 200 and the latest 20 are listed: type any other number.",
 )
 numbers, _ = views.trial_choices(typed=[picked])
 found = data.trials_by_numbers(url, study, tuple(numbers), stamp)

@@ -24,7 +24,7 @@ picked = st.multiselect(
     default=default,
     key="compare_picker",
     accept_new_options=True,
-    help="The best 200 and the latest 20 are listed; type any other trial number.",
+    help="On a big study the best 200 and the latest 20 are listed: type any other number.",
 )
 chosen, typed_wrong = views.trial_choices(typed=picked)
 known = data.trials_by_numbers(url, study, tuple(chosen), stamp)

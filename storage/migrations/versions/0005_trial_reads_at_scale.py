@@ -29,7 +29,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE automl_trials SET updated_at = COALESCE(finished_at, started_at)")
     op.create_index('ix_automl_trials_study_updated', 'automl_trials', ['study_id', 'updated_at'])
-    op.create_index('ix_automl_trials_study_value', 'automl_trials', ['study_id', 'value'])
+    if op.get_bind().dialect.name == "postgresql":
+        # "Best first" is ORDER BY value DESC NULLS LAST, number: an index in exactly that
+        # order serves it from the front (a plain one, scanned backwards, puts NULLs first).
+        op.execute(
+            "CREATE INDEX ix_automl_trials_study_value ON automl_trials "
+            "(study_id, value DESC NULLS LAST, number)"
+        )
+    else:  # SQLite sorts NULLs first ascending, so last descending: the plain index serves
+        op.create_index('ix_automl_trials_study_value', 'automl_trials', ['study_id', 'value'])
 
 
 def downgrade() -> None:
