@@ -29,11 +29,13 @@ with st.sidebar:
             picked = st.multiselect(
                 f"{param} is one of", labels, default=labels, key=f"filter_values_{param}"
             )
-            param_values = tuple(raw for raw, label in choices if label in picked)
+            if len(picked) < len(labels):  # all of them: no condition (trials without it too)
+                param_values = tuple(raw for raw, label in choices if label in picked)
         elif bounds is not None and bounds[0] < bounds[1]:
-            param_range = st.slider(
+            chosen = st.slider(
                 f"{param} between", *bounds, bounds, format="%g", key=f"filter_range_{param}"
             )
+            param_range = None if tuple(chosen) == tuple(bounds) else tuple(chosen)
         else:
             st.caption(f"{param} has too many distinct values to pick from.")
     st.subheader("Order")

@@ -135,23 +135,14 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
         page.get_by_role("link", name="Trials").click()
         expect(page.get_by_role("heading", name="Trials")).to_be_visible(timeout=30_000)
         _wait_idle(page)
-        grid = page.locator('[data-testid="stDataFrame"]').first
-        expect(grid).to_be_visible()
-        box = grid.bounding_box()
-        row_height = 35
+        expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
         for row in (0, 1):
-            page.mouse.click(box["x"] + 18, box["y"] + row_height * (row + 1) + row_height / 2)
-            _wait_idle(page)
+            _tick_row(page, row)
         expect(page.get_by_text("Selected trials")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(OUTPUT / "2-trials.png"), full_page=True)
 
         # Compare: the two selected trials arrive as two curves.
-        page.get_by_role("link", name="Compare").click()
-        expect(page.get_by_role("heading", name="Compare trials")).to_be_visible(timeout=30_000)
-        _wait_idle(page)
-        chart = page.locator(".js-plotly-plot").first
-        expect(chart).to_be_visible(timeout=30_000)
-        assert chart.locator("g.trace.scatter").count() >= 2
+        _compare_chart(page)
         page.screenshot(path=str(OUTPUT / "3-compare.png"), full_page=True)
 
         page.get_by_role("link", name="Analysis").click()
@@ -207,6 +198,19 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
     assert recorded.trial_number == best.number and recorded.size_bytes == target.stat().st_size
 
 
+def _compare_chart(page):
+    """Open Compare from the sidebar; its chart, once it draws two curves or more."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Compare").click()
+    expect(page.get_by_role("heading", name="Compare trials")).to_be_visible(timeout=30_000)
+    _wait_idle(page)
+    chart = page.locator(".js-plotly-plot").first
+    expect(chart).to_be_visible(timeout=30_000)
+    assert chart.locator("g.trace.scatter").count() >= 2
+    return chart
+
+
 def _tick_row(page, row: int) -> None:
     """Click the selection box of a grid row (the grid is a canvas: by position)."""
     grid = page.locator('[data-testid="stDataFrame"]').first
@@ -240,13 +244,8 @@ def test_a_study_of_thousands_of_trials_pages_and_compares(big_dashboard) -> Non
         expect(page.get_by_text("Selected trials 0, 52:")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(OUTPUT / "big-1-trials-page-2.png"), full_page=True)
 
-        page.get_by_role("link", name="Compare").click()
-        expect(page.get_by_role("heading", name="Compare trials")).to_be_visible(timeout=30_000)
-        _wait_idle(page)
-        chart = page.locator(".js-plotly-plot").first
-        expect(chart).to_be_visible(timeout=30_000)
+        chart = _compare_chart(page)
         expect(chart.get_by_text("trial 52", exact=False).first).to_be_attached()
-        assert chart.locator("g.trace.scatter").count() >= 2
         page.screenshot(path=str(OUTPUT / "big-2-compare.png"), full_page=True)
 
         # Any trial by number, though only the best and the latest are listed.
