@@ -273,7 +273,7 @@ def history_figure(
     ys = [t.value for t in steps] + ([steps[-1].value] if steps else [])
     drawn = _sample(finished, max_points, keep={t.number for t in steps})
     figure = go.Figure()
-    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+    for state in (TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE):  # completed on top
         group = [t for t in drawn if t.state is state]
         if group:
             figure.add_trace(
@@ -324,7 +324,8 @@ def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
 
 
 def _sampled_note(shown: int, total: int, what: str) -> str:
-    return f" ({shown:,} of {total:,} {what} drawn, a random sample)" if shown < total else ""
+    """A second, smaller title line: half-width charts have no room on the first."""
+    return f"<br><sup>{shown:,} of {total:,} {what} drawn at random</sup>" if shown < total else ""
 
 
 def importance_figure(importances: dict[str, float]) -> go.Figure:
@@ -372,8 +373,8 @@ def parallel_figure(frame: pd.DataFrame, of_completed: int | None = None) -> go.
     note = ""
     if of_completed and of_completed > len(completed):
         note = (
-            f" ({len(completed):,} of {of_completed:,}: the best {ANALYSIS_SAMPLE // 4:,} "
-            "and a random sample)"
+            f"<br><sup>{len(completed):,} of {of_completed:,}: the best "
+            f"{ANALYSIS_SAMPLE // 4:,} and a random sample of the rest</sup>"
         )
     figure.update_layout(
         title="Parallel coordinates of completed trials" + note,
