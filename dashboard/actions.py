@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.views import param_cell
 from storage import PromotionRecord, TrialRecord, TrialStore
 
 
@@ -93,7 +94,7 @@ def importances(trials: Sequence[TrialRecord]) -> dict[str, float]:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows = [
-        ({k: _hashable(v) for k, v in t.params.items() if v is not None}, t.value)
+        ({k: param_cell(v) for k, v in t.params.items() if v is not None}, t.value)
         for t in trials
         if t.value is not None
     ]
@@ -130,7 +131,3 @@ def importances(trials: Sequence[TrialRecord]) -> dict[str, float]:
             # 8 x 8 takes 0.25 s and gave the same ranking and shares (BENCHMARKS.md).
             evaluator=optuna.importance.FanovaImportanceEvaluator(n_trees=8, max_depth=8, seed=0),
         )
-
-
-def _hashable(value: object) -> object:
-    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else value

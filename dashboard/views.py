@@ -87,7 +87,7 @@ def trials_frame(trials: Sequence[TrialRecord], test_accuracy: dict[int, float])
             "Duration (s)": round(t.duration_s, 1) if t.duration_s is not None else None,
             "Reason": t.reason,
         }
-        row.update({f"param: {k}": _cell(v) for k, v in t.params.items()})
+        row.update({f"param: {k}": param_cell(v) for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -132,20 +132,18 @@ def trial_filter(
     )
 
 
-def trial_choices(
-    *groups: Iterable[int], typed: Iterable[int | str] = ()
-) -> tuple[list[int], list[str]]:
-    """Trial numbers to offer in a picker (the groups together, in order), and what a user
-    typed that names no number. Typed text may be a label ("trial 12 (champion)"): a picker
-    hands one back as text when its options changed under it."""
-    numbers, bad = [], []
+def trial_numbers(typed: Iterable[int | str]) -> tuple[list[int], list[str]]:
+    """The trial numbers a picker returned, and what a user typed that names no number.
+    Typed text may be a label ("trial 12 (champion)"): a picker hands one back as text when
+    its options changed under it."""
+    numbers, bad = set(), []
     for value in typed:
         found = re.search(r"\d+", str(value))
         if found:
-            numbers.append(int(found.group()))
+            numbers.add(int(found.group()))
         else:
             bad.append(str(value).strip())
-    return sorted({n for group in (*groups, numbers) for n in group}), bad
+    return sorted(numbers), bad
 
 
 def merge_selection(
@@ -480,11 +478,12 @@ def per_class_frame(evaluation: EvaluationRecord) -> pd.DataFrame:
 
 def _text(value: Any) -> str:
     """A parameter as text: a column of mixed bools, numbers and strings is not Arrow's."""
-    value = _cell(value)
+    value = param_cell(value)
     return "—" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _cell(value: Any) -> Any:
+def param_cell(value: Any) -> Any:
+    """A parameter for a table cell or a category: a list (per-block filters) as '32, 64'."""
     return ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
 
 

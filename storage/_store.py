@@ -738,17 +738,6 @@ class TrialStore:
             row = session.scalar(select(EvaluationRow).where(EvaluationRow.trial_id == trial.id))
             return _evaluation_record(row, number) if row else None
 
-    def evaluated_trials(self, study_name: str) -> dict[int, float]:
-        """Trial number -> evaluated test accuracy, for tables."""
-        with self._scope() as session:
-            study = self._study_row(session, study_name)
-            rows = session.execute(
-                select(TrialRow.number, EvaluationRow.accuracy)
-                .join(EvaluationRow, EvaluationRow.trial_id == TrialRow.id)
-                .where(TrialRow.study_id == study.id)
-            )
-            return {n: a for n, a in rows}
-
     # -------------------------------------------------------------- predictions
     def record_predictions(self, records: Sequence[PredictionRecord]) -> None:
         """Append served answers in one transaction (the server's log writer batches them)."""

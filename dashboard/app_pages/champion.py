@@ -39,7 +39,7 @@ picked = st.selectbox(
     key="trial_picker",
     help="On a big study the best 200 and the latest 20 are listed: type any other number.",
 )
-numbers, _ = views.trial_choices(typed=[picked])
+numbers, _ = views.trial_numbers([picked])
 found = data.trials_by_numbers(url, study, tuple(numbers), stamp)
 if not found:
     st.warning(f"Not a trial of **{study}**: {picked}.")

@@ -26,7 +26,7 @@ picked = st.multiselect(
     accept_new_options=True,
     help="On a big study the best 200 and the latest 20 are listed: type any other number.",
 )
-chosen, typed_wrong = views.trial_choices(typed=picked)
+chosen, typed_wrong = views.trial_numbers(picked)
 known = data.trials_by_numbers(url, study, tuple(chosen), stamp)
 missing = sorted(set(chosen) - {t.number for t in known})
 if typed_wrong or missing:

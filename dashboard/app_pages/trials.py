@@ -20,7 +20,8 @@ with st.sidebar:
     states = st.multiselect("State", views.STATES, default=views.STATES, key="filter_states")
     phases = st.multiselect("Phase", views.PHASES, default=views.PHASES, key="filter_phases")
     value_range = st.slider("Val accuracy", 0.0, 1.0, (0.0, 1.0), step=0.01, key="filter_value")
-    param = st.selectbox("Parameter", ["(any)", *data.param_names(url, study)], key="filter_param")
+    names = data.param_names(url, study)
+    param = st.selectbox("Parameter", ["(any)", *names], key="filter_param")
     param_values = param_range = None
     if param != "(any)":
         choices, bounds = data.param_choices(url, study, param)
@@ -41,7 +42,7 @@ with st.sidebar:
     st.subheader("Order")
     sort_label = st.selectbox(
         "Sort by",
-        [*views.SORTS, *(f"param: {p}" for p in data.param_names(url, study))],
+        [*views.SORTS, *(f"param: {p}" for p in names)],
         key="sort_by",
     )
     descending = st.toggle(
@@ -58,16 +59,16 @@ def trials_table() -> None:
     stamp = data.study_stamp(url, study)  # the only read while nothing changes
     # A new filter or order starts again at page 1: the pager's key changes with them.
     pager = f"trials_page_{hash((study, where, sort, descending, page_size))}"
-    requested = st.session_state.get(pager, 1)
-    page = data.trial_page(
-        url, study, where, sort, descending, (requested - 1) * page_size, page_size, stamp
-    )
+
+    def read(number: int):
+        offset = (number - 1) * page_size
+        return data.trial_page(url, study, where, sort, descending, offset, page_size, stamp)
+
+    page = read(st.session_state.get(pager, 1))
     pages = max(1, -(-page.total // page_size))
-    if requested > pages:  # the study shrank under the filter: show its last page
-        st.session_state[pager] = requested = pages
-        page = data.trial_page(
-            url, study, where, sort, descending, (pages - 1) * page_size, page_size, stamp
-        )
+    if st.session_state.get(pager, 1) > pages:  # fewer match now: show the last page
+        st.session_state[pager] = pages
+        page = read(pages)
     st.number_input(f"Page (of {pages:,})", 1, pages, key=pager)
     shown = [t.number for t in page.trials]
     chosen = st.session_state.setdefault("compare", [])

@@ -49,8 +49,8 @@ def test_selection_survives_paging_and_big_charts_sample() -> None:
     chosen = views.merge_selection([3, 12, 60], range(10, 20), [15])
     assert chosen == [3, 60, 15]
     assert views.merge_selection(chosen, range(10, 20), [15]) == chosen  # a rerun changes nothing
-    assert views.trial_choices([1, 2], [2, 9], typed=[5, "17", "x"]) == ([1, 2, 5, 9, 17], ["x"])
-    assert views.trial_choices(typed=["trial 12 (champion)"]) == ([12], [])
+    assert views.trial_numbers([17, "5", "x", 5]) == ([5, 17], ["x"])
+    assert views.trial_numbers(["trial 12 (champion)"]) == ([12], [])
 
     # 20,000 trials: the history draws a sample, keeps every improvement, says so.
     rng = random.Random(0)
