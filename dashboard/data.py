@@ -20,7 +20,7 @@ from storage import (
     StudyStamp,
     TrialFilter,
     TrialPage,
-    TrialPoint,
+    TrialPoints,
     TrialRecord,
     TrialStore,
 )
@@ -102,10 +102,13 @@ def trials_by_numbers(
 
 
 @st.cache_resource(ttl=STAMPED_TTL_S, max_entries=8, show_spinner=False)
-def trial_points(url: str, study: str, stamp: StudyStamp) -> tuple[TrialPoint, ...]:
-    """Shared, not copied per reader as cache_data would (unpickling 50,000 points costs
-    0.15 s): the points are immutable."""
-    return tuple(_store(url).trial_points(study))
+def trial_points(url: str, study: str, stamp: StudyStamp) -> TrialPoints:
+    """What the analysis charts draw: on a big study a sample chosen in the database that
+    keeps the charts' lines exact and the best trials for ``views.analysis_sample``. Shared,
+    not copied per reader as cache_data would: the points are immutable."""
+    return _store(url).trial_points(
+        study, limit=views.MAX_POINTS, keep_best=views.ANALYSIS_SAMPLE // 4
+    )
 
 
 @st.cache_data(ttl=SLOW_TTL_S, show_spinner=False)

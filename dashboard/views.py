@@ -255,8 +255,10 @@ def differing_rows(table: pd.DataFrame) -> list[str]:
 
 
 def history_figure(
-    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS
+    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS, of: int = 0
 ) -> go.Figure:
+    """``of``: how many finished trials the study has, when ``trials`` is a sample of them
+    that keeps every best-so-far step (``TrialStore.trial_points``)."""
     finished = sorted(
         (t for t in trials if t.value is not None and t.state is not TrialState.RUNNING),
         key=lambda t: t.number,
@@ -285,7 +287,7 @@ def history_figure(
             )
     figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="best so far", line={"shape": "hv"}))
     figure.update_layout(
-        title="Optimisation history" + _sampled_note(len(drawn), len(finished), "trials"),
+        title="Optimisation history" + _sampled_note(len(drawn), max(of, len(finished)), "trials"),
         xaxis_title="Trial number",
         yaxis_title="Validation accuracy",
         **_LAYOUT,
@@ -400,8 +402,10 @@ def pareto_front(trials: Sequence[TrialRecord | TrialPoint]) -> list[TrialRecord
 
 
 def pareto_figure(
-    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS
+    trials: Sequence[TrialRecord | TrialPoint], max_points: int = MAX_POINTS, of: int = 0
 ) -> go.Figure:
+    """``of``: how many completed trials with a size the study has, when ``trials`` is a
+    sample of them that keeps the whole front (``TrialStore.trial_points``)."""
     every = [
         t
         for t in trials
@@ -432,7 +436,8 @@ def pareto_figure(
         )
     )
     figure.update_layout(
-        title="Accuracy vs model size" + _sampled_note(len(completed), len(every), "trials"),
+        title="Accuracy vs model size"
+        + _sampled_note(len(completed), max(of, len(every)), "trials"),
         xaxis_title="Parameters (weights, log scale)",
         yaxis_title="Validation accuracy",
         **_LAYOUT,

@@ -18,6 +18,7 @@ from storage._records import (
     TrialFilter,
     TrialPage,
     TrialPoint,
+    TrialPoints,
     TrialRecord,
     TrialState,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "TrialFilter",
     "TrialPage",
     "TrialPoint",
+    "TrialPoints",
     "TrialRecord",
     "TrialState",
     "TrialStore",

@@ -86,6 +86,19 @@ class TrialPoint(NamedTuple):
 
 
 @dataclass(frozen=True)
+class TrialPoints:
+    """What the analysis charts plot. ``points`` holds every trial of a small study; of a
+    big one a spread sample, plus every trial a chart must show whatever the sample: the
+    best-so-far steps, the best for their size and the best by value. The counts are the
+    study's, for the charts' "n of N" notes."""
+
+    points: tuple[TrialPoint, ...]
+    finished: int  # have a value and are not running: the history's markers
+    completed: int  # completed with a value
+    sized: int  # completed with a value and a size: the size chart's markers
+
+
+@dataclass(frozen=True)
 class TrialFilter:
     """Which trials a table shows, applied in the database. ``None`` means no condition.
 

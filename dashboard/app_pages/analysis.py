@@ -1,7 +1,8 @@
 """Why the search went where it went: history, importances, parallel coordinates, size front.
 
-Big studies: the charts plot every trial's few columns, draw a sample past 5,000 markers and
-fit importance on a sample of 500 completed trials (each chart says when it samples)."""
+Big studies: the charts draw about 5,000 trials the database picks (every best-so-far step and
+the whole size front among them) and fit importance on 500 completed trials (each chart says
+when it samples)."""
 
 import streamlit as st
 
@@ -12,17 +13,18 @@ st.title("Analysis")
 study = choose_study()
 url = data.storage_url()
 stamp = data.study_stamp(url, study)
-points = data.trial_points(url, study, stamp)
+drawn = data.trial_points(url, study, stamp)
+points = drawn.points
 completed = [t for t in points if t.state.value == "COMPLETE" and t.value is not None]
 if not completed:
     st.info(f"Study **{study}** has no completed trial yet: nothing to analyse.")
     st.stop()
 sample = tuple(views.analysis_sample(points))
 
-st.plotly_chart(views.history_figure(points), width="stretch")
+st.plotly_chart(views.history_figure(points, of=drawn.finished), width="stretch")
 left, right = st.columns(2)
 with right:
-    st.plotly_chart(views.pareto_figure(points), width="stretch")
+    st.plotly_chart(views.pareto_figure(points, of=drawn.sized), width="stretch")
     front = views.pareto_front(points)
     if front:
         best = max(completed, key=lambda t: t.value)
@@ -33,16 +35,16 @@ with right:
             f"{smallest_close.param_count:,} weights instead of {best.param_count:,}."
         )
 sampled = views.trials_frame(data.trials_by_numbers(url, study, sample, stamp), {})
-st.plotly_chart(views.parallel_figure(sampled, of_completed=len(completed)), width="stretch")
+st.plotly_chart(views.parallel_figure(sampled, of_completed=drawn.completed), width="stretch")
 with left:  # last: the slowest chart fills in once the others are on screen
-    if len(completed) >= 3:
+    if drawn.completed >= 3:
         try:
             with st.spinner("Fitting parameter importance…"):
                 importance = data.importances(url, study, sample)
             st.plotly_chart(views.importance_figure(importance), width="stretch")
-            if len(sample) < len(completed):
+            if len(sample) < drawn.completed:
                 st.caption(
-                    f"Fitted on {len(sample):,} of {len(completed):,} completed trials: the "
+                    f"Fitted on {len(sample):,} of {drawn.completed:,} completed trials: the "
                     f"best {views.ANALYSIS_SAMPLE // 4:,} and a random sample of the rest."
                 )
         except Exception as exc:  # fANOVA needs variety among the completed trials

@@ -101,7 +101,7 @@ def test_importance_from_the_store_finds_the_parameter_that_matters(big_url: str
     from storage import TrialStore
 
     store = TrialStore(big_url)
-    sample = views.analysis_sample(store.trial_points("big"))
+    sample = views.analysis_sample(store.trial_points("big").points)
     importances = actions.importances(store.trials_by_numbers("big", sample))
     assert next(iter(importances)) == "learning_rate" and importances["learning_rate"] > 0.5
     assert "filters" not in importances and "optimizer" in importances

@@ -278,7 +278,31 @@ def test_trial_pages_filter_sort_and_count_in_the_database(
 
     # Reads of just the trials shown; the stamp moves when a trial changes.
     assert [t.number for t in store.trials_by_numbers("big", [399, 5, 12345, 5])] == [5, 399]
-    assert [p.number for p in store.trial_points("big")] == list(range(400))
+    everything = store.trial_points("big")
+    assert [p.number for p in everything.points] == list(range(400))
+    assert everything.finished == sum(t.value is not None for t in every)  # none running
+    assert everything.completed == sum(t.state is TrialState.COMPLETE for t in every)
+
+    # Past a limit the database picks the points: every best-so-far step, the whole size
+    # front and the best by value, and a spread of the rest, the same on every read.
+    picked = store.trial_points("big", limit=100, keep_best=10)
+    assert 80 <= len(picked.points) <= 120 and picked == store.trial_points("big", 100, 10)
+    assert (picked.finished, picked.completed) == (everything.finished, everything.completed)
+    numbers = [p.number for p in picked.points]
+    assert numbers == sorted(numbers) and numbers[0] < 40 and numbers[-1] > 360
+    complete = [p for p in everything.points if p.state is TrialState.COMPLETE]
+    steps, best = [], -1.0
+    for p in complete:
+        if p.value > best:
+            steps.append(p.number)
+            best = p.value
+    top = sorted(complete, key=lambda p: (-p.value, p.number))[:10]
+    front, best = [], -1.0
+    for p in sorted(complete, key=lambda p: (p.param_count, -p.value)):
+        if p.value > best:
+            front.append(p.number)
+            best = p.value
+    assert len(front) > 2 and set(steps) | set(front) | {p.number for p in top} <= set(numbers)
     before = store.study_stamp("big")
     assert before.n_trials == 400 and before.updated_at is not None
     running = store.start_trial("big", 400, phase="screening")
