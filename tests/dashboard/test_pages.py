@@ -194,3 +194,32 @@ def test_selection_is_kept_across_pages_and_reaches_compare(big_url: str) -> Non
 
     app.switch_page(PAGES[3]).run()  # Analysis on the whole study
     assert not app.exception, app.exception
+
+
+def test_analysis_draws_what_the_database_picks_on_a_big_study(
+    big_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_POINTS the store picks the points: the charts say they sample, and their
+    best-so-far line and size front are still the whole study's."""
+    from dashboard import views
+
+    monkeypatch.setattr(views, "MAX_POINTS", 60)
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.session_state["study"] = "big"
+    app.switch_page(PAGES[3]).run()
+    assert not app.exception, app.exception
+    charts = {
+        (spec := json.loads(chart.proto.spec))["layout"]["title"]["text"].split("<br>")[0]: spec
+        for chart in app.get("plotly_chart")
+    }
+    history, pareto = charts["Optimisation history"], charts["Accuracy vs model size"]
+    every = TrialStore(big_url).trials("big")
+    finished = [t for t in every if t.value is not None and t.state.value != "RUNNING"]
+    complete = [t for t in every if t.state.value == "COMPLETE" and t.value is not None]
+    assert f"of {len(finished):,} trials drawn" in history["layout"]["title"]["text"]
+    markers = sum(len(t["x"]) for t in history["data"][:-1] if "x" in t)
+    assert markers < 100
+    best_line = history["data"][-1]
+    assert best_line["y"][-1] == max(t.value for t in complete)
+    front = views.pareto_front(complete)
+    assert pareto["data"][1]["x"] == [t.param_count for t in front]
