@@ -494,7 +494,7 @@ class TrialStore:
     ) -> TrialPoints:
         """Number, state, value and size of the study's trials: what the analysis charts
         plot, without the parameters. Past ``limit`` trials, about ``limit`` of them: the
-        best-so-far steps, the best for their size and the ``keep_best`` best by value
+        best-so-far steps, the best for their size and the ``keep_best`` best completed
         (window functions and an index walk in the database), and a spread of the rest chosen
         by a fixed hash of the number, the same trials on every refresh. So a 50,000-trial
         study is never read whole, and the charts' lines are exact."""
