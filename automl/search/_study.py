@@ -400,6 +400,21 @@ class _Supervisor:
             self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
         self.log(f"trial {number} failed: {reason}{retried}")
 
+    def _running_text(self, trials: list[TrialRecord]) -> str:
+        """The latest running trial: its epoch and data fraction, and its validation accuracy
+        so far (a final run trains for minutes, its score changes under the best's)."""
+        running = [t for t in trials if t.state is TrialState.RUNNING]
+        if not running:
+            return ""
+        t = running[-1]
+        if not t.epochs_run:
+            return f"trial {t.number} starting"
+        fraction = f" on {fraction_text(t.data_fraction)} of the data" if t.data_fraction else ""
+        epochs = self.store.epochs(self.config.name, [t.number])
+        score = epochs[-1].val_accuracy if epochs else None
+        so_far = f", val acc {score:.4f}" if score is not None else ""
+        return f"trial {t.number} epoch {t.epochs_run}{fraction}{so_far}"
+
     def update_bar(self) -> None:
         """Poll the store: counts every worker's trials, other machines' included."""
         if self.bar.disable:  # --verbose, or a helper worker writing to a log file
@@ -423,7 +438,7 @@ class _Supervisor:
                 for part in (
                     f"{max(0.0, self.plan.deadline - now):.0f} s left",
                     f"{sum(1 for t in trials if t.phase == 'screening')} screened",
-                    _running_text(trials),
+                    self._running_text(trials),
                     best_text,
                 )
                 if part
@@ -435,17 +450,6 @@ class _Supervisor:
             self.bar.set_postfix_str(postfix, refresh=False)
         if changed or sys.stderr.isatty():  # keep logs free of identical redraws
             self.bar.refresh()
-
-
-def _running_text(trials: list[TrialRecord]) -> str:
-    running = [t for t in trials if t.state is TrialState.RUNNING]
-    if not running:
-        return ""
-    t = running[-1]
-    if not t.epochs_run:
-        return f"trial {t.number} starting"
-    fraction = f" on {fraction_text(t.data_fraction)} of the data" if t.data_fraction else ""
-    return f"trial {t.number} epoch {t.epochs_run}{fraction}"
 
 
 def _finish(
