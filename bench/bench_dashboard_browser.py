@@ -27,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dashboard import build_study
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("Trials", "Compare", "Analysis", "Trial & champion", "Studies")
 
 

@@ -998,9 +998,6 @@ def _redacted(url: str) -> str:
         return url
 
 
-__all__ = ["DEFAULT_STORAGE_URL", "SORT_KEYS", "TrialStore"]
-
-
 #: A prime: ``_spread`` maps trial numbers onto 0..``_SPREAD``-1 in a scrambled order.
 _SPREAD = 10_007
 
@@ -1028,3 +1025,6 @@ def _record_setters(
             )
         )
     )
+
+
+__all__ = ["DEFAULT_STORAGE_URL", "SORT_KEYS", "TrialStore"]
