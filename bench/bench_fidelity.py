@@ -105,11 +105,7 @@ def main() -> None:
             validation_data=val,
             epochs=args.full_epochs,
             verbose=0,
-            callbacks=[
-                keras.callbacks.LearningRateScheduler(
-                    BudgetCosine(params.learning_rate, args.full_epochs)
-                )
-            ],
+            callbacks=[BudgetCosine(params.learning_rate, args.full_epochs)],
         )
         full = max(history.history["val_accuracy"])
         keras.backend.clear_session()

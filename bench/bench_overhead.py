@@ -68,9 +68,7 @@ def main() -> None:
         started = time.perf_counter()
         model = build_model(params, data.input_shape, data.num_classes)
         compile_model(model, params)
-        schedule = keras.callbacks.LearningRateScheduler(
-            BudgetCosine(params.learning_rate, args.epochs)
-        )
+        schedule = BudgetCosine(params.learning_rate, args.epochs)
         model.fit(
             data.model_input(data.x_train), data.y_train, batch_size=params.batch_size,
             epochs=args.epochs, validation_data=(data.model_input(data.x_val), data.y_val), verbose=0, callbacks=[schedule],

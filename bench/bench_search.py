@@ -218,9 +218,7 @@ def train_for(data, params, seconds: float, *, augment: bool = False, seed: int 
         epochs=1000,
         verbose=0,
         callbacks=[
-            keras.callbacks.LearningRateScheduler(
-                BudgetCosine(params.learning_rate, 1000, deadline)
-            ),
+            BudgetCosine(params.learning_rate, 1000, deadline),
             stop_at(deadline),
         ],
     )

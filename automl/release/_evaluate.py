@@ -167,11 +167,7 @@ def cross_validate(
             epochs=trial.best_epoch,
             shuffle=False,
             verbose=0,
-            callbacks=[
-                keras.callbacks.LearningRateScheduler(
-                    BudgetCosine(params.learning_rate, trial.best_epoch)
-                )
-            ],
+            callbacks=[BudgetCosine(params.learning_rate, trial.best_epoch)],
         )
         _, accuracy = model.evaluate(
             evaluation_dataset(x, y, scale=data.pixel_scale, indices=held_idx), verbose=0

@@ -107,14 +107,3 @@ class BudgetPlan:
     def fits_final(self, cost: Cost, train_size: int) -> bool:
         epochs = self.final_seconds / cost.epoch_seconds(train_size)
         return epochs >= self.min_final_epochs
-
-
-def final_epochs(
-    cost: Cost, train_size: int, seconds_left: float, max_epochs: int | None = None
-) -> int:
-    """Whole epochs on the full training split that fit in ``seconds_left`` (at most
-    ``max_epochs`` when given); 0 when not even one does."""
-    if seconds_left <= 0:
-        return 0
-    fit = int(seconds_left // cost.epoch_seconds(train_size))
-    return max(0, fit if max_epochs is None else min(max_epochs, fit))

@@ -16,34 +16,59 @@ from storage import TrialStore
 MONITOR = "val_accuracy"
 
 
-class BudgetCosine:
-    """Cosine learning-rate decay over the epochs that will really run.
+class BudgetCosine(keras.callbacks.Callback):
+    """Cosine learning-rate decay over the epochs that will really run, set at each epoch.
 
-    Normally that is the trial's epoch budget. When the search's deadline would cut training
-    short, the plan shrinks to the epochs that still fit (measured from the epochs so far), so
-    a trial stopped by the clock still ends with a decayed learning rate, not mid-schedule.
-    For ``keras.callbacks.LearningRateScheduler``.
+    Without a deadline those are ``epochs``. With one, the plan is measured again at every
+    epoch from the pace of the last few (growing or shrinking, at most ``epochs``), so a run
+    whose first epochs were slow (tracing, a busy host) still uses all its time; the decay
+    left is spread over the epochs left, so the rate never rises when the plan grows. With a
+    deadline it also ends training after the last epoch that fits, rather than cutting the
+    next one short: the rate is at its floor when the time is up.
     """
+
+    PACE_EPOCHS = 3  # the median of this many recent epochs: one slow epoch does not count
 
     def __init__(
         self, base_lr: float, epochs: int, deadline: float | None = None, floor: float = 0.05
     ) -> None:
+        super().__init__()
         self.base_lr, self.epochs, self.deadline, self.floor = base_lr, epochs, deadline, floor
-        self.started: float | None = None
         self.planned = epochs
+        self._progress = 0.0
+        self._begins: list[float] = []
 
-    def __call__(self, epoch: int, lr: float | None = None) -> float:
+    def rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (0-based); called once per epoch, in order."""
         now = time.time()
-        if self.started is None:
-            self.started = now
-        if self.deadline is not None and epoch > 0:
-            per_epoch = (now - self.started) / epoch
-            fits = epoch + int(max(0.0, self.deadline - now) / per_epoch)
-            self.planned = max(epoch + 1, min(self.planned, fits))
-        progress = min(1.0, epoch / max(1, self.planned - 1))
+        self._begins.append(now)
+        pace = self._pace(self._begins)
+        if pace is not None:
+            fits = epoch + int(max(0.0, self.deadline - now) / pace)  # type: ignore[operator]
+            self.planned = max(epoch + 1, min(self.epochs, fits))
+        if epoch > 0:
+            self._progress += (1.0 - self._progress) / max(1, self.planned - epoch)
         return self.base_lr * (
-            self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+            self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * self._progress))
         )
+
+    def _pace(self, marks: list[float]) -> float | None:
+        """Seconds per epoch lately, from the instants epochs began (and the last one ended)."""
+        # Never the first epoch's: it holds the tracing, on small data many epochs' worth (the
+        # deadline still stops a fit that the second epoch cannot end in time).
+        gaps = np.diff(marks)[1:]
+        if self.deadline is None or not len(gaps):
+            return None
+        return float(np.median(gaps[-self.PACE_EPOCHS :]))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.optimizer.learning_rate = self.rate(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.time()
+        pace = self._pace([*self._begins, now])
+        if pace is not None and now + pace > self.deadline:  # type: ignore[operator]
+            self.model.stop_training = True
 
 
 class AsyncTerminateOnNaN(keras.callbacks.TerminateOnNaN):

@@ -260,7 +260,6 @@ def _final_phase(
         user_attrs={
             PHASE_ATTR: "final",
             "screened_as": winner.number,
-            **{name: winner.user_attrs[name] for name in COST_ATTRS},
             **cap,
         },
     )

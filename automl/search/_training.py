@@ -27,12 +27,10 @@ from automl.data import (
 )
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
-    COST_ATTRS,
     EPOCH_CAP_ATTR,
     PHASE_ATTR,
     BudgetPlan,
     Cost,
-    final_epochs,
     screening_rungs,
 )
 from automl.search._callbacks import (
@@ -48,6 +46,9 @@ from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore
+
+#: A final run without a cap ends at its deadline: this only bounds ``fit``'s epoch loop.
+MAX_FINAL_EPOCHS = 100_000
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,7 @@ class Objective:
             reporter,
             epochs=config.epochs,
             callbacks=[
-                keras.callbacks.LearningRateScheduler(
-                    BudgetCosine(params.learning_rate, config.epochs, self.deadline)
-                ),
+                BudgetCosine(params.learning_rate, config.epochs, self.deadline),
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
             ],
         )
@@ -192,9 +191,7 @@ class Objective:
             max_seconds_per_image=plan.final_seconds / (plan.min_final_epochs * train_size),
         )
         total_epochs = sum(r.epochs for r in self.rungs)
-        schedule = keras.callbacks.LearningRateScheduler(
-            BudgetCosine(params.learning_rate, total_epochs)
-        )
+        schedule = BudgetCosine(params.learning_rate, total_epochs)
         epoch, reason = 0, None
         for rung, indices in zip(self.rungs, self.subsets):
             cost = meter.cost
@@ -242,13 +239,13 @@ class Objective:
     def _final(
         self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
     ) -> FitOutcome:
-        """All the data, for the epochs the time left allows; learning rate floors at the end."""
+        """All the data until the deadline (or the epoch cap of a quick search), the learning
+        rate reaching its floor on the last epoch that fits. The epochs' own pace decides how
+        many fit, not the screening's cost: the winner may train faster now than it did on a
+        busy host or beside another worker, or slower."""
         train_size = len(self.data.x_train)
-        cost = Cost(*(float(trial.user_attrs[name]) for name in COST_ATTRS))
         assert self.deadline is not None
-        cap = trial.user_attrs.get(EPOCH_CAP_ATTR)
-        epochs = max(1, final_epochs(cost, train_size, self.deadline - time.time(), cap))
-        trial.set_user_attr("planned_epochs", epochs)
+        epochs = trial.user_attrs.get(EPOCH_CAP_ATTR) or MAX_FINAL_EPOCHS
         reporter.use(1.0, train_size, lambda step: None)  # never pruned
         self._fit(
             model,
@@ -256,11 +253,7 @@ class Objective:
             trial.number,
             reporter,
             epochs=epochs,
-            callbacks=[
-                keras.callbacks.LearningRateScheduler(
-                    BudgetCosine(params.learning_rate, epochs, self.deadline)
-                )
-            ],
+            callbacks=[BudgetCosine(params.learning_rate, epochs, self.deadline)],
         )
         return self._outcome(reporter)
 

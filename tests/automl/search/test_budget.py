@@ -12,7 +12,6 @@ from automl.search._budget import (
     SCREENING_RUNGS,
     BudgetPlan,
     Cost,
-    final_epochs,
     screening_rungs,
 )
 from automl.search._study import screening_winner
@@ -76,16 +75,6 @@ def test_a_candidate_too_slow_for_the_final_phase_is_refused() -> None:
     assert plan.fits_final(Cost(0.0006, 2.0), TRAIN)  # 34.4 s a full epoch: 8 fit
     assert plan.fits_final(Cost(0.001, 2.0), TRAIN)  # 56 s an epoch: 5.4 fit
     assert not plan.fits_final(Cost(0.0011, 2.0), TRAIN)  # 61.4 s an epoch: 4.9 fit
-
-
-def test_the_final_phase_gets_the_epochs_that_fit_in_the_time_left() -> None:
-    cost = Cost(0.0005, 3.0)  # 30 s an epoch
-    assert final_epochs(cost, TRAIN, seconds_left=305.0, max_epochs=50) == 10
-    assert final_epochs(cost, TRAIN, seconds_left=305.0, max_epochs=6) == 6
-    assert final_epochs(cost, TRAIN, seconds_left=20.0, max_epochs=50) == 0
-    assert final_epochs(cost, TRAIN, seconds_left=-5.0, max_epochs=50) == 0
-    # Uncapped (a search that used its screening share): all the epochs that fit.
-    assert final_epochs(cost, TRAIN, seconds_left=3005.0) == 100
 
 
 def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):

@@ -55,14 +55,14 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
 
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     config = SearchConfig(
-        task="digits", study_name="timed", trials=3, epochs=3, timeout_s=40, storage_url=url
+        task="digits", study_name="timed", trials=3, epochs=3, timeout_s=60, storage_url=url
     )
     lines: list[str] = []
     result = run_search(config, log=lines.append)
 
     store = TrialStore(url)
     trials = store.trials("timed")
-    phases = [t.phase for t in trials]  # up to 3 candidates in the 20 s of screening
+    phases = [t.phase for t in trials]  # up to 3 candidates in the 30 s of screening
     assert phases[-1] == "final" and set(phases[:-1]) == {"screening"} and len(phases) <= 4
     final = trials[-1]
     study = optuna.load_study(study_name="timed", storage=url)

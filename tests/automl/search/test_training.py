@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -169,24 +170,53 @@ def test_best_k_models_are_kept_with_their_hashes(
         assert local.stat().st_size == artifact.size_bytes
 
 
-def test_budget_cosine_decays_over_the_epochs_that_fit(monkeypatch) -> None:
-    from automl.search import BudgetCosine, _callbacks
+def _run_schedule(cosine, clock: dict, epoch_seconds: list[float]) -> list[float]:
+    """Drives ``cosine`` through epochs of the given lengths on a fake clock, as ``fit`` calls
+    it for ``cosine.epochs`` epochs; returns the learning rates it set, one per epoch run."""
+    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=None), stop_training=False)
+    cosine.set_model(model)
+    rates = []
+    for epoch, seconds in zip(range(cosine.epochs), epoch_seconds):
+        cosine.on_epoch_begin(epoch)
+        rates.append(model.optimizer.learning_rate)
+        clock["now"] += seconds
+        cosine.on_epoch_end(epoch)
+        if model.stop_training:
+            break
+    return rates
 
-    plain = BudgetCosine(1.0, epochs=5)
-    rates = [plain(e) for e in range(5)]
-    assert rates[0] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.05)
-    assert rates == sorted(rates, reverse=True)
+
+def test_budget_cosine_decays_to_its_floor_on_the_last_epoch_that_fits(monkeypatch) -> None:
+    from automl.search import BudgetCosine, _callbacks
 
     clock = {"now": 1000.0}
     monkeypatch.setattr(_callbacks.time, "time", lambda: clock["now"])
-    # 10 epochs planned, but epochs take 10 s and only ~30 s remain after the first.
-    squeezed = BudgetCosine(1.0, epochs=10, deadline=1040.0)
-    assert squeezed(0) == pytest.approx(1.0)
-    clock["now"] = 1010.0
-    squeezed(1)
-    assert squeezed.planned == 4  # epochs 0..3 fit before the deadline
-    clock["now"] = 1030.0
-    assert squeezed(3) == pytest.approx(0.05)  # fully decayed on the last epoch that fits
+
+    rates = _run_schedule(BudgetCosine(1.0, epochs=5), clock, [10.0] * 20)
+    assert len(rates) == 5 and rates[0] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.05)
+    assert rates == sorted(rates, reverse=True)
+
+    # The time left is the plan: a first epoch of 15 s (tracing), then 10 s each, 305 s in
+    # all: 30 epochs, the last one ending at the deadline, at the floor.
+    clock["now"] = 1000.0
+    timed = BudgetCosine(1.0, epochs=100_000, deadline=1305.0)
+    rates = _run_schedule(timed, clock, [15.0] + [10.0] * 100)
+    assert len(rates) == 30 and clock["now"] == pytest.approx(1305.0)
+    assert rates[-1] == pytest.approx(0.05) and rates == sorted(rates, reverse=True)
+
+    # Slow first epochs (a busy host) shrink the plan; when the pace picks up it grows again,
+    # and the rate still only falls, to the floor on the last epoch.
+    clock["now"] = 1000.0
+    busy = BudgetCosine(1.0, epochs=100_000, deadline=1300.0)
+    rates = _run_schedule(busy, clock, [40.0] * 4 + [10.0] * 100)
+    assert len(rates) == 4 + 14 and clock["now"] == pytest.approx(1300.0)
+    assert rates[-1] == pytest.approx(0.05) and rates == sorted(rates, reverse=True)
+
+    # A deadline that leaves room for more than ``epochs``: the cap holds.
+    clock["now"] = 1000.0
+    capped = BudgetCosine(1.0, epochs=6, deadline=5000.0)
+    rates = _run_schedule(capped, clock, [10.0] * 20)
+    assert len(rates) == 6 and rates[-1] == pytest.approx(0.05)
 
 
 def test_deadline_stops_a_trial_inside_an_epoch(tmp_path: Path, digits) -> None:
@@ -279,23 +309,29 @@ def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path
     assert trial.epochs_run <= 1
 
 
-def test_the_final_trial_trains_on_all_the_data_for_the_epochs_that_fit(
+def test_the_final_trial_trains_on_all_the_data_until_its_deadline(
     tmp_path: Path, digits
 ) -> None:
+    import time
+
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
     study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(1))  # never asked
-    final = {"phase": "final", "seconds_per_image": 1e-4, "validation_seconds": 0.01}
-    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={**final, "epoch_cap": 4})
-    # Uncapped: a claimed 110 s an epoch, so 5 fit in the 600 s left (more than --epochs).
-    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={**final, "seconds_per_image": 0.085})
-    study.optimize(objective, n_trials=2)
-    trial = store.trial("t", 0)
-    assert trial.phase == "final" and trial.state is TrialState.COMPLETE
-    assert trial.epochs_run == 4 == study.trials[0].user_attrs["planned_epochs"]  # the cap
+    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={"phase": "final", "epoch_cap": 4})
+    study.optimize(objective, n_trials=1)
+    # 8 s left: many times --epochs' worth of digits epochs (tenths of a second each).
+    objective.deadline = time.time() + 8.0
+    study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={"phase": "final"})
+    study.optimize(objective, n_trials=1)
+    capped, timed = store.trial("t", 0), store.trial("t", 1)
+    assert capped.phase == timed.phase == "final"
+    assert capped.state is timed.state is TrialState.COMPLETE
+    assert capped.epochs_run == 4 and capped.images_seen == 4 * len(digits.x_train)
     assert {e.data_fraction for e in store.epochs("t")} == {1.0}
-    assert trial.images_seen == 4 * len(digits.x_train)
     assert study.trials[0].intermediate_values == {}  # the pruner is never consulted
-    assert store.trial("t", 1).epochs_run == 5 == study.trials[1].user_attrs["planned_epochs"]
+    # Uncapped, it trains past --epochs until the time is up, the rate falling to its floor.
+    assert timed.epochs_run > 4
+    rates = [e.learning_rate for e in store.epochs("t", [1])]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.25 * rates[0]
 
 
 def test_balanced_class_weights_reach_the_fit(tmp_path: Path, digits, monkeypatch) -> None:
