@@ -309,9 +309,7 @@ def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path
     assert trial.epochs_run <= 1
 
 
-def test_the_final_trial_trains_on_all_the_data_until_its_deadline(
-    tmp_path: Path, digits
-) -> None:
+def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Path, digits) -> None:
     import time
 
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
