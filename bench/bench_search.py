@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -256,6 +257,9 @@ def main() -> None:
         "--no-ours", action="store_true", help="skip this project's search (timed cases only)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench_search.json"))
+    parser.add_argument(
+        "--keep-stores", type=Path, help="copy each search's trial store here, to read later"
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
@@ -282,6 +286,10 @@ def main() -> None:
 
                 if not args.no_ours:
                     keep(run_ours(case, data_dir, folder))
+                    if args.keep_stores:
+                        args.keep_stores.mkdir(parents=True, exist_ok=True)
+                        kept = args.keep_stores / f"{name}-{repeat}.db"
+                        shutil.copyfile(folder / "automl.db", kept)
                 data = get_task(case["task"]).load(data_dir, 0.1, 42)
                 budget = case["timeout"] or rows[-1]["seconds"]  # digits: the time ours took
                 if not args.no_keras_tuner:

@@ -34,7 +34,7 @@ from automl.search._optuna import (
 from automl.search._search_space import SEARCH_SPACE_VERSION, portfolio
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
-from storage import TrialRecord, TrialState, TrialStore
+from storage import TrialFilter, TrialRecord, TrialState, TrialStore
 
 Log = Callable[[str], None]
 
@@ -399,13 +399,17 @@ class _Supervisor:
             self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
         self.log(f"trial {number} failed: {reason}{retried}")
 
-    def _running_text(self, trials: list[TrialRecord]) -> str:
+    def _count(self, where: TrialFilter) -> int:
+        return self.store.trial_page(self.config.name, where, limit=1).total
+
+    def _running_text(self) -> str:
         """The latest running trial: its epoch and data fraction, and its validation accuracy
         so far (a final run trains for minutes, its score changes under the best's)."""
-        running = [t for t in trials if t.state is TrialState.RUNNING]
+        running_now = TrialFilter(states=(TrialState.RUNNING.value,))
+        running = self.store.top_trials(self.config.name, running_now, sort="number", limit=1)
         if not running:
             return ""
-        t = running[-1]
+        t = running[0]
         if not t.epochs_run:
             return f"trial {t.number} starting"
         fraction = f" on {fraction_text(t.data_fraction)} of the data" if t.data_fraction else ""
@@ -415,18 +419,20 @@ class _Supervisor:
         return f"trial {t.number} epoch {t.epochs_run}{fraction}{so_far}"
 
     def update_bar(self) -> None:
-        """Poll the store: counts every worker's trials, other machines' included."""
+        """Poll the store: counts every worker's trials, other machines' included. A few
+        small queries, not the study's trials: a resumed study may hold thousands."""
         if self.bar.disable:  # --verbose, or a helper worker writing to a log file
             return
-        trials = self.store.trials(self.config.name)
-        best = max(
-            (t for t in trials if t.state is TrialState.COMPLETE and t.value is not None),
-            key=lambda t: t.value,  # type: ignore[arg-type,return-value]
-            default=None,
+        complete = TrialFilter(states=(TrialState.COMPLETE.value,))
+        best = next(iter(self.store.top_trials(self.config.name, complete, limit=1)), None)
+        best_text = (
+            f"best val acc {best.value:.4f} (trial {best.number})"
+            if best is not None and best.value is not None
+            else ""
         )
-        best_text = f"best val acc {best.value:.4f} (trial {best.number})" if best else ""
         if self.plan is None:
-            position = min(sum(1 for t in trials if t.state.is_finished), self.bar.total)
+            finished = TrialFilter(states=tuple(s.value for s in TrialState if s.is_finished))
+            position = min(self._count(finished), self.bar.total)
             postfix, desc = best_text, ""
         else:
             now = time.time()
@@ -436,8 +442,8 @@ class _Supervisor:
                 part
                 for part in (
                     f"{max(0.0, self.plan.deadline - now):.0f} s left",
-                    f"{sum(1 for t in trials if t.phase == 'screening')} screened",
-                    self._running_text(trials),
+                    f"{self._count(TrialFilter(phases=('screening',)))} screened",
+                    self._running_text(),
                     best_text,
                 )
                 if part
