@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import queue
@@ -74,7 +75,9 @@ def run_study(
         config = _checked_images(config, task, log)
     # Loaded here once, so that bad data is refused before anything is stored (the workers
     # load it again; 8-bit images cost a quarter of float32, a folder's cache is only mapped).
-    data_summary = task.load(config.data_dir, config.validation_fraction, config.seed).describe()
+    data = task.load(config.data_dir, config.validation_fraction, config.seed)
+    data_summary, validation_images = data.describe(), len(data.y_val)
+    del data
     log(f"data: {data_summary}")
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     store = TrialStore(config.storage_url)
@@ -86,7 +89,7 @@ def run_study(
         reconcile(store, study)
         if on_ready is not None:
             on_ready()
-        _optimize(config, store, study, log)
+        _optimize(config, store, study, log, validation_images)
         return _finish(config, store, started, data_summary)
     finally:
         store.close()
@@ -155,7 +158,9 @@ def _finished_candidates(study: optuna.Study) -> int:
     )
 
 
-def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log) -> None:
+def _optimize(
+    config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log, validation_images: int
+) -> None:
     """Start workers one after another until the trial count or the time budget is reached."""
     # --workers' helpers share the first worker's clock: one screening deadline for all, so
     # that no worker still screening picks up another's final-phase trial from the queue.
@@ -189,18 +194,26 @@ def _optimize(config: SearchConfig, store: TrialStore, study: optuna.Study, log:
             if supervisor.run(WorkerJob(config, batch, screening_deadline, index, plan)) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
         if plan is not None:
-            _final_phase(config, study, supervisor, plan, log)
+            _final_phase(config, study, supervisor, plan, log, validation_images)
     finally:
         supervisor.close()
 
 
-def screening_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+def screening_winner(
+    trials: list[optuna.trial.FrozenTrial], validation_images: int | None = None
+) -> optuna.trial.FrozenTrial | None:
     """The best candidate at the highest rung that at least two candidates reached.
 
     Scores are compared only at equal fidelity. The highest rung alone would crown whichever
     candidate got there first (successive halving promotes the first arrivals unopposed), so
     the comparison is made where there was competition: a candidate there that went further
     is judged by its score at that rung like the others.
+
+    Given the validation split's size, a sampled candidate must beat the first known-good
+    configuration there (the portfolio's, or a warm start's: enqueued before the sampler's) by
+    more than that split can tell apart: one standard error of the difference of two
+    accuracies. On 400 validation images that is about 3 points; a closer lead is noise, and
+    the known-good configuration is the safer one to train for the rest of the budget.
     """
     screened = [
         t
@@ -215,7 +228,21 @@ def screening_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.Fro
     reached = sorted((max(t.intermediate_values) for t in screened), reverse=True)
     step = reached[1] if len(reached) > 1 else reached[0]
     contenders = [t for t in screened if step in t.intermediate_values]
-    return max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
+    best = max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
+    known = [t for t in contenders if "fixed_params" in t.system_attrs]  # enqueued ones
+    if not validation_images or not known:
+        return best
+    first = min(known, key=lambda t: t.number)
+    lead = best.intermediate_values[step] - first.intermediate_values[step]
+    return best if lead > _noise(best, first, step, validation_images) else first
+
+
+def _noise(
+    a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, step: int, images: int
+) -> float:
+    """One standard error of the difference of two accuracies on ``images`` images."""
+    variance = sum(p * (1 - p) for p in (a.intermediate_values[step], b.intermediate_values[step]))
+    return math.sqrt(variance / images)
 
 
 def _final_phase(
@@ -224,6 +251,7 @@ def _final_phase(
     supervisor: _Supervisor,
     plan: BudgetPlan,
     log: Log,
+    validation_images: int,
 ) -> None:
     """Train the screening's winner on all the data with the time that is left.
 
@@ -241,7 +269,8 @@ def _final_phase(
         if t.user_attrs.get(PHASE_ATTR) == "final"
         and t.state in (OptunaState.WAITING, OptunaState.RUNNING, OptunaState.COMPLETE)
     }
-    winner = screening_winner([t for t in trials if t.number not in claimed])
+    candidates = [t for t in trials if t.number not in claimed]
+    winner = screening_winner(candidates, validation_images)
     if winner is None:
         log("no candidate finished a screening rung: there is nothing to train in a final phase")
         return
@@ -264,9 +293,16 @@ def _final_phase(
         },
     )
     limit = f", at most {config.epochs} epochs" if quick else ""
+    top = screening_winner(candidates)
+    kept = (
+        f" (trial {top.number} screened higher, by less than {validation_images} validation "
+        "images can tell apart)"
+        if top is not None and top.number != winner.number
+        else ""
+    )
     log(
         f"final phase: trial {winner.number}'s configuration on all the data, "
-        f"{left:.0f} s left{limit}"
+        f"{left:.0f} s left{limit}{kept}"
     )
     supervisor.phase = "final"
     trials = study.get_trials(deepcopy=False)

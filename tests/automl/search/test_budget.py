@@ -110,6 +110,20 @@ def test_the_winner_is_the_best_where_at_least_two_candidates_competed() -> None
     assert screening_winner([]) is None
 
 
+def test_a_known_good_configuration_is_kept_unless_clearly_beaten() -> None:
+    complete = optuna.trial.TrialState.COMPLETE
+    default = _screened(0, {1: 0.73, 3: 0.76, 9: 0.77}, complete)
+    default.system_attrs["fixed_params"] = {"x": 0.0}  # enqueued: the portfolio's
+    sampled = _screened(1, {1: 0.79, 3: 0.77, 9: 0.78}, complete)
+    assert screening_winner([default, sampled]).params == {"x": 1.0}  # by score alone
+    # On 400 validation images one point is noise (one standard error is 2.9 points)...
+    assert screening_winner([default, sampled], validation_images=400).params == {"x": 0.0}
+    # ... on 6,000 it is not (0.8 points); nor are 8 points on 400.
+    assert screening_winner([default, sampled], validation_images=6000).params == {"x": 1.0}
+    clear = _screened(2, {1: 0.80, 3: 0.84, 9: 0.85}, complete)
+    assert screening_winner([default, sampled, clear], 400).params == {"x": 2.0}
+
+
 def test_the_final_share_is_a_setting_within_bounds() -> None:
     from automl._errors import AutoMLError
     from automl.search import SearchConfig
