@@ -29,6 +29,12 @@ def share_clock() -> None:
     os.environ[BUDGET_START_VARIABLE] = str(time.time())
 
 
+def machine_shared() -> bool:
+    """Whether other search processes of this run share this machine's cores (``--workers``):
+    set for the first one and inherited by its helpers."""
+    return BUDGET_START_VARIABLE in os.environ
+
+
 def share_cores(workers: int) -> int:
     """Each worker's TensorFlow threads: the cores divided among the workers (unless the user
     set the variables)."""

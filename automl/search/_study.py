@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState as OptunaState
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from automl._errors import AutoMLError, Terminated
 from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
-from automl._workers import BUDGET_START_VARIABLE
+from automl._workers import BUDGET_START_VARIABLE, machine_shared
 from automl.data import ImageFolderTask
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
@@ -191,7 +192,12 @@ def _optimize(
             # Seeded by the trial count: a resumed run never replays an earlier run's draws.
             index = len(study.get_trials(deepcopy=False))
             batch = min(remaining, config.trials_per_worker)
-            if supervisor.run(WorkerJob(config, batch, screening_deadline, index, plan)) == 0:
+            job = WorkerJob(batch, screening_deadline, index, plan)
+            # A final phase follows screening; a trial-count search may need another batch.
+            # The next worker gets ready while this one trains, on cores it would leave idle
+            # between the two; with --workers the other workers keep them busy: no gain.
+            more = plan is not None or (limit is not None and remaining > batch)
+            if supervisor.run(job, more_to_come=more and not machine_shared()) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
         if plan is not None:
             _final_phase(config, study, supervisor, plan, log, validation_images)
@@ -313,7 +319,14 @@ def _final_phase(
         for t in trials
         if t.state == OptunaState.WAITING and t.user_attrs.get(PHASE_ATTR) != "final"
     )
-    supervisor.run(WorkerJob(config, 1 + ahead, plan.deadline, len(trials), plan))
+    supervisor.run(WorkerJob(1 + ahead, plan.deadline, len(trials), plan))
+
+
+@dataclass(frozen=True)
+class _WorkerProcess:
+    process: multiprocessing.process.BaseProcess
+    jobs: Any  # multiprocessing queues: WorkerJob (or None) in, (kind, payload) messages out
+    messages: Any
 
 
 class _Supervisor:
@@ -333,6 +346,7 @@ class _Supervisor:
         self.config, self.store, self.log, self.plan = config, store, log, plan
         self.phase = "screening" if plan else ""
         self._postfix = ""
+        self._spare: _WorkerProcess | None = None
         self._context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
         if plan is None:
             self.bar = tqdm(
@@ -351,13 +365,33 @@ class _Supervisor:
             )
 
     def close(self) -> None:
+        if self._spare is not None:  # not needed after all: sent home, killed if it hangs
+            process = self._spare.process
+            self._spare.jobs.put(None)
+            process.join(timeout=self.STOP_GRACE_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            self._spare = None
         self.update_bar()
         self.bar.close()
 
-    def run(self, job: WorkerJob) -> int:
-        messages = self._context.Queue()
-        process = self._context.Process(target=worker_main, args=(job, messages), daemon=True)
+    def _start_worker(self) -> _WorkerProcess:
+        jobs, messages = self._context.Queue(), self._context.Queue()
+        process = self._context.Process(
+            target=worker_main, args=(self.config, jobs, messages), daemon=True
+        )
         process.start()
+        return _WorkerProcess(process, jobs, messages)
+
+    def run(self, job: WorkerJob, *, more_to_come: bool = False) -> int:
+        """One worker runs ``job``. With ``more_to_come`` the next worker is started once this
+        one trains, and gets ready meanwhile: a new worker's imports and data loading take
+        5-15 s of a short budget on 2 cores."""
+        worker = self._spare or self._start_worker()
+        self._spare = None
+        process, messages = worker.process, worker.messages
+        worker.jobs.put(job)
         current: int | None = None
         outcome: tuple[str, object] | None = None
         try:
@@ -371,6 +405,8 @@ class _Supervisor:
                     continue
                 if kind == "trial":
                     current = int(payload)  # type: ignore[arg-type]
+                    if more_to_come and self._spare is None:
+                        self._spare = self._start_worker()
                 elif kind == "failed":
                     number, reason = payload  # type: ignore[misc]
                     self.log(f"trial {number} failed: {reason}")

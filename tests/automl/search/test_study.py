@@ -116,3 +116,37 @@ def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
         "best val acc 0.9000 (trial 1)",
     ]
     supervisor.close()
+
+
+@pytest.mark.slow
+def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(tmp_path) -> None:
+    from automl.search import _study
+    from automl.search._optuna import open_optuna_storage
+    from automl.search._search_space import SEARCH_SPACE_VERSION
+    from automl.search._worker import WorkerJob
+    from storage import TrialStore
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    config = SearchConfig(
+        task="digits", study_name="s", epochs=1, timeout_s=None, storage_url=url,
+        artifacts=str(tmp_path / "artifacts"),
+    )  # fmt: skip
+    store = TrialStore(url)
+    store.ensure_study("s", "digits", SEARCH_SPACE_VERSION, config.to_json())
+    optuna.create_study(study_name="s", storage=open_optuna_storage(store), direction="maximize")
+    supervisor = _study._Supervisor(config, store, lambda line: None, None, initial=0)
+    try:
+        assert supervisor.run(WorkerJob(1, None, 0), more_to_come=True) == 1
+        spare = supervisor._spare.process  # started while trial 0 trained
+        assert spare.is_alive()
+        assert supervisor.run(WorkerJob(1, None, 1)) == 1
+        assert supervisor._spare is None  # nothing more to come: no spare started
+        assert supervisor.run(WorkerJob(1, None, 2), more_to_come=True) == 1
+        unused = supervisor._spare.process
+    finally:
+        supervisor.close()
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    pids = [t.user_attrs["worker_pid"] for t in trials]
+    assert pids[1] == spare.pid and len(set(pids)) == 3
+    assert not unused.is_alive() and unused.exitcode == 0  # sent home, not killed
+    assert len(trials) == 3 and all(t.state.is_finished for t in store.trials("s"))
