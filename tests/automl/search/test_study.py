@@ -139,14 +139,12 @@ def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(tmp
         assert supervisor.run(WorkerJob(1, None, 0), more_to_come=True) == 1
         spare = supervisor._spare.process  # started while trial 0 trained
         assert spare.is_alive()
-        assert supervisor.run(WorkerJob(1, None, 1)) == 1
-        assert supervisor._spare is None  # nothing more to come: no spare started
-        assert supervisor.run(WorkerJob(1, None, 2), more_to_come=True) == 1
+        assert supervisor.run(WorkerJob(1, None, 1), more_to_come=True) == 1
         unused = supervisor._spare.process
     finally:
         supervisor.close()
     trials = optuna.load_study(study_name="s", storage=url).trials
     pids = [t.user_attrs["worker_pid"] for t in trials]
-    assert pids[1] == spare.pid and len(set(pids)) == 3
+    assert pids[1] == spare.pid != pids[0]  # the spare ran trial 1
     assert not unused.is_alive() and unused.exitcode == 0  # sent home, not killed
-    assert len(trials) == 3 and all(t.state.is_finished for t in store.trials("s"))
+    assert len(trials) == 2 and all(t.state.is_finished for t in store.trials("s"))
