@@ -34,7 +34,7 @@ class BudgetCosine(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.base_lr, self.epochs, self.deadline, self.floor = base_lr, epochs, deadline, floor
-        self.planned = epochs
+        self._planned = epochs
         self._progress = 0.0
         self._begins: list[float] = []
 
@@ -45,9 +45,9 @@ class BudgetCosine(keras.callbacks.Callback):
         pace = self._pace(self._begins)
         if pace is not None:
             fits = epoch + int(max(0.0, self.deadline - now) / pace)  # type: ignore[operator]
-            self.planned = max(epoch + 1, min(self.epochs, fits))
+            self._planned = max(epoch + 1, min(self.epochs, fits))
         if epoch > 0:
-            self._progress += (1.0 - self._progress) / max(1, self.planned - epoch)
+            self._progress += (1.0 - self._progress) / max(1, self._planned - epoch)
         return self.base_lr * (
             self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * self._progress))
         )

@@ -239,16 +239,13 @@ def screening_winner(
     if not validation_images or not known:
         return best
     first = min(known, key=lambda t: t.number)
-    lead = best.intermediate_values[step] - first.intermediate_values[step]
-    return best if lead > _noise(best, first, step, validation_images) else first
+    high, low = best.intermediate_values[step], first.intermediate_values[step]
+    return best if high - low > _noise(high, low, validation_images) else first
 
 
-def _noise(
-    a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, step: int, images: int
-) -> float:
+def _noise(p: float, q: float, images: int) -> float:
     """One standard error of the difference of two accuracies on ``images`` images."""
-    variance = sum(p * (1 - p) for p in (a.intermediate_values[step], b.intermediate_values[step]))
-    return math.sqrt(variance / images)
+    return math.sqrt((p * (1 - p) + q * (1 - q)) / images)
 
 
 def _final_phase(
