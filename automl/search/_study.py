@@ -78,6 +78,7 @@ def run_study(
     # load it again; 8-bit images cost a quarter of float32, a folder's cache is only mapped).
     data = task.load(config.data_dir, config.validation_fraction, config.seed)
     data_summary, validation_images = data.describe(), len(data.y_val)
+    training_images = len(data.y_train)
     del data
     log(f"data: {data_summary}")
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
@@ -86,7 +87,7 @@ def run_study(
         first = warm_start_params(config, store) if config.warm_start else []
         record = store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
         _check_same_images(record.config, config)
-        study = _load_study(config, store, first, log)
+        study = _load_study(config, store, first, log, training_images)
         reconcile(store, study)
         if on_ready is not None:
             on_ready()
@@ -126,7 +127,7 @@ def _check_same_images(recorded: dict, config: SearchConfig) -> None:
 
 
 def _load_study(
-    config: SearchConfig, store: TrialStore, first: list[dict], log: Log
+    config: SearchConfig, store: TrialStore, first: list[dict], log: Log, training_images: int
 ) -> optuna.Study:
     """Create or load the study; a new one screens ``first`` (a warm start) and the portfolio
     before the sampler's own candidates."""
@@ -144,7 +145,7 @@ def _load_study(
         if config.warm_start:
             log(f"warm start: the {len(first)} best configurations of {config.warm_start!r} first")
         if config.enqueue_default:
-            first = first + portfolio(config.open_task().input_shape)
+            first = first + portfolio(config.open_task().input_shape, training_images)
         for params in first:  # skip_if_exists: two workers starting together enqueue them once
             study.enqueue_trial(params, skip_if_exists=True)
     return study

@@ -3,7 +3,14 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from automl.search import ModelParams, build_model, max_blocks, strong_default, suggest_params
+from automl.search import (
+    ModelParams,
+    build_model,
+    max_blocks,
+    portfolio,
+    strong_default,
+    suggest_params,
+)
 
 
 @pytest.mark.parametrize(("shape", "blocks"), [((8, 8, 1), 3), ((28, 28, 1), 4), ((32, 32, 3), 4)])
@@ -31,3 +38,17 @@ def test_strong_default_is_inside_the_space() -> None:
     params = suggest_params(trial, (28, 28, 1))
     assert params.filters == (32, 64, 128) and params.optimizer == "adam"
     assert trial.params == strong_default((28, 28, 1))
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3)])
+def test_the_portfolio_is_inside_the_space_and_small_data_start_deeper(shape) -> None:
+    large, small = portfolio(shape, 54_000), portfolio(shape, 3_600)
+    assert large[0] == strong_default(shape) and portfolio(shape) == large
+    assert small[1:] == large and small[0]["head"] == "gap" and small[0]["convs_per_block"] == 2
+    study = optuna.create_study()
+    for params in small:
+        study.enqueue_trial(params)
+        trial = study.ask()
+        assert build_model(suggest_params(trial, shape), shape, 10).output_shape == (None, 10)
+        assert trial.params == params
+        study.tell(trial, 0.5)
