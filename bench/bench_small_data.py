@@ -1,0 +1,86 @@
+"""Which configuration to screen first on small data: variants of the strong default, each
+trained alone for a fixed time (cosine to the deadline, as the final phase trains).
+
+The data is not the benchmark's: a stratified 3,600-image subset of Fashion-MNIST's training
+split drawn with another seed, validated on 400 and scored on 10,000 other training images
+(none of them in bench_search.py's fm-4k subset), so choosing here does not tune on the test
+split that bench_search.py reports.
+
+    .venv/bin/python bench/bench_small_data.py --seconds 150 --variants default,small_data
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from types import SimpleNamespace
+
+from bench_search import FM_DIR, strong_default_params, train_for
+
+#: Changes to the strong default, one variant each.
+VARIANTS = {
+    "default": {},
+    "small_data": dict(convs_per_block=2, head="gap", dense_units=0, dropout=0.3),
+    "small_data_dense": dict(
+        convs_per_block=2, head="gap", dense_units=128, dropout=0.3, head_dropout=0.3
+    ),
+    "small_data_batch64": dict(
+        convs_per_block=2, head="gap", dense_units=0, dropout=0.3, batch_size=64
+    ),
+    "small_data_dropout_0.2": dict(convs_per_block=2, head="gap", dense_units=0, dropout=0.2),
+    "small_data_augment": dict(
+        convs_per_block=2, head="gap", dense_units=0, dropout=0.2, augment=True
+    ),
+    "regularised": dict(dropout=0.35, head_dropout=0.5, optimizer="adamw", weight_decay=5e-4),
+    "two_blocks_two_convs": dict(
+        n_blocks=2, filters=(32, 64), convs_per_block=2, dropout=0.3, head_dropout=0.5
+    ),
+    "batch64": dict(batch_size=64),
+    "wide": dict(filters=(64, 128, 256)),
+    "lr_1e-3": dict(learning_rate=1e-3),
+    "augment": dict(augment=True),
+}
+
+
+def small_fashion_mnist():
+    import numpy as np
+
+    from automl.data import get_task, nested_subsets
+
+    raw = get_task("fashion_mnist").load_raw(FM_DIR)
+    y = raw.y_train
+    x = raw.x_train[..., None] if raw.x_train.ndim == 3 else raw.x_train
+    (train,) = nested_subsets(y, [3600 / len(y)], seed=1)
+    (benchmark,) = nested_subsets(y, [4000 / len(y)], seed=0)  # bench_search.py's fm-4k
+    rest = np.setdiff1d(np.arange(len(y)), np.union1d(train, benchmark))
+    scored = np.random.default_rng(2).choice(rest, 10000, replace=False)
+    val = np.random.default_rng(3).choice(np.setdiff1d(rest, scored), 400, replace=False)
+    return SimpleNamespace(
+        x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val],
+        x_test=x[scored], y_test=y[scored], input_shape=x.shape[1:], num_classes=10,
+        horizontal_flip=False, pixel_scale=1 / 255,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=150.0)
+    parser.add_argument("--variants", default="default,small_data")
+    args = parser.parse_args()
+
+    from automl._quiet import quiet_logs
+
+    quiet_logs()
+    from automl.search import ModelParams
+
+    data = small_fashion_mnist()
+    base = dataclasses.asdict(strong_default_params(data.input_shape))
+    for name in args.variants.split(","):
+        params = ModelParams(**{**base, **VARIANTS[name]})
+        result = train_for(data, params, args.seconds, augment=params.augment, seed=0)
+        print(json.dumps({"variant": name, "seconds": args.seconds, **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
