@@ -36,6 +36,7 @@ class BudgetCosine(keras.callbacks.Callback):
         self.base_lr, self.epochs, self.deadline, self.floor = base_lr, epochs, deadline, floor
         self._planned = epochs
         self._progress = 0.0
+        self.out_of_time = False  # it ended training: the next epoch would pass the deadline
         self._begins: list[float] = []
 
     def rate(self, epoch: int) -> float:
@@ -68,7 +69,7 @@ class BudgetCosine(keras.callbacks.Callback):
         now = time.time()
         pace = self._pace([*self._begins, now])
         if pace is not None and now + pace > self.deadline:  # type: ignore[operator]
-            self.model.stop_training = True
+            self.model.stop_training = self.out_of_time = True
 
 
 class AsyncTerminateOnNaN(keras.callbacks.TerminateOnNaN):

@@ -152,13 +152,15 @@ def study_callbacks(
     guard: StopAfterFailures,
     store: TrialStore,
     on_failure: Callable[[int, str | None], None],
+    *,
+    count_trials: bool = True,
 ) -> list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]]:
     def report_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state == OptunaState.FAIL:
             on_failure(trial.number, store.trial(config.name, trial.number).reason)
 
     callbacks = [guard, report_failure]
-    if config.trial_limit is not None:
+    if count_trials and config.trial_limit is not None:
         # Counts every worker's trials, also those of other machines on a shared database.
         callbacks.insert(
             0, optuna.study.MaxTrialsCallback(config.trial_limit, states=tuple(FINISHED_STATES))

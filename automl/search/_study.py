@@ -317,7 +317,7 @@ def _final_phase(
         for t in trials
         if t.state == OptunaState.WAITING and t.user_attrs.get(PHASE_ATTR) != "final"
     )
-    supervisor.run(WorkerJob(1 + ahead, plan.deadline, len(trials), plan))
+    supervisor.run(WorkerJob(1 + ahead, plan.deadline, len(trials), plan, final=True))
 
 
 @dataclass(frozen=True)

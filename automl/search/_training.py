@@ -47,6 +47,8 @@ from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore
 
+TIME_LIMIT_REASON = "stopped at the search's time limit"
+
 #: A final run without a cap ends at its deadline: this only bounds ``fit``'s epoch loop.
 MAX_FINAL_EPOCHS = 100_000
 
@@ -70,8 +72,11 @@ class Objective:
         keeper: ArtifactKeeper,
         deadline: float | None = None,
         plan: BudgetPlan | None = None,
+        *,
+        screening_over: bool = False,
     ) -> None:
         self.config = config
+        self.screening_over = screening_over
         self.data = data
         self.store = store
         self.keeper = keeper
@@ -100,8 +105,10 @@ class Objective:
         reporter: TrialReporter | None = None
         model: keras.Model | None = None
         try:
-            if phase == "screening" and time.time() >= self.plan.screening_deadline:  # type: ignore[union-attr]
-                raise optuna.TrialPruned("not screened: the screening time was over")
+            if phase == "screening" and (
+                self.screening_over or time.time() >= self.plan.screening_deadline  # type: ignore[union-attr]
+            ):
+                raise optuna.TrialPruned("not screened: the screening phase was over")
             params = suggest_params(trial, self.data.input_shape)
             keras.utils.set_random_seed(self.config.seed + trial.number)
             model = build_model(params, self.data.input_shape, self.data.num_classes)
@@ -122,7 +129,7 @@ class Objective:
             trial.set_user_attr("epochs_run", outcome.epochs_run)
             reason = outcome.reason
             if reporter.deadline_hit:
-                reason = "stopped at the search's time limit"
+                reason = TIME_LIMIT_REASON
             self.store.finish_trial(
                 record.id,
                 TrialState.COMPLETE,
@@ -165,6 +172,7 @@ class Objective:
         """No budget: all the data, up to --epochs, early stopping, the pruner every epoch."""
         config = self.config
         reporter.use(1.0, len(self.data.x_train), lambda step: step)
+        schedule = BudgetCosine(params.learning_rate, config.epochs, self.deadline)
         self._fit(
             model,
             params,
@@ -172,11 +180,11 @@ class Objective:
             reporter,
             epochs=config.epochs,
             callbacks=[
-                BudgetCosine(params.learning_rate, config.epochs, self.deadline),
+                schedule,
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
             ],
         )
-        return self._outcome(reporter)
+        return self._outcome(reporter, TIME_LIMIT_REASON if schedule.out_of_time else None)
 
     def _screen(
         self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial

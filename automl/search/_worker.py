@@ -37,6 +37,9 @@ class WorkerJob:
     deadline: float | None  # a time.time() instant: this worker starts no trial after it
     worker_index: int  # distinct per worker start: it seeds the sampler
     plan: BudgetPlan | None = None  # a timed search's budget (screening, then final)
+    #: The final phase's job: candidates still queued for screening are closed unscreened, and
+    #: ``--trials`` (already reached by a quick search) does not stop it before its final run.
+    final: bool = False
 
 
 def worker_main(config: SearchConfig, jobs: Queue, messages: Queue) -> None:
@@ -120,7 +123,9 @@ def _run(config: SearchConfig, job: WorkerJob, data: DataSplits, send) -> int:
     )
     artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
     keeper = ArtifactKeeper(store, config.name, artifacts, config.keep_best)
-    objective = Objective(config, data, store, keeper, job.deadline, job.plan)
+    objective = Objective(
+        config, data, store, keeper, job.deadline, job.plan, screening_over=job.final
+    )
 
     ran = 0
 
@@ -144,7 +149,13 @@ def _run(config: SearchConfig, job: WorkerJob, data: DataSplits, send) -> int:
             n_trials=job.n_trials,
             timeout=timeout,
             catch=(TrialFailure,),
-            callbacks=study_callbacks(config, guard, store, lambda n, r: send("failed", (n, r))),
+            callbacks=study_callbacks(
+                config,
+                guard,
+                store,
+                lambda n, r: send("failed", (n, r)),
+                count_trials=not job.final,
+            ),
             gc_after_trial=False,  # the objective clears the Keras session itself
             show_progress_bar=False,  # the supervisor draws one bar over all workers
         )

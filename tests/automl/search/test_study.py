@@ -63,7 +63,11 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     store = TrialStore(url)
     trials = store.trials("timed")
     phases = [t.phase for t in trials]  # up to 3 candidates in the 30 s of screening
-    assert phases[-1] == "final" and set(phases[:-1]) == {"screening"} and len(phases) <= 4
+    assert phases[-1] == "final" and set(phases[:-1]) == {"screening"}
+    # digits' portfolio holds 4 configurations: the one --trials 3 left queued is closed, not
+    # trained, and --trials (reached) does not keep the final from running.
+    unscreened = [t for t in trials if t.reason and t.reason.startswith("not screened")]
+    assert len(phases) - len(unscreened) <= 4 and all(t.epochs_run == 0 for t in unscreened)
     final = trials[-1]
     study = optuna.load_study(study_name="timed", storage=url)
     winner = study.trials[-1].user_attrs["screened_as"]

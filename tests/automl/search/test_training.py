@@ -219,7 +219,9 @@ def test_budget_cosine_decays_to_its_floor_on_the_last_epoch_that_fits(monkeypat
     assert len(rates) == 6 and rates[-1] == pytest.approx(0.05)
 
 
-def test_deadline_stops_a_trial_inside_an_epoch(tmp_path: Path, digits) -> None:
+def test_the_deadline_ends_a_trial_and_its_reason_says_so(tmp_path: Path, digits) -> None:
+    """Ended inside an epoch (the reporter checks every batch) or after the last epoch that
+    fits (the schedule), whichever comes first on this host: both are the time limit."""
     import time
 
     objective, store, _ = _objective(tmp_path, digits, epochs=500, patience=500)
