@@ -18,20 +18,19 @@ from types import SimpleNamespace
 
 from bench_search import FM_DIR, strong_default_params, train_for
 
+from automl.search import small_data_default, strong_default
+
+SHAPE = (28, 28, 1)
+#: The search's small-data default, as its changes to the strong default.
+SMALL_DATA = {k: v for k, v in small_data_default(SHAPE).items() if strong_default(SHAPE)[k] != v}
 #: Changes to the strong default, one variant each.
 VARIANTS = {
     "default": {},
-    "small_data": dict(convs_per_block=2, head="gap", dense_units=0, dropout=0.3),
-    "small_data_dense": dict(
-        convs_per_block=2, head="gap", dense_units=128, dropout=0.3, head_dropout=0.3
-    ),
-    "small_data_batch64": dict(
-        convs_per_block=2, head="gap", dense_units=0, dropout=0.3, batch_size=64
-    ),
-    "small_data_dropout_0.2": dict(convs_per_block=2, head="gap", dense_units=0, dropout=0.2),
-    "small_data_augment": dict(
-        convs_per_block=2, head="gap", dense_units=0, dropout=0.2, augment=True
-    ),
+    "small_data": SMALL_DATA,
+    "small_data_dense": {**SMALL_DATA, "dense_units": 128, "head_dropout": 0.3},
+    "small_data_batch64": {**SMALL_DATA, "batch_size": 64},
+    "small_data_dropout_0.2": {**SMALL_DATA, "dropout": 0.2},
+    "small_data_augment": {**SMALL_DATA, "dropout": 0.2, "augment": True},
     "regularised": dict(dropout=0.35, head_dropout=0.5, optimizer="adamw", weight_decay=5e-4),
     "two_blocks_two_convs": dict(
         n_blocks=2, filters=(32, 64), convs_per_block=2, dropout=0.3, head_dropout=0.5

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SEARCH_SPACE_VERSION,
         max_blocks,
         portfolio,
+        small_data_default,
         strong_default,
         suggest_params,
     )
@@ -76,6 +77,7 @@ __all__ = [
     "repair",
     "run_study",
     "sha256_of",
+    "small_data_default",
     "strong_default",
     "study_artifact_store",
     "study_data_dir",
@@ -96,6 +98,7 @@ __getattr__ = lazy_getattr(
             "SEARCH_SPACE_VERSION",
             "max_blocks",
             "portfolio",
+            "small_data_default",
             "strong_default",
             "suggest_params",
         ),

@@ -89,8 +89,9 @@ SMALL_DATA_IMAGES = 10_000
 
 def small_data_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
     """The strong default with two convolutions per block and a global-average-pooled head:
-    about twice the cost per image, and about a point better at equal time once it trains for dozens
-    of epochs (3,600 Fashion-MNIST images, 150 s: 0.895 against 0.884 on 10,000 other images)."""
+    about twice the cost per image, and about a point better at equal time once it trains for
+    dozens of epochs (3,600 Fashion-MNIST images, 150 s: 0.895 against 0.884 on 10,000 other
+    images)."""
     params = strong_default(input_shape)
     params.update(convs_per_block=2, dropout=0.3, head="gap", dense_units=0)
     return params
