@@ -17,14 +17,21 @@ import tensorflow as tf
 EVAL_BATCH_SIZE = 512
 
 
-def augmentation(seed: int, flip: bool = False) -> keras.Sequential:
-    """Random shifts of up to a tenth of the image, by whole pixels (nearest-neighbour: no
-    blur, so training images stay as sharp as test images), and left-right flips where the
-    task allows them. Rotation and zoom were dropped: on 28x28 images their interpolation cost
-    about 7 points of test accuracy (BENCHMARKS.md)."""
+#: The largest random shift, as a share of the image's side, rounded to whole pixels (at least
+#: one): 1 pixel on 28x28 Fashion-MNIST, where it gained 0.4 points and shifts of up to 2 or 3
+#: pixels lost (BENCHMARKS.md, session 10).
+MAX_SHIFT = 0.04
+
+
+def augmentation(size: tuple[int, int], seed: int, flip: bool = False) -> keras.Sequential:
+    """Random shifts of up to ``MAX_SHIFT`` of the image's side, by whole pixels
+    (nearest-neighbour: no blur, so training images stay as sharp as test images), and
+    left-right flips where the task allows them. Rotation and zoom were dropped: on 28x28
+    images their interpolation cost about 7 points of test accuracy (BENCHMARKS.md)."""
+    height, width = (max(1, round(MAX_SHIFT * side)) / side for side in size)
     layers = [
         keras.layers.RandomTranslation(
-            0.1, 0.1, fill_mode="constant", interpolation="nearest", seed=seed
+            height, width, fill_mode="constant", interpolation="nearest", seed=seed
         )
     ]
     if flip:
@@ -78,7 +85,7 @@ def training_dataset(
     )
     dataset = _gathered(x, y, order, scale, sort=True)
     if augment:
-        layers = augmentation(seed, flip)
+        layers = augmentation(x.shape[1:3], seed, flip)
         dataset = dataset.map(
             lambda images, labels: (layers(images, training=True), labels),
             num_parallel_calls=tf.data.AUTOTUNE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from automl.data import evaluation_dataset, training_dataset
 
@@ -47,3 +48,35 @@ def test_evaluation_keeps_the_given_order() -> None:
     assert ((images.numpy()[:, 0, 0, 0] * 255).round().astype(int) == order).all()
     ((images, labels),) = list(evaluation_dataset(x, y, scale=1 / 255, indices=order))
     assert labels.numpy().tolist() == order.tolist()
+
+
+def _shift_of(image: np.ndarray, original: np.ndarray, most: int) -> tuple[int, int] | None:
+    """The whole-pixel shift (dy, dx) that turns ``original`` into ``image`` away from the
+    borders the shift fills, or None if there is none of at most ``most`` pixels."""
+    inner = slice(most, -most)
+    for dy in range(-most, most + 1):
+        for dx in range(-most, most + 1):
+            moved = np.roll(original, (dy, dx), axis=(0, 1))
+            if np.array_equal(moved[inner, inner], image[inner, inner]):
+                return dy, dx
+    return None
+
+
+@pytest.mark.parametrize(("side", "most"), [(28, 1), (8, 1), (64, 3)])
+def test_augmentation_shifts_by_whole_pixels_at_most_a_few_percent(side: int, most: int) -> None:
+    """Shifts of up to 4 % of the side, at least one pixel: 28x28 images move by 0 or 1
+    pixel each way, and by other amounts each epoch; pixels stay as they were (no blur)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 256, size=(32, side, side, 1), dtype=np.uint8)
+    y = np.arange(32, dtype=np.int32)
+    dataset = training_dataset(x, y, 32, augment=True, seed=3, scale=1.0)
+    shifts = []
+    for _ in range(2):
+        ((images, labels),) = list(dataset)
+        for image, label in zip(images.numpy()[..., 0], labels.numpy(), strict=True):
+            shift = _shift_of(image, x[label, ..., 0].astype(np.float32), most + 1)
+            assert shift is not None  # a whole-pixel shift of its own image
+            assert max(abs(shift[0]), abs(shift[1])) <= most
+            shifts.append(shift)
+    assert len(set(shifts)) > 3  # not one shift for all
+    assert shifts[:32] != shifts[32:]  # another draw each epoch
