@@ -7,6 +7,8 @@ split drawn with another seed, validated on 400 and scored on 10,000 other train
 split that bench_search.py reports.
 
     .venv/bin/python bench/bench_small_data.py --seconds 150 --variants default,small_data
+    .venv/bin/python bench/bench_small_data.py --variants small_data --max-shift 0.07 --seed 1
+    .venv/bin/python bench/bench_small_data.py --variants small_data --with-validation
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
+import numpy as np
 from bench_search import FM_DIR, strong_default_params, train_for
 
 from automl.search import small_data_default, strong_default
@@ -27,6 +30,7 @@ SMALL_DATA = {k: v for k, v in small_data_default(SHAPE).items() if strong_defau
 VARIANTS = {
     "default": {},
     "small_data": SMALL_DATA,
+    "small_data_unshifted": {**SMALL_DATA, "augment": False},
     "small_data_dense": {**SMALL_DATA, "dense_units": 128, "head_dropout": 0.3},
     "small_data_batch64": {**SMALL_DATA, "batch_size": 64},
     "small_data_dropout_0.2": {**SMALL_DATA, "dropout": 0.2},
@@ -43,8 +47,6 @@ VARIANTS = {
 
 
 def small_fashion_mnist():
-    import numpy as np
-
     from automl.data import get_task, nested_subsets
 
     raw = get_task("fashion_mnist").load_raw(FM_DIR)
@@ -66,19 +68,38 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--variants", default="default,small_data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-shift", type=float, help="augmentation's largest shift, as a share of the side"
+    )
+    parser.add_argument(
+        "--with-validation",
+        action="store_true",
+        help="train on the 400 validation images too (as a final run on all labelled data would)",
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
+    from automl.data import _pipeline
+
+    if args.max_shift is not None:
+        _pipeline.MAX_SHIFT = args.max_shift
 
     quiet_logs()
     from automl.search import ModelParams
 
     data = small_fashion_mnist()
+    if args.with_validation:
+        data.x_train = np.concatenate([data.x_train, data.x_val])
+        data.y_train = np.concatenate([data.y_train, data.y_val])
     base = dataclasses.asdict(strong_default_params(data.input_shape))
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
-        result = train_for(data, params, args.seconds, augment=params.augment, seed=0)
-        print(json.dumps({"variant": name, "seconds": args.seconds, **result}), flush=True)
+        result = train_for(data, params, args.seconds, augment=params.augment, seed=args.seed)
+        settings = {
+            k: getattr(args, k) for k in ("seconds", "seed", "max_shift", "with_validation")
+        }
+        print(json.dumps({"variant": name, **settings, **result}), flush=True)
 
 
 if __name__ == "__main__":

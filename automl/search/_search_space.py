@@ -12,7 +12,8 @@ from automl.search._params import ModelParams
 #: Bump when the space changes, so studies record which space their trials came from.
 #: 2: "gelu" replaced by "leaky_relu" (TensorFlow's exact GELU uses Erfc, which ONNX lacks).
 #: 3: ``augment`` means whole-pixel shifts (and flips where the task allows), not rotation/zoom.
-SEARCH_SPACE_VERSION = 3
+#: 4: those shifts go up to 4 % of the side (1 pixel on 28x28), not 10 %.
+SEARCH_SPACE_VERSION = 4
 
 FILTER_CHOICES = (16, 32, 48, 64, 96, 128)
 DENSE_CHOICES = (0, 64, 128, 256)
@@ -88,12 +89,12 @@ SMALL_DATA_IMAGES = 10_000
 
 
 def small_data_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """The strong default with two convolutions per block and a global-average-pooled head:
-    about twice the cost per image, and about a point better at equal time once it trains for
-    dozens of epochs (3,600 Fashion-MNIST images, 150 s: 0.895 against 0.884 on 10,000 other
-    images)."""
+    """The strong default with two convolutions per block, a global-average-pooled head and
+    one-pixel shifts: about twice the cost per image, and about a point better at equal time
+    once it trains for dozens of epochs (3,600 Fashion-MNIST images, 150 s: 0.895 against
+    0.884 on 10,000 other images; the shifts added 0.4 and 0.0 points with two seeds)."""
     params = strong_default(input_shape)
-    params.update(convs_per_block=2, dropout=0.3, head="gap", dense_units=0)
+    params.update(convs_per_block=2, dropout=0.3, head="gap", dense_units=0, augment=True)
     return params
 
 
