@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import optuna
@@ -219,8 +220,10 @@ def screening_winner(
     Given the validation split's size, a sampled candidate must beat the first known-good
     configuration there (the portfolio's, or a warm start's: enqueued before the sampler's) by
     more than that split can tell apart: one standard error of the difference of two
-    accuracies. On 400 validation images that is about 3 points; a closer lead is noise, and
-    the known-good configuration is the safer one to train for the rest of the budget.
+    accuracies for a single challenger (on 400 validation images about 3 points), more for
+    several, as the best of several noisy scores is lucky (``_lead_needed``). A closer lead is
+    noise, and the known-good configuration is the safer one to train for the rest of the
+    budget.
     """
     screened = [
         t
@@ -241,12 +244,24 @@ def screening_winner(
         return best
     first = min(known, key=lambda t: t.number)
     high, low = best.intermediate_values[step], first.intermediate_values[step]
-    return best if high - low > _noise(high, low, validation_images) else first
+    lead_needed = _lead_needed(high, low, validation_images, challengers=len(contenders) - 1)
+    return best if high - low > lead_needed else first
 
 
-def _noise(p: float, q: float, images: int) -> float:
-    """One standard error of the difference of two accuracies on ``images`` images."""
-    return math.sqrt((p * (1 - p) + q * (1 - q)) / images)
+#: How often a lone challenger no better than the known-good one displaces it by chance: a
+#: lead of more than one standard error.
+_CHANCE_WIN = 1 - NormalDist().cdf(1.0)
+
+
+def _lead_needed(p: float, q: float, images: int, challengers: int) -> float:
+    """The lead over the known-good score ``q`` that ``challengers`` candidates no better than
+    it would all miss as often as one misses one standard error (Sidak's correction): one
+    standard error for one challenger, 1.6 for three, 2.1 for ten. The best of several is
+    chosen by its score, so its lead is partly luck (and on small data a fast starter's lead
+    after 4 epochs may not last the final's 30-50: BENCHMARKS.md, session 10)."""
+    standard_error = math.sqrt((p * (1 - p) + q * (1 - q)) / images)
+    z = NormalDist().inv_cdf((1 - _CHANCE_WIN) ** (1 / max(1, challengers)))
+    return z * standard_error
 
 
 def _final_phase(
