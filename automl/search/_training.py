@@ -235,7 +235,7 @@ class Objective:
                 )
             self._raise_for(reporter)
             if meter.cannot_finish:
-                if reporter.best_epoch is None:
+                if epoch == 0:  # no rung finished: a first rung's epoch alone is no score
                     raise optuna.TrialPruned("screening time ran out during rung 1")
                 reporter.restore_best()  # the partial rung's weights are not what was scored
                 reason = f"screening time ran out during rung {rung.level + 1}"

@@ -300,6 +300,26 @@ def test_a_first_rung_that_cannot_finish_is_given_up_at_once(tmp_path: Path, dig
     assert trial.epochs_run == 0  # abandoned mid-epoch: no validation pass was spent on it
 
 
+def test_a_first_rung_cut_after_one_of_its_epochs_is_pruned(
+    tmp_path: Path, digits, monkeypatch
+) -> None:
+    """The first rung trains 2 epochs; time running out in the second leaves no rung score:
+    pruned, not complete with a one-epoch score that no other candidate is compared at."""
+    from automl.search._callbacks import CostMeter
+
+    monkeypatch.setattr(
+        CostMeter, "_seconds_left", lambda self, batch, cost: 1e9 if self._epoch >= 1 else 0.0
+    )
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan())
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)) | {"batch_size": 64})
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.epochs_run == 1
+    assert trial.state is TrialState.PRUNED
+    assert trial.reason == "screening time ran out during rung 1"
+
+
 def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path, digits) -> None:
     # 0.2 s for the final phase: no candidate could train 3 full-data epochs in it.
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(600.0, final_share=0.2 / 600))
