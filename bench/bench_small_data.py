@@ -93,12 +93,10 @@ def main() -> None:
         data.x_train = np.concatenate([data.x_train, data.x_val])
         data.y_train = np.concatenate([data.y_train, data.y_val])
     base = dataclasses.asdict(strong_default_params(data.input_shape))
+    settings = {k: getattr(args, k) for k in ("seconds", "seed", "max_shift", "with_validation")}
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
         result = train_for(data, params, args.seconds, augment=params.augment, seed=args.seed)
-        settings = {
-            k: getattr(args, k) for k in ("seconds", "seed", "max_shift", "with_validation")
-        }
         print(json.dumps({"variant": name, **settings, **result}), flush=True)
 
 
