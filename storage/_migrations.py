@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,29 +52,52 @@ def _locked(conn: Connection) -> Iterator[None]:
 
 
 @contextmanager
+def _migration_lock(conn: Connection) -> Iterator[None]:
+    """Let one process migrate while the others wait; Alembic then reads the version inside
+    the lock, so a waiter finds the schema current and does nothing."""
+    if conn.dialect.name == "postgresql":
+        with _locked(conn):
+            yield
+        return
+    # SQLite runs DDL outside any transaction, so two processes opening a new file both saw
+    # no tables and the second died on "table ... already exists". BEGIN IMMEDIATE takes the
+    # write lock now, not at the first write; the busy timeout makes the others wait.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    yield
+
+
+@contextmanager
 def schema_lock(engine: Engine) -> Iterator[None]:
     """Hold the schema lock while another library creates its tables (Optuna's storage):
-    on an empty PostgreSQL database two workers starting at once otherwise race to create
-    the same types and one dies. SQLite serialises schema changes itself."""
-    if engine.dialect.name != "postgresql":
+    on an empty database two processes starting at once otherwise race to create the same
+    tables or types, and one dies."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn, _locked(conn):
+            yield
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
         yield
         return
-    with engine.connect() as conn, _locked(conn):
-        yield
+    # The other library's tables are created on its own connections, which a write lock on
+    # ours would block: the lock is a file beside the database instead, like SQLite's -wal.
+    with open(f"{database}-schema-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the project's tables to the newest schema; a no-op when already there.
 
-    On PostgreSQL several workers may start at once: the schema lock lets one migrate while
-    the others wait, then find the schema current.
+    Several processes may open a new database at once (workers, the dashboard, a search):
+    one migrates while the others wait.
     """
     if current_revision(engine) == head_revision():
         return
-    if engine.dialect.name != "postgresql":
-        command.upgrade(alembic_config(engine), "head")
-        return
-    with engine.connect() as conn, _locked(conn):
+    with engine.connect() as conn, _migration_lock(conn):
         config = alembic_config(engine)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
