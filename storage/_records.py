@@ -109,6 +109,8 @@ class TrialFilter:
 
     states: tuple[str, ...] | None = None
     phases: tuple[str, ...] | None = None
+    #: Trials that trained at least this many epochs (1: not those closed unscreened).
+    min_epochs: int | None = None
     value_range: tuple[float, float] | None = None
     param: str | None = None
     param_values: tuple[Any, ...] | None = None

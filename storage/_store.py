@@ -929,6 +929,8 @@ def _trial_conditions(study_id: int, where: TrialFilter) -> list[ColumnElement[b
         conditions.append(TrialRow.state.in_(where.states))
     if where.phases is not None:
         conditions.append(TrialRow.phase.in_(where.phases))
+    if where.min_epochs is not None:
+        conditions.append(TrialRow.epochs_run >= where.min_epochs)
     if where.value_range is not None:
         low, high = where.value_range
         in_range = TrialRow.value.between(low, high)

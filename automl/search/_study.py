@@ -527,7 +527,7 @@ class _Supervisor:
                 part
                 for part in (
                     f"{max(0.0, self.plan.deadline - now):.0f} s left",
-                    f"{self._count(TrialFilter(phases=('screening',)))} screened",
+                    f"{self._count(TrialFilter(phases=('screening',), min_epochs=1))} screened",
                     self._running_text(),
                     best_text,
                 )

@@ -238,6 +238,8 @@ def test_trial_pages_filter_sort_and_count_in_the_database(
         and (t.value is None or t.value <= 0.85)
     ]  # fmt: skip
     assert [t.number for t in page.trials] == wanted and page.total == len(wanted)
+    trained = store.trial_page("big", TrialFilter(min_epochs=3), limit=1000)
+    assert 0 < trained.total == sum(t.epochs_run >= 3 for t in every) < len(every)
     above = store.trial_page("big", TrialFilter(value_range=(0.8, 1.0)), limit=1000)
     assert all(t.value is not None and t.value >= 0.8 for t in above.trials)
 

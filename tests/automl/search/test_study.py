@@ -102,7 +102,7 @@ def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
         if value is not None:
             store.record_epoch(record.id, 1, seconds=1.0, val_accuracy=value, data_fraction=0.25)
             store.finish_trial(record.id, TrialState.COMPLETE, value=value, best_epoch=1)
-    store.finish_trial(store.trial("s", 2).id, TrialState.PRUNED)
+    store.finish_trial(store.trial("s", 2).id, TrialState.PRUNED)  # closed unscreened
     final = store.start_trial("s", 3, phase="final")
     store.record_epoch(final.id, 1, seconds=1.0, val_accuracy=0.5, data_fraction=1.0)
     store.record_epoch(final.id, 2, seconds=1.0, val_accuracy=0.7, data_fraction=1.0)
@@ -115,7 +115,7 @@ def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
     assert supervisor.bar.desc == "final" and supervisor.bar.n == 100
     assert supervisor.bar.postfix.split("; ") == [
         "500 s left",
-        "3 screened",
+        "2 screened",
         "trial 3 epoch 2 on all of the data, val acc 0.7000",
         "best val acc 0.9000 (trial 1)",
     ]
