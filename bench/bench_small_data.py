@@ -9,6 +9,7 @@ split that bench_search.py reports.
     .venv/bin/python bench/bench_small_data.py --seconds 150 --variants default,small_data
     .venv/bin/python bench/bench_small_data.py --variants small_data --max-shift 0.07 --seed 1
     .venv/bin/python bench/bench_small_data.py --variants small_data --with-validation
+    .venv/bin/python bench/bench_small_data.py --variants small_data --erase-area 0.33
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def small_fashion_mnist():
     )  # fmt: skip
 
 
+def with_erasing(augmentation, max_area: float):
+    """``augmentation`` (the input pipeline's) followed by random erasing."""
+    import keras
+
+    def erasing(size, seed, flip=False):
+        layers = augmentation(size, seed, flip)
+        layers.add(
+            keras.layers.RandomErasing(scale=(0.02, max_area), value_range=(0, 1), seed=seed + 2)
+        )
+        return layers
+
+    return erasing
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=150.0)
@@ -77,6 +92,12 @@ def main() -> None:
         action="store_true",
         help="train on the 400 validation images too (as a final run on all labelled data would)",
     )
+    parser.add_argument(
+        "--erase-area",
+        type=float,
+        help="also random erasing (Keras' RandomErasing, after the shifts): patches of 2 %% up "
+        "to this share of the image, each image with a probability drawn from [0, 1)",
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
@@ -84,6 +105,8 @@ def main() -> None:
 
     if args.max_shift is not None:
         _pipeline.MAX_SHIFT = args.max_shift
+    if args.erase_area is not None:
+        _pipeline.augmentation = with_erasing(_pipeline.augmentation, args.erase_area)
 
     quiet_logs()
     from automl.search import ModelParams
@@ -93,7 +116,10 @@ def main() -> None:
         data.x_train = np.concatenate([data.x_train, data.x_val])
         data.y_train = np.concatenate([data.y_train, data.y_val])
     base = dataclasses.asdict(strong_default_params(data.input_shape))
-    settings = {k: getattr(args, k) for k in ("seconds", "seed", "max_shift", "with_validation")}
+    settings = {
+        k: getattr(args, k)
+        for k in ("seconds", "seed", "max_shift", "with_validation", "erase_area")
+    }
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
         result = train_for(data, params, args.seconds, augment=params.augment, seed=args.seed)
