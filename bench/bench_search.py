@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -58,7 +59,7 @@ def prepare_data(case: dict, folder: Path) -> Path | None:
     return folder
 
 
-def run_ours(case: dict, data_dir: Path | None, folder: Path) -> dict:
+def run_ours(case: dict, data_dir: Path | None, folder: Path, extra_args: list[str] = ()) -> dict:
     url = f"sqlite:///{folder / 'automl.db'}"
     command = [str(Path(sys.executable).parent / "automl"), "search", "--task", case["task"]]
     command += ["--storage", url, "--timeout", str(case["timeout"] or "none")]
@@ -66,6 +67,7 @@ def run_ours(case: dict, data_dir: Path | None, folder: Path) -> dict:
         command += ["--trials", str(case["trials"])]
     if data_dir:
         command += ["--data-dir", str(data_dir)]
+    command += extra_args
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.monotonic() - started
@@ -82,6 +84,7 @@ def run_ours(case: dict, data_dir: Path | None, folder: Path) -> dict:
         "images": sum(t.images_seen for t in trials),
         "seconds": seconds,
         "winner_phase": best.phase if best else None,
+        "options": " ".join(extra_args),
     }
 
 
@@ -256,6 +259,11 @@ def main() -> None:
     parser.add_argument(
         "--no-ours", action="store_true", help="skip this project's search (timed cases only)"
     )
+    parser.add_argument(
+        "--search-args",
+        default="",
+        help="more options for this project's search, e.g. '--final-share 0.7'",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_search.json"))
     parser.add_argument(
         "--keep-stores", type=Path, help="copy each search's trial store here, to read later"
@@ -285,7 +293,7 @@ def main() -> None:
                     args.out.write_text(json.dumps(rows, indent=1))
 
                 if not args.no_ours:
-                    keep(run_ours(case, data_dir, folder))
+                    keep(run_ours(case, data_dir, folder, shlex.split(args.search_args)))
                     if args.keep_stores:
                         args.keep_stores.mkdir(parents=True, exist_ok=True)
                         kept = args.keep_stores / f"{name}-{repeat}.db"
