@@ -47,8 +47,9 @@ class SearchConfig:
     #: screening share allows; DEFAULT_TRIALS for a search without a timeout.
     trials: int | None = None
     timeout_s: float | None = 600.0
-    #: A timed search's share of the budget for the final run (screening gets the rest).
-    final_share: float = 0.5
+    #: A timed search's share of the budget for the final run (screening gets the rest);
+    #: ``None``: by the data's size (``default_final_share``).
+    final_share: float | None = None
     epochs: int = 15
     patience: int = 3
     storage_url: str = field(default_factory=default_storage_url)
@@ -87,7 +88,7 @@ class SearchConfig:
         positive("keep_best", self.keep_best)
         positive("max_params", self.max_params)
         positive("trials_per_worker", self.trials_per_worker)
-        if not 0.1 <= self.final_share <= 0.9:
+        if self.final_share is not None and not 0.1 <= self.final_share <= 0.9:
             raise AutoMLError(f"--final-share must be in [0.1, 0.9], got {self.final_share}")
         if not 0.0 < self.validation_fraction < 0.5:
             raise AutoMLError(

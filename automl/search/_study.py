@@ -25,7 +25,14 @@ from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
 from automl.data import ImageFolderTask
 from automl.search._artifact_store import open_artifact_store
-from automl.search._budget import COST_ATTRS, EPOCH_CAP_ATTR, PHASE_ATTR, BudgetPlan
+from automl.search._budget import (
+    COST_ATTRS,
+    EPOCH_CAP_ATTR,
+    FINAL_SHARE,
+    PHASE_ATTR,
+    BudgetPlan,
+    default_final_share,
+)
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
     make_pruner,
@@ -34,7 +41,7 @@ from automl.search._optuna import (
     reconcile,
     retry_dead_trial,
 )
-from automl.search._search_space import SEARCH_SPACE_VERSION, portfolio
+from automl.search._search_space import SEARCH_SPACE_VERSION, SMALL_DATA_IMAGES, portfolio
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
 from storage import TrialFilter, TrialRecord, TrialState, TrialStore
@@ -82,6 +89,12 @@ def run_study(
     training_images = len(data.y_train)
     del data
     log(f"data: {data_summary}")
+    if config.timeout_s and config.final_share is None:
+        small = training_images < SMALL_DATA_IMAGES
+        share = default_final_share(small, config.timeout_s)
+        config = replace(config, final_share=share)
+        why = " (small data: a full-data epoch is cheap)" if share != FINAL_SHARE else ""
+        log(f"budget: {config.timeout_s:.0f} s, {share:.0%} of it for the final run{why}")
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     store = TrialStore(config.storage_url)
     try:

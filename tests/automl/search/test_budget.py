@@ -12,6 +12,7 @@ from automl.search._budget import (
     SCREENING_RUNGS,
     BudgetPlan,
     Cost,
+    default_final_share,
     screening_rungs,
 )
 from automl.search._study import screening_winner
@@ -154,6 +155,16 @@ def test_the_final_share_is_a_setting_within_bounds() -> None:
     assert plan.screening_deadline == pytest.approx(180.0) and plan.final_seconds == pytest.approx(
         420.0
     )
+
+
+def test_small_data_gives_the_final_run_more_unless_screening_would_get_under_a_minute() -> None:
+    from automl.search import SearchConfig
+
+    assert SearchConfig(task="digits").final_share is None  # decided once the data is loaded
+    assert default_final_share(small_data=False, timeout_s=600) == 0.5
+    assert default_final_share(small_data=True, timeout_s=300) == 0.75  # 75 s of screening
+    assert default_final_share(small_data=True, timeout_s=240) == 0.75  # 60 s
+    assert default_final_share(small_data=True, timeout_s=200) == 0.5  # 50 s would be too few
 
 
 def test_a_timed_search_screens_as_many_candidates_as_fit_unless_told() -> None:

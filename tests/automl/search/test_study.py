@@ -77,6 +77,8 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     screened = [t for t in trials if t.phase == "screening" and t.epochs_run]
     assert screened and all(t.images_seen > 0 and t.data_fraction for t in screened)
     assert any(line.startswith("final phase: trial") for line in lines)
+    # Small data, but 25 % of 60 s would leave screening too little: the usual half.
+    assert "budget: 60 s, 50% of it for the final run" in lines
     assert result.test_accuracy is not None
 
     again = SearchConfig(task="digits", study_name="next", warm_start="timed", storage_url=url)
