@@ -81,7 +81,12 @@ def schema_lock(engine: Engine) -> Iterator[None]:
         return
     # The other library's tables are created on its own connections, which a write lock on
     # ours would block: the lock is a file beside the database instead, like SQLite's -wal.
-    with open(f"{database}-schema-lock", "a") as lock_file:
+    try:
+        lock_file = open(f"{database}-schema-lock", "a")  # noqa: SIM115 (the with below)
+    except OSError:  # a read-only folder: no process can create tables there either
+        yield
+        return
+    with lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield

@@ -195,7 +195,7 @@ class TrialStore:
 
     def schema_lock(self):
         """A context in which another library may create its tables in this database without
-        racing other processes doing the same (PostgreSQL; a no-op on SQLite)."""
+        racing other processes doing the same."""
         return schema_lock(self._engine)
 
     def close(self) -> None:
