@@ -13,7 +13,7 @@ def _open(url: str, barrier, results) -> None:
     from storage import TrialStore
 
     try:
-        barrier.wait(timeout=60)  # every process creates the project's tables at the same moment...
+        barrier.wait(timeout=60)  # all create the project's tables at the same moment...
         store = TrialStore(url)
         barrier.wait(timeout=60)  # ...then Optuna's
         open_optuna_storage(store)
