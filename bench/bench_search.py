@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 FM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -59,7 +60,9 @@ def prepare_data(case: dict, folder: Path) -> Path | None:
     return folder
 
 
-def run_ours(case: dict, data_dir: Path | None, folder: Path, extra_args: list[str] = ()) -> dict:
+def run_ours(
+    case: dict, data_dir: Path | None, folder: Path, extra_args: Sequence[str] = ()
+) -> dict:
     url = f"sqlite:///{folder / 'automl.db'}"
     command = [str(Path(sys.executable).parent / "automl"), "search", "--task", case["task"]]
     command += ["--storage", url, "--timeout", str(case["timeout"] or "none")]
@@ -67,7 +70,7 @@ def run_ours(case: dict, data_dir: Path | None, folder: Path, extra_args: list[s
         command += ["--trials", str(case["trials"])]
     if data_dir:
         command += ["--data-dir", str(data_dir)]
-    command += extra_args
+    command += list(extra_args)
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.monotonic() - started

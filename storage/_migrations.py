@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 VERSION_TABLE = "automl_alembic_version"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -41,46 +41,28 @@ _SCHEMA_LOCK = 0x6175746F6D6C  # "automl"
 
 
 @contextmanager
-def _locked(conn: Connection) -> Iterator[None]:
-    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
-    conn.commit()
-    try:
-        yield
-    finally:
-        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
-        conn.commit()
-
-
-@contextmanager
-def _migration_lock(conn: Connection) -> Iterator[None]:
-    """Let one process migrate while the others wait; Alembic then reads the version inside
-    the lock, so a waiter finds the schema current and does nothing."""
-    if conn.dialect.name == "postgresql":
-        with _locked(conn):
-            yield
-        return
-    # SQLite runs DDL outside any transaction, so two processes opening a new file both saw
-    # no tables and the second died on "table ... already exists". BEGIN IMMEDIATE takes the
-    # write lock now, not at the first write; the busy timeout makes the others wait.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-    yield
-
-
-@contextmanager
 def schema_lock(engine: Engine) -> Iterator[None]:
-    """Hold the schema lock while another library creates its tables (Optuna's storage):
-    on an empty database two processes starting at once otherwise race to create the same
-    tables or types, and one dies."""
+    """Let one process create or change tables in this database (ours through Alembic, or
+    another library's: Optuna's storage) while the others wait. On an empty database two
+    processes starting at once otherwise race to create the same tables or types, and one
+    dies ("table ... already exists")."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn, _locked(conn):
-            yield
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+                conn.commit()
         return
     database = engine.url.database
     if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
         yield
         return
-    # The other library's tables are created on its own connections, which a write lock on
-    # ours would block: the lock is a file beside the database instead, like SQLite's -wal.
+    # SQLite runs DDL outside transactions, and the tables are created on connections of
+    # their own, which a write lock on ours would block: the lock is a file beside the
+    # database instead, like SQLite's -wal.
     try:
         lock_file = open(f"{database}-schema-lock", "a")  # noqa: SIM115 (the with below)
     except OSError:  # a read-only folder: no process can create tables there either
@@ -98,12 +80,10 @@ def upgrade_to_head(engine: Engine) -> None:
     """Bring the project's tables to the newest schema; a no-op when already there.
 
     Several processes may open a new database at once (workers, the dashboard, a search):
-    one migrates while the others wait.
+    one migrates under the schema lock while the others wait, then Alembic, reading the
+    version inside the lock, finds it current and does nothing.
     """
     if current_revision(engine) == head_revision():
         return
-    with engine.connect() as conn, _migration_lock(conn):
-        config = alembic_config(engine)
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        conn.commit()
+    with schema_lock(engine):
+        command.upgrade(alembic_config(engine), "head")

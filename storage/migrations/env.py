@@ -26,12 +26,6 @@ def _configure(connection) -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:  # the caller holds the connection (and a migration lock)
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
-        return
     engine = config.attributes.get("engine") or create_engine(
         config.get_main_option("sqlalchemy.url")
     )
