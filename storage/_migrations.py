@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from storage._session import sqlite_file_lock
 
 VERSION_TABLE = "automl_alembic_version"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -56,24 +57,11 @@ def schema_lock(engine: Engine) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
                 conn.commit()
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
-        yield
-        return
-    # SQLite runs DDL outside transactions, and the tables are created on connections of
-    # their own, which a write lock on ours would block: the lock is a file beside the
-    # database instead, like SQLite's -wal.
-    try:
-        lock_file = open(f"{database}-schema-lock", "a")  # noqa: SIM115 (the with below)
-    except OSError:  # a read-only folder: no process can create tables there either
-        yield
-        return
-    with lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
+    if engine.dialect.name == "sqlite":
+        with sqlite_file_lock(engine.url.database):
             yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return
+    yield
 
 
 def upgrade_to_head(engine: Engine) -> None:

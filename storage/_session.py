@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import time
 from collections.abc import Callable, Iterator
@@ -65,13 +66,42 @@ def engine_kwargs(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the dashboard read while a search writes; the busy timeout waits out short locks.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+@contextmanager
+def sqlite_file_lock(database: str | None) -> Iterator[None]:
+    """Hold a lock file beside an SQLite database (like its ``-wal``) while changing the
+    file's format or tables: SQLite does either outside transactions, so its own locks cannot
+    serialise processes starting at once on a new file. No-op in memory or in a folder that
+    cannot hold the file (no process can change the database there either)."""
+    if database in (None, "", ":memory:"):
+        yield
+        return
+    try:
+        lock_file = open(f"{database}-schema-lock", "a")  # noqa: SIM115 (the with below)
+    except OSError:
+        yield
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _sqlite_connection_setup(database: str | None) -> Callable[[Any, Any], None]:
+    def setup(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets the dashboard read while a search writes. Switching a new file to it takes
+        # the whole file, and two processes switching at once can fail at random ("database
+        # is locked": SQLite skips its busy wait where waiting could deadlock): one at a time.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with sqlite_file_lock(database):
+                cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return setup
 
 
 def make_engine(url: str) -> Engine:
@@ -83,7 +113,7 @@ def make_engine(url: str) -> Engine:
     except Exception as exc:  # unknown dialect names raise NoSuchModuleError
         raise StorageError(f"unusable storage URL {url!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _enable_sqlite_wal)
+        event.listen(engine, "connect", _sqlite_connection_setup(parsed.database))
     return engine
 
 
