@@ -303,6 +303,12 @@ def _final_phase(
     }
     candidates = [t for t in trials if t.number not in claimed]
     winner = screening_winner(candidates, validation_images)
+    # A budget too short to finish one rung still ends with a model: the known-good
+    # configuration screened first, trained unscreened for the time that is left.
+    known = [t for t in candidates if "fixed_params" in t.system_attrs]
+    fallback = winner is None and bool(known)
+    if fallback:
+        winner = min(known, key=lambda t: t.number)
     if winner is None:
         log("no candidate finished a screening rung: there is nothing to train in a final phase")
         return
@@ -317,7 +323,7 @@ def _final_phase(
     )
     cap = {EPOCH_CAP_ATTR: config.epochs} if quick else {}
     study.enqueue_trial(
-        winner.params,
+        winner.system_attrs["fixed_params"] if fallback else winner.params,
         user_attrs={
             PHASE_ATTR: "final",
             "screened_as": winner.number,
@@ -332,6 +338,8 @@ def _final_phase(
         if top is not None and top.number != winner.number
         else ""
     )
+    if fallback:
+        kept = " (no candidate finished a screening rung: the first known-good one, unscreened)"
     log(
         f"final phase: trial {winner.number}'s configuration on all the data, "
         f"{left:.0f} s left{limit}{kept}"

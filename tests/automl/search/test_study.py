@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import optuna
 import pytest
@@ -84,6 +85,35 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     again = SearchConfig(task="digits", study_name="next", warm_start="timed", storage_url=url)
     first = warm_start_params(again, store)
     assert 1 <= len(first) <= 3 and first[0] == study.trials[-1].params  # the final's config
+
+
+def test_a_budget_too_short_to_screen_still_trains_the_first_known_good_config(
+    tmp_path, monkeypatch
+) -> None:
+    from automl import run_search
+    from automl._workers import BUDGET_START_VARIABLE
+    from automl.search import portfolio
+    from storage import TrialStore
+
+    # The budget's clock started 30 s ago (as a --workers helper's does): screening is over
+    # before any candidate starts, 30 s are left for the final.
+    monkeypatch.setenv(BUDGET_START_VARIABLE, str(time.time() - 30))
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    config = SearchConfig(
+        task="digits", study_name="short", timeout_s=60, final_share=0.5, storage_url=url
+    )
+    lines: list[str] = []
+    result = run_search(config, log=lines.append)
+
+    trials = TrialStore(url).trials("short")
+    final = trials[-1]
+    assert final.phase == "final" and final.state.value == "COMPLETE" and final.epochs_run >= 1
+    assert all(t.reason.startswith("not screened") for t in trials[:-1])
+    expected = portfolio((8, 8, 1), training_images=1293)[0]
+    filters = [expected.pop(f"filters_{i}") for i in range(expected["n_blocks"])]
+    assert final.params == {**expected, "filters": filters}
+    assert any("the first known-good one, unscreened" in line for line in lines)
+    assert result.model_path is not None and result.test_accuracy is not None
 
 
 def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
