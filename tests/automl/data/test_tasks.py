@@ -148,3 +148,14 @@ def test_digits_is_offline_and_fixed() -> None:
     np.testing.assert_array_equal(splits.x_test, other.x_test)  # the test set never moves
     assert splits.x_train.max() == pytest.approx(1.0)  # 0-16 pixels: float32, scaled on loading
     assert splits.x_train.dtype == np.float32 and splits.pixel_scale == 1.0
+
+
+def test_only_tasks_whose_mirror_images_occur_are_flipped() -> None:
+    # Natural photos (CIFAR-10) are seen from either side; Fashion-MNIST's shoes all point one
+    # way, and digits read one way.
+    assert {name: task.horizontal_flip for name, task in TASKS.items()} == {
+        "mnist": False,
+        "fashion_mnist": False,
+        "cifar10": True,
+        "digits": False,
+    }
