@@ -10,6 +10,7 @@ split that bench_search.py reports.
     .venv/bin/python bench/bench_small_data.py --variants small_data --max-shift 0.07 --seed 1
     .venv/bin/python bench/bench_small_data.py --variants small_data --with-validation
     .venv/bin/python bench/bench_small_data.py --variants small_data --erase-area 0.33
+    .venv/bin/python bench/bench_small_data.py --variants small_data --seconds 225 --flip
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def main() -> None:
         help="also random erasing (Keras' RandomErasing, after the shifts): patches of 2 %% up "
         "to this share of the image, each image with a probability drawn from [0, 1)",
     )
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help="mirror training images left-right too, as the search did for Fashion-MNIST until "
+        "session 12",
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
@@ -112,13 +119,14 @@ def main() -> None:
     from automl.search import ModelParams
 
     data = small_fashion_mnist()
+    data.horizontal_flip = args.flip
     if args.with_validation:
         data.x_train = np.concatenate([data.x_train, data.x_val])
         data.y_train = np.concatenate([data.y_train, data.y_val])
     base = dataclasses.asdict(strong_default_params(data.input_shape))
     settings = {
         k: getattr(args, k)
-        for k in ("seconds", "seed", "max_shift", "with_validation", "erase_area")
+        for k in ("seconds", "seed", "max_shift", "with_validation", "erase_area", "flip")
     }
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
