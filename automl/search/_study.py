@@ -252,13 +252,20 @@ def screening_winner(
     step = reached[1] if len(reached) > 1 else reached[0]
     contenders = [t for t in screened if step in t.intermediate_values]
     best = max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
-    known = [t for t in contenders if "fixed_params" in t.system_attrs]  # enqueued ones
-    if not validation_images or not known:
+    first = _first_known_good(contenders)
+    if not validation_images or first is None:
         return best
-    first = min(known, key=lambda t: t.number)
     high, low = best.intermediate_values[step], first.intermediate_values[step]
     lead_needed = _lead_needed(high, low, validation_images, challengers=len(contenders) - 1)
     return best if high - low > lead_needed else first
+
+
+def _first_known_good(
+    trials: list[optuna.trial.FrozenTrial],
+) -> optuna.trial.FrozenTrial | None:
+    """The earliest enqueued trial (the portfolio's, or a warm start's), if any."""
+    known = [t for t in trials if "fixed_params" in t.system_attrs]
+    return min(known, key=lambda t: t.number) if known else None
 
 
 #: How often a lone challenger no better than the known-good one displaces it by chance: a
@@ -305,10 +312,9 @@ def _final_phase(
     winner = screening_winner(candidates, validation_images)
     # A budget too short to finish one rung still ends with a model: the known-good
     # configuration screened first, trained unscreened for the time that is left.
-    known = [t for t in candidates if "fixed_params" in t.system_attrs]
-    fallback = winner is None and bool(known)
+    fallback = winner is None
     if fallback:
-        winner = min(known, key=lambda t: t.number)
+        winner = _first_known_good(candidates)
     if winner is None:
         log("no candidate finished a screening rung: there is nothing to train in a final phase")
         return
@@ -323,7 +329,8 @@ def _final_phase(
     )
     cap = {EPOCH_CAP_ATTR: config.epochs} if quick else {}
     study.enqueue_trial(
-        winner.system_attrs["fixed_params"] if fallback else winner.params,
+        # A trial that never started has only the parameters it was queued with.
+        winner.params or winner.system_attrs["fixed_params"],
         user_attrs={
             PHASE_ATTR: "final",
             "screened_as": winner.number,
@@ -332,14 +339,15 @@ def _final_phase(
     )
     limit = f", at most {config.epochs} epochs" if quick else ""
     top = screening_winner(candidates)
-    kept = (
-        f" (trial {top.number} screened higher, by less than {validation_images} validation "
-        "images can tell apart)"
-        if top is not None and top.number != winner.number
-        else ""
-    )
     if fallback:
         kept = " (no candidate finished a screening rung: the first known-good one, unscreened)"
+    elif top is not None and top.number != winner.number:
+        kept = (
+            f" (trial {top.number} screened higher, by less than {validation_images} "
+            "validation images can tell apart)"
+        )
+    else:
+        kept = ""
     log(
         f"final phase: trial {winner.number}'s configuration on all the data, "
         f"{left:.0f} s left{limit}{kept}"
