@@ -199,9 +199,13 @@ def strong_default_params(input_shape):
     )
 
 
-def train_for(data, params, seconds: float, *, augment: bool = False, seed: int = 0) -> dict:
+def train_for(
+    data, params, seconds: float, *, augment: bool = False, seed: int = 0, test_views=None
+) -> dict:
     """One configuration from scratch on all of ``data.x_train`` for ``seconds``, cosine to the
-    deadline (as the final phase trains), scored on the test split."""
+    deadline (as the final phase trains), scored on the test split. ``test_views`` (name ->
+    images shaped like ``data.x_test``, already scaled) adds the model's class probabilities
+    for each under ``"probabilities"``."""
     import keras
 
     from automl.data import evaluation_dataset, training_dataset
@@ -232,11 +236,16 @@ def train_for(data, params, seconds: float, *, augment: bool = False, seed: int 
     _, accuracy = model.evaluate(
         evaluation_dataset(data.x_test, data.y_test, scale=data.pixel_scale), verbose=0
     )
+    probabilities = {
+        name: model.predict(images, batch_size=512, verbose=0)
+        for name, images in (test_views or {}).items()
+    }
     keras.backend.clear_session()
     return {
         "epochs": len(history.history["loss"]),
         "val_accuracy": max(history.history["val_accuracy"]),
         "test_accuracy": float(accuracy),
+        **({"probabilities": probabilities} if probabilities else {}),
     }
 
 

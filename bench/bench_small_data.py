@@ -11,6 +11,10 @@ split that bench_search.py reports.
     .venv/bin/python bench/bench_small_data.py --variants small_data --with-validation
     .venv/bin/python bench/bench_small_data.py --variants small_data --erase-area 0.33
     .venv/bin/python bench/bench_small_data.py --variants small_data --seconds 225 --flip
+    .venv/bin/python bench/bench_small_data.py --variants small_data --seconds 225 --pair
+    .venv/bin/python bench/bench_small_data.py --variants small_data --seconds 225 --shift-tta
+    .venv/bin/python bench/bench_small_data.py --seconds 225 \
+        --variants small_data_16_32_64,small_data_32_48_96,small_data_16_32_128
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ VARIANTS = {
     "small_data_batch64": {**SMALL_DATA, "batch_size": 64},
     "small_data_dropout_0.2": {**SMALL_DATA, "dropout": 0.2},
     "small_data_augment": {**SMALL_DATA, "dropout": 0.2, "augment": True},
+    # Narrower nets: more epochs in the same time (session 13).
+    "small_data_16_32_64": {**SMALL_DATA, "filters": (16, 32, 64)},
+    "small_data_32_48_96": {**SMALL_DATA, "filters": (32, 48, 96)},
+    "small_data_16_32_128": {**SMALL_DATA, "filters": (16, 32, 128)},
     "regularised": dict(dropout=0.35, head_dropout=0.5, optimizer="adamw", weight_decay=5e-4),
     "two_blocks_two_convs": dict(
         n_blocks=2, filters=(32, 64), convs_per_block=2, dropout=0.3, head_dropout=0.5
@@ -80,6 +88,22 @@ def with_erasing(augmentation, max_area: float):
     return erasing
 
 
+def one_pixel_views(x_test, scale: float) -> dict[str, np.ndarray]:
+    """The test images as they are and moved one pixel up, down, left and right (edges
+    zero-padded), for test-time averaging."""
+    x = x_test.astype("float32") * scale
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    side_y, side_x = x.shape[1:3]
+    return {
+        f"{dy},{dx}": padded[:, 1 + dy : 1 + dy + side_y, 1 + dx : 1 + dx + side_x]
+        for dy, dx in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+    }
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float((probabilities.argmax(axis=1) == labels).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=150.0)
@@ -105,6 +129,18 @@ def main() -> None:
         help="mirror training images left-right too, as the search did for Fashion-MNIST until "
         "session 12",
     )
+    parser.add_argument(
+        "--pair",
+        action="store_true",
+        help="also two nets of the variant for half the time each, their predictions averaged "
+        "(an ensemble in the same time)",
+    )
+    parser.add_argument(
+        "--shift-tta",
+        action="store_true",
+        help="also score each test image's prediction averaged over it and its four one-pixel "
+        "shifts (test-time augmentation)",
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
@@ -124,14 +160,36 @@ def main() -> None:
         data.x_train = np.concatenate([data.x_train, data.x_val])
         data.y_train = np.concatenate([data.y_train, data.y_val])
     base = dataclasses.asdict(strong_default_params(data.input_shape))
-    settings = {
-        k: getattr(args, k)
-        for k in ("seconds", "seed", "max_shift", "with_validation", "erase_area", "flip")
-    }
+    settings = {k: v for k, v in vars(args).items() if k != "variants"}
+    views = one_pixel_views(data.x_test, data.pixel_scale) if args.shift_tta else None
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
-        result = train_for(data, params, args.seconds, augment=params.augment, seed=args.seed)
+        result = train_for(
+            data, params, args.seconds, augment=params.augment, seed=args.seed, test_views=views
+        )
+        if views:
+            probabilities = result.pop("probabilities")
+            result["test_accuracy_shift_tta"] = accuracy(sum(probabilities.values()), data.y_test)
         print(json.dumps({"variant": name, **settings, **result}), flush=True)
+        if args.pair:
+            members = [
+                train_for(
+                    data,
+                    params,
+                    args.seconds / 2,
+                    augment=params.augment,
+                    seed=seed,
+                    test_views={"plain": data.x_test.astype("float32") * data.pixel_scale},
+                )
+                for seed in (args.seed + 100, args.seed + 200)
+            ]
+            averaged = sum(m["probabilities"]["plain"] for m in members)
+            pair = {
+                "epochs": [m["epochs"] for m in members],
+                "member_test_accuracy": [m["test_accuracy"] for m in members],
+                "test_accuracy": accuracy(averaged, data.y_test),
+            }
+            print(json.dumps({"variant": f"{name} x2, half the time each", **settings, **pair}))
 
 
 if __name__ == "__main__":
