@@ -3,6 +3,7 @@ finished digits study."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -30,9 +31,26 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'automl.db'}"
 
 
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder shared by every test process of the run (pytest-xdist's workers share the
+    parent of their base temporary folders)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local server, dropped afterwards. In CI the server must be up."""
+def postgres_url(request: pytest.FixtureRequest, run_folder: Path) -> Iterator[str]:
+    """A fresh database on the local server, dropped afterwards. In CI the server must be up.
+
+    Tests in other processes share the server; one marked ``restarts_postgres`` has it alone."""
+    alone = request.node.get_closest_marker("restarts_postgres") is not None
+    with (run_folder / "postgres.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)  # released on close
+        yield from _fresh_database()
+
+
+def _fresh_database() -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
@@ -112,11 +130,13 @@ def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Ser
 
 
 @pytest.fixture(scope="session")
-def digits_study(tmp_path_factory: pytest.TempPathFactory):
-    """One real search on digits, shared by the read-only tests (trains for a few seconds)."""
+def digits_study(run_folder: Path):
+    """One real search on digits, shared by the read-only tests of every test process (the
+    first to need it trains it, the others wait and read it)."""
     from automl import SearchConfig, run_search
 
-    folder = tmp_path_factory.mktemp("digits_study")
+    folder = run_folder / "digits_study"
+    folder.mkdir(exist_ok=True)
     config = SearchConfig(
         task="digits",
         study_name="digits-shared",
@@ -127,8 +147,12 @@ def digits_study(tmp_path_factory: pytest.TempPathFactory):
         keep_best=2,
         seed=7,
     )
-    result = run_search(config, log=lambda _msg: None)
-    return config, result
+    with (folder / "trained.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "trained").exists():
+            run_search(config, log=lambda _msg: None)
+            (folder / "trained").touch()
+    return config
 
 
 def copy_study(config, folder: Path) -> str:

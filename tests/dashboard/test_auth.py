@@ -34,7 +34,7 @@ def test_with_oidc_configured_the_viewer_signs_in_with_streamlit(
 
     from .conftest import APP
 
-    config, _ = digits_study
+    config = digits_study
     monkeypatch.setenv("AUTOML_STORAGE", copy_study(config, tmp_path))
     monkeypatch.setenv(PUBLIC_VARIABLE, "1")
     app = AppTest.from_file(APP, default_timeout=60)
@@ -52,7 +52,7 @@ def test_with_oidc_configured_the_viewer_signs_in_with_streamlit(
 def test_promote_and_export_need_a_signed_in_viewer(
     digits_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, _ = digits_study
+    config = digits_study
     monkeypatch.setenv("AUTOML_STORAGE", copy_study(config, tmp_path))
 
     monkeypatch.setenv(PUBLIC_VARIABLE, "0")  # loopback: nothing to sign in to

@@ -121,7 +121,7 @@ def test_only_failed_trials_study(seeded_url: str) -> None:
 
 
 def test_promote_button_changes_the_champion(digits_study, tmp_path: Path, monkeypatch) -> None:
-    config, _ = digits_study
+    config = digits_study
     url = copy_study(config, tmp_path)
     monkeypatch.setenv("AUTOML_STORAGE", url)
     store = TrialStore(url)

@@ -85,7 +85,7 @@ def _streamlit(url: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def dashboard(digits_study, tmp_path: Path):
     _require_chromium()
-    config, _ = digits_study
+    config = digits_study
     url = copy_study(config, tmp_path)
     with _streamlit(url, tmp_path) as base:
         yield base, url, config.name

@@ -29,6 +29,7 @@ def _restart_postgresql() -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.restarts_postgres
 @pytest.mark.skipif(
     not RESTART_ALLOWED or shutil.which("pg_ctlcluster") is None,
     reason="restarts PostgreSQL: set AUTOML_TEST_PG_RESTART=1 (CI does)",

@@ -30,7 +30,7 @@ from tests.conftest import copy_study
 @pytest.fixture(scope="module")
 def study(digits_study, tmp_path_factory):
     """A private copy of the shared study, so tampering here cannot leak into other tests."""
-    config, _ = digits_study
+    config = digits_study
     url = copy_study(config, tmp_path_factory.mktemp("export_study"))
     return TrialStore(url), config.name, None
 

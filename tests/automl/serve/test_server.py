@@ -79,7 +79,7 @@ def _start(app) -> tuple[str, object, threading.Thread]:
 
 @pytest.fixture(scope="module")
 def served(digits_study, tmp_path_factory) -> Iterator[Served]:
-    config, _ = digits_study
+    config = digits_study
     url = copy_study(config, tmp_path_factory.mktemp("serve_study"))
     store = TrialStore(url)
     holder = model_holder(store=store, study=config.name, runtime="onnx")
