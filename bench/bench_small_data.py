@@ -15,6 +15,8 @@ split that bench_search.py reports.
     .venv/bin/python bench/bench_small_data.py --variants small_data --seconds 225 --shift-tta
     .venv/bin/python bench/bench_small_data.py --seconds 225 \
         --variants small_data_16_32_64,small_data_32_48_96,small_data_16_32_128
+    .venv/bin/python bench/bench_small_data.py --cost 2 \
+        --variants small_data,small_data_16_32_64,small_data_32_48_96,batch256
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ VARIANTS = {
         n_blocks=2, filters=(32, 64), convs_per_block=2, dropout=0.3, head_dropout=0.5
     ),
     "batch64": dict(batch_size=64),
+    "batch256": {**SMALL_DATA, "batch_size": 256},
     "wide": dict(filters=(64, 128, 256)),
     "lr_1e-3": dict(learning_rate=1e-3),
     "augment": dict(augment=True),
@@ -100,6 +103,32 @@ def one_pixel_views(x_test, scale: float) -> dict[str, np.ndarray]:
     }
 
 
+def epoch_seconds(data, params, rounds: int) -> list[float]:
+    """Seconds per training epoch (two epochs timed after a warm-up one), ``rounds`` times."""
+    import time
+
+    import keras
+
+    from automl.data import training_dataset
+    from automl.search import build_model, compile_model
+
+    seconds = []
+    for _ in range(rounds):
+        keras.utils.set_random_seed(0)
+        model = build_model(params, data.input_shape, data.num_classes)
+        compile_model(model, params)
+        dataset = training_dataset(
+            data.x_train, data.y_train, params.batch_size, augment=params.augment, seed=0,
+            flip=data.horizontal_flip, scale=data.pixel_scale,
+        )  # fmt: skip
+        model.fit(dataset, epochs=1, verbose=0)
+        started = time.perf_counter()
+        model.fit(dataset, epochs=2, verbose=0)
+        seconds.append(round((time.perf_counter() - started) / 2, 2))
+        keras.backend.clear_session()
+    return seconds
+
+
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float((probabilities.argmax(axis=1) == labels).mean())
 
@@ -141,6 +170,12 @@ def main() -> None:
         help="also score each test image's prediction averaged over it and its four one-pixel "
         "shifts (test-time augmentation)",
     )
+    parser.add_argument(
+        "--cost",
+        type=int,
+        metavar="ROUNDS",
+        help="only measure seconds per epoch, ROUNDS times per variant (no accuracy)",
+    )
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
@@ -164,6 +199,10 @@ def main() -> None:
     views = one_pixel_views(data.x_test, data.pixel_scale) if args.shift_tta else None
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
+        if args.cost:
+            cost = {"epoch_seconds": epoch_seconds(data, params, args.cost)}
+            print(json.dumps({"variant": name, "cost": args.cost, **cost}), flush=True)
+            continue
         result = train_for(
             data, params, args.seconds, augment=params.augment, seed=args.seed, test_views=views
         )
