@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 SERVE_PORT ?= 8080
 # Test processes (pytest-xdist): many tests wait on subprocesses, servers and time budgets,
-# so two keep 2 cores busier than one (21.8 -> 14.1 min here). 0 runs them in this process.
+# so two keep 2 cores busier than one (BENCHMARKS.md, session 13). 0: all in this process.
 # A module's tests stay in one process, in order (some share module-scoped state).
 TEST_PROCESSES ?= 2
 
