@@ -197,6 +197,7 @@ def main() -> None:
     base = dataclasses.asdict(strong_default_params(data.input_shape))
     settings = {k: v for k, v in vars(args).items() if k != "variants"}
     views = one_pixel_views(data.x_test, data.pixel_scale) if args.shift_tta else None
+    plain = {"plain": data.x_test.astype("float32") * data.pixel_scale} if args.pair else None
     for name in args.variants.split(","):
         params = ModelParams(**{**base, **VARIANTS[name]})
         if args.cost:
@@ -218,7 +219,7 @@ def main() -> None:
                     args.seconds / 2,
                     augment=params.augment,
                     seed=seed,
-                    test_views={"plain": data.x_test.astype("float32") * data.pixel_scale},
+                    test_views=plain,
                 )
                 for seed in (args.seed + 100, args.seed + 200)
             ]
