@@ -29,9 +29,15 @@ def run_cli(
     )
 
 
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 180) -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    what: str,
+    timeout: float = 180,
+    detail: Callable[[], str] | None = None,
+) -> Any:
     """Poll ``condition`` (an exception counts as "not yet": the study may not exist yet)
-    until it returns something truthy, and return that."""
+    until it returns something truthy, and return that; on a timeout the failure shows
+    ``detail()`` (a log's tail, say)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -41,7 +47,7 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 180) ->
         except Exception:
             pass
         time.sleep(0.5)
-    pytest.fail(f"{what} within {timeout:.0f} s")
+    pytest.fail(f"{what} within {timeout:.0f} s" + (f"\n{detail()}" if detail else ""))
 
 
 @pytest.fixture
