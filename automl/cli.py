@@ -430,9 +430,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import cross_validate, evaluate_trial, resolve_trial
 
-    quiet_logs()
     store = TrialStore(args.storage, create=False)
     trial, because = resolve_trial(store, args.study, args.trial)
+    quiet_logs()  # TensorFlow: once the study and trial are known to exist
     print(f"evaluating {because} of {args.study!r} on the held-out test split")
     record = evaluate_trial(store, args.study, trial.number, args.data_dir)
     if args.cv is not None:
@@ -477,8 +477,9 @@ def _promote(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import promote_trial
 
-    quiet_logs()
     store = TrialStore(args.storage, create=False)
+    store.get_study(args.study)  # a wrong name is one line at once, not after TensorFlow
+    quiet_logs()
     promotion, because = promote_trial(store, args.study, args.trial, args.note, args.data_dir)
     previous = (
         f" (was trial {promotion.previous_trial_number})"
@@ -497,8 +498,9 @@ def _export(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import export_model
 
-    quiet_logs()
     store = TrialStore(args.storage, create=False)
+    store.get_study(args.study)
+    quiet_logs()
     result = export_model(
         store,
         args.study,
@@ -522,14 +524,16 @@ def _predict(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import predict_images
 
-    quiet_logs()
     if args.model is not None:
+        quiet_logs()
         predictions = predict_images(args.model, args.images)
     else:
         from automl.release import predict_study_images
 
-        store = TrialStore(args.storage)
+        store = TrialStore(args.storage, create=False)
         try:
+            store.get_study(args.study)
+            quiet_logs()
             predictions, why = predict_study_images(store, args.study, args.trial, args.images)
         finally:
             store.close()
@@ -553,8 +557,10 @@ def _serve(args: argparse.Namespace) -> int:
             args.keep_inputs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AutoMLError(f"--keep-inputs {args.keep_inputs}: {exc.strerror}") from None
-    quiet_logs()
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
+    if args.study is not None:
+        store.get_study(args.study)
+    quiet_logs()
     if args.model is not None:
         holder = model_holder(model_path=args.model)
     else:

@@ -104,7 +104,9 @@ def _sqlite_connection_setup(database: str | None) -> Callable[[Any, Any], None]
     return setup
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, plain: bool = False) -> Engine:
+    """The project's engine for ``url``; ``plain``: without the SQLite set-up (the switch to
+    WAL), for a look that must not change the file."""
     parsed = parse_url(url)
     try:
         engine = create_engine(parsed, **engine_kwargs(url))
@@ -112,7 +114,7 @@ def make_engine(url: str) -> Engine:
         raise StorageError(f"unusable storage URL {url!r}: {exc}") from None
     except Exception as exc:  # unknown dialect names raise NoSuchModuleError
         raise StorageError(f"unusable storage URL {url!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
+    if parsed.get_backend_name() == "sqlite" and not plain:
         event.listen(engine, "connect", _sqlite_connection_setup(parsed.database))
     return engine
 

@@ -169,15 +169,9 @@ class TrialStore:
 
     def __init__(self, url: str = DEFAULT_STORAGE_URL, *, create: bool = True) -> None:
         self.url = url
-        parsed = parse_url(url)
         #: A server database: operations are retried after a lost connection.
-        self.retries = parsed.get_backend_name() != "sqlite"
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            db_path = Path(parsed.database)
-            if not create and not db_path.exists():
-                raise StorageError(f"no database at {db_path} (run a search first)")
-            if create and not db_path.parent.exists():
-                raise StorageError(f"directory {db_path.parent} for the database does not exist")
+        self.retries = parse_url(url).get_backend_name() != "sqlite"
+        _check_sqlite_path(url, create)
         self._engine: Engine = make_engine(url)
         self._sessions = make_session_factory(self._engine)
         try:
@@ -186,8 +180,24 @@ class TrialStore:
             upgrade_to_head(self._engine)
         except DBAPIError as exc:  # unreachable server, or a file that is not a database
             self._engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StorageError(f"cannot open database {_redacted(url)}: {reason}") from None
+            raise _cannot_open(url, exc) from None
+
+    @staticmethod
+    def check(url: str) -> None:
+        """Raise StorageError now if ``url`` cannot hold the store, creating and changing
+        nothing: a search looks before it reads its data, which may take minutes, and
+        creates the store only once the data is found good."""
+        if not _check_sqlite_path(url, create=True):
+            return  # a new SQLite file, in a folder that exists
+        engine = make_engine(url, plain=True)
+        sqlite = parse_url(url).get_backend_name() == "sqlite"
+        try:
+            with engine.connect() as conn:  # SQLite reads the file's header at the first table
+                conn.execute(text("SELECT count(*) FROM sqlite_master" if sqlite else "SELECT 1"))
+        except DBAPIError as exc:
+            raise _cannot_open(url, exc) from None
+        finally:
+            engine.dispose()
 
     @property
     def engine(self) -> Engine:
@@ -991,6 +1001,27 @@ def _as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=timezone.utc)
+
+
+def _check_sqlite_path(url: str, create: bool) -> bool:
+    """An SQLite file must exist to be opened, its folder to be created; returns whether
+    there is a database to look into (a server's, or an SQLite file that exists)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    if parsed.database in (None, "", ":memory:"):
+        return False
+    db_path = Path(parsed.database)
+    if not create and not db_path.exists():
+        raise StorageError(f"no database at {db_path} (run a search first)")
+    if create and not db_path.parent.exists():
+        raise StorageError(f"directory {db_path.parent} for the database does not exist")
+    return db_path.exists()
+
+
+def _cannot_open(url: str, exc: DBAPIError) -> StorageError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return StorageError(f"cannot open database {_redacted(url)}: {reason}")
 
 
 def _redacted(url: str) -> str:

@@ -77,6 +77,7 @@ def run_study(
     starts the other workers then, so that they never meet bad data or a missing study)."""
     log = log or _log
     started = time.monotonic()
+    TrialStore.check(config.storage_url)  # in a second, not after TensorFlow and the data
     quiet_logs(config.verbose)
     task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)

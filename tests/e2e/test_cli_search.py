@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -229,6 +231,43 @@ def test_a_file_that_is_not_a_database_is_one_line_on_every_command(tmp_path: Pa
             == f"automl: error: cannot open database {url}: file is not a database"
         )
     assert notes.read_text() == "my shopping list\n"  # untouched
+
+
+def test_a_bad_database_or_study_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
+    """A wrong --storage or --study is one line within a second or two, not after TensorFlow
+    (5-10 s) and the data (minutes for a large folder) are loaded."""
+    notes = tmp_path / "notes.db"
+    notes.write_text("my shopping list\n")
+    store = TrialStore(f"sqlite:///{tmp_path / 'automl.db'}")
+    store.ensure_study("real", "digits", 1, {})
+    runs = [
+        ["search", "--task", "digits", "--storage", f"sqlite:///{notes}"],
+        ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
+        *(
+            [*command, "--storage", url]
+            for url in (f"sqlite:///{notes}", store.url)
+            for command in (
+                ["evaluate", "--study", "nope"],
+                ["promote", "--study", "nope", "--trial", "0"],
+                ["export", "--study", "nope", "--format", "onnx", "--out", str(tmp_path / "m")],
+                ["predict", "--study", "nope", str(notes)],
+            )
+        ),
+    ]
+    code = (
+        "import json, sys\n"
+        "from automl.cli import main\n"
+        "codes = [main(run) for run in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([codes, 'tensorflow' in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, timeout=120
+    )
+    assert json.loads(result.stdout) == [[2] * len(runs), False], result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == len(runs) and "Traceback" not in result.stderr
+    assert sum("file is not a database" in line for line in errors) == 5
+    assert sum("no study named 'nope'" in line for line in errors) == 4
 
 
 def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:

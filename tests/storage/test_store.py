@@ -129,6 +129,32 @@ def test_bad_urls_are_clear_errors(tmp_path: Path) -> None:
         TrialStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
 
+def test_a_look_at_the_storage_creates_and_changes_nothing(tmp_path: Path) -> None:
+    """What a search checks before it reads its data: every bad URL fails as opening it would,
+    and a good one is left as it was (no new file, no journal switched to WAL)."""
+    notes = tmp_path / "notes.db"
+    notes.write_text("my shopping list\n")
+    for url, message in [
+        ("not a url", "malformed storage URL"),
+        ("nosuchdb://x/y", "unusable storage URL"),
+        (f"sqlite:///{tmp_path}/missing/dir/a.db", "does not exist"),
+        (f"sqlite:///{notes}", "cannot open database .*: file is not a database"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot open database"),
+    ]:
+        with pytest.raises(StorageError, match=message):
+            TrialStore.check(url)
+    assert notes.read_text() == "my shopping list\n"
+    TrialStore.check(f"sqlite:///{tmp_path}/new.db")
+    assert not (tmp_path / "new.db").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "old.db") as old:  # an existing database, not yet WAL
+        old.execute("CREATE TABLE t (x)")
+    TrialStore.check(f"sqlite:///{tmp_path}/old.db")
+    with sqlite3.connect(tmp_path / "old.db") as old:
+        assert old.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
 def test_artifacts_and_interrupted_trials(sqlite_url: str) -> None:
     store = _store_with_trials(sqlite_url)
     store.save_artifact("s1", 2, "/x/trial-2.keras", 10, "ab" * 32)
