@@ -28,7 +28,9 @@ def silenced_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def quiet_logs(verbose: bool = False) -> None:
+def quiet_logs(verbose: bool = False, *, start_tensorflow: bool = True) -> None:
+    """``start_tensorflow``: now, its start-up lines hidden (not needed for an ONNX model,
+    which then answers in a second or two instead of 5-10)."""
     import optuna
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
@@ -39,7 +41,7 @@ def quiet_logs(verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
     # Failures are reported in one line each and kept in the store, not as Optuna tracebacks.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
-    if not verbose and "tensorflow" not in sys.modules:
+    if start_tensorflow and not verbose and "tensorflow" not in sys.modules:
         # TensorFlow 2.21 prints its start-up lines from C++ whatever the log level.
         with silenced_native_stderr():
             import keras  # noqa: F401

@@ -525,7 +525,7 @@ def _predict(args: argparse.Namespace) -> int:
     from automl.release import predict_images
 
     if args.model is not None:
-        quiet_logs()
+        quiet_logs(start_tensorflow=args.model.suffix != ".onnx")
         predictions = predict_images(args.model, args.images)
     else:
         from automl.release import predict_study_images

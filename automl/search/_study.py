@@ -44,7 +44,7 @@ from automl.search._optuna import (
 from automl.search._search_space import SEARCH_SPACE_VERSION, SMALL_DATA_IMAGES, portfolio
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
-from storage import TrialFilter, TrialRecord, TrialState, TrialStore
+from storage import StorageError, TrialFilter, TrialRecord, TrialState, TrialStore
 
 Log = Callable[[str], None]
 
@@ -77,10 +77,15 @@ def run_study(
     starts the other workers then, so that they never meet bad data or a missing study)."""
     log = log or _log
     started = time.monotonic()
-    TrialStore.check(config.storage_url)  # in a second, not after TensorFlow and the data
-    quiet_logs(config.verbose)
+    # Bad input is one line within a second or two, not after TensorFlow (5-10 s to start)
+    # and the data (minutes for a large folder): the storage, the data folder, the warm start
+    # and the models' folder or bucket.
+    TrialStore.check(config.storage_url)
     task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)
+    first = _warm_start(config) if config.warm_start else []
+    open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
+    quiet_logs(config.verbose)
     if isinstance(task, ImageFolderTask):
         config = _checked_images(config, task, log)
     # Loaded here once, so that bad data is refused before anything is stored (the workers
@@ -96,10 +101,8 @@ def run_study(
         config = replace(config, final_share=share)
         why = " (small data: a full-data epoch is cheap)" if share != FINAL_SHARE else ""
         log(f"budget: {config.timeout_s:.0f} s, {share:.0%} of it for the final run{why}")
-    open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     store = TrialStore(config.storage_url)
     try:
-        first = warm_start_params(config, store) if config.warm_start else []
         record = store.ensure_study(config.name, task.name, SEARCH_SPACE_VERSION, config.to_json())
         _check_same_images(record.config, config)
         study = _load_study(config, store, first, log, training_images)
@@ -108,6 +111,18 @@ def run_study(
             on_ready()
         _optimize(config, store, study, log, validation_images)
         return _finish(config, store, started, data_summary)
+    finally:
+        store.close()
+
+
+def _warm_start(config: SearchConfig) -> list[dict]:
+    """The configurations ``--warm-start`` names, from a store that must already hold them."""
+    try:
+        store = TrialStore(config.storage_url, create=False)
+    except StorageError as exc:
+        raise AutoMLError(f"--warm-start: {exc}") from None
+    try:
+        return warm_start_params(config, store)
     finally:
         store.close()
 

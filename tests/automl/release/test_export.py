@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +157,25 @@ def test_predict_refuses_non_images(exports, tmp_path: Path) -> None:
         predict_images(exports["onnx"].path, [bogus])
     with pytest.raises(AutoMLError, match="no such image"):
         predict_images(exports["onnx"].path, [tmp_path / "missing.png"])
+
+
+def test_an_onnx_model_predicts_without_tensorflow(exports, tmp_path: Path) -> None:
+    """`automl predict --model x.onnx` needs onnxruntime only: TensorFlow is not started."""
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.full((8, 8), 200, dtype=np.uint8)).save(image)
+    code = (
+        "import sys\n"
+        "from automl.cli import main\n"
+        "code = main(['predict', '--model', sys.argv[1], sys.argv[2]])\n"
+        "print(code, 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(exports["onnx"].path), str(image)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    prediction, verdict = result.stdout.strip().splitlines()
+    assert prediction.startswith(f"{image}: ") and verdict == "0 False"
 
 
 def test_export_refusals_write_nothing(study, exports, tmp_path: Path, monkeypatch) -> None:
