@@ -60,17 +60,18 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stop", "code", "reason"),
+    ("stop", "code", "reason", "rerun"),
     [
         # Ctrl-C in a terminal: SIGINT to the whole process group.
-        (lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted"),
-        # Kubernetes / `kill`: SIGTERM to the main process only.
-        (lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated"),
+        (lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted", False),
+        # Kubernetes / `kill`: SIGTERM to the main process only; the Job runs it again (the
+        # rerun is the same after either stop: tried once).
+        (lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated", True),
     ],
     ids=["ctrl-c", "sigterm"],
 )
 def test_a_stopped_search_closes_the_trial_and_a_rerun_resumes(
-    tmp_path: Path, stop, code: int, reason: str
+    tmp_path: Path, stop, code: int, reason: str, rerun: bool
 ) -> None:
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--timeout", "none"]
@@ -108,14 +109,16 @@ def test_a_stopped_search_closes_the_trial_and_a_rerun_resumes(
     # None left running (the portfolio's not yet tried configurations still wait).
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
+    if not rerun:
+        return
     done = len(trials)
-    rerun = subprocess.run(
+    again = subprocess.run(
         [*AUTOML, *args[:-2], "--epochs", "2", "--storage", url, "--trials", str(done + 1)],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert rerun.returncode == 0, rerun.stderr
+    assert again.returncode == 0, again.stderr
     assert len(store.trials("digits")) == done + 1
 
 
@@ -194,7 +197,7 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
                 "--storage",
                 "sqlite:///{tmp}/a.db",
             ],
-            "--warm-start: no study named 'nope'",
+            "--warm-start: no database at",
         ),
         (
             ["search", "--task", "digits", "--warm-start", "digits"],
@@ -233,19 +236,28 @@ def test_a_file_that_is_not_a_database_is_one_line_on_every_command(tmp_path: Pa
     assert notes.read_text() == "my shopping list\n"  # untouched
 
 
-def test_a_bad_database_or_study_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
-    """A wrong --storage or --study is one line within a second or two, not after TensorFlow
-    (5-10 s) and the data (minutes for a large folder) are loaded."""
+def test_bad_input_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
+    """A wrong --storage, --study, --data-dir, --warm-start or --artifacts is one line within a
+    second or two, not after TensorFlow (5-10 s) and the data (minutes for a large folder)."""
     notes = tmp_path / "notes.db"
     notes.write_text("my shopping list\n")
     store = TrialStore(f"sqlite:///{tmp_path / 'automl.db'}")
     store.ensure_study("real", "digits", 1, {})
-    runs = [
-        ["search", "--task", "digits", "--storage", f"sqlite:///{notes}"],
-        ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
+    cases = [
+        (["search", "--task", "digits", "--storage", f"sqlite:///{notes}"], "not a database"),
+        (["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
+         "Connection refused"),
+        (["search", "--task", "mnist", "--data-dir", "/no/such/dir"], "is not a directory"),
+        (["search", "--data", "/no/such/place"], "no such folder or manifest"),
+        (["search", "--task", "digits", "--warm-start", "nope", "--storage", store.url],
+         "--warm-start: no study named 'nope'"),
+        (["search", "--task", "digits", "--artifacts", str(notes)], "is a file, not a folder"),
         *(
-            [*command, "--storage", url]
-            for url in (f"sqlite:///{notes}", store.url)
+            ([*command, "--storage", url], message)
+            for url, message in (
+                (f"sqlite:///{notes}", "not a database"),
+                (store.url, "no study named 'nope'"),
+            )
             for command in (
                 ["evaluate", "--study", "nope"],
                 ["promote", "--study", "nope", "--trial", "0"],
@@ -253,7 +265,7 @@ def test_a_bad_database_or_study_is_named_before_tensorflow_starts(tmp_path: Pat
                 ["predict", "--study", "nope", str(notes)],
             )
         ),
-    ]
+    ]  # fmt: skip
     code = (
         "import json, sys\n"
         "from automl.cli import main\n"
@@ -261,13 +273,14 @@ def test_a_bad_database_or_study_is_named_before_tensorflow_starts(tmp_path: Pat
         "print(json.dumps([codes, 'tensorflow' in sys.modules]))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, timeout=120
-    )
-    assert json.loads(result.stdout) == [[2] * len(runs), False], result.stderr
+        [sys.executable, "-c", code, json.dumps([args for args, _ in cases])],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(result.stdout) == [[2] * len(cases), False], result.stderr
     errors = result.stderr.strip().splitlines()
-    assert len(errors) == len(runs) and "Traceback" not in result.stderr
-    assert sum("file is not a database" in line for line in errors) == 5
-    assert sum("no study named 'nope'" in line for line in errors) == 4
+    assert len(errors) == len(cases), result.stderr
+    for line, (_, message) in zip(errors, cases):
+        assert line.startswith("automl: error: ") and message in line
 
 
 def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
@@ -309,8 +322,8 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
     """Two `automl search` processes started at the same instant on an empty PostgreSQL
     database (as a Kubernetes Job with parallelism 2 starts them): both create the schema and
     the study without colliding, and share it: every trial once, all recorded."""
-    args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "4",
-            "--trials", "8", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
+    args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "2",
+            "--trials", "6", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
     processes = [
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -321,7 +334,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
     store = TrialStore(postgres_url, create=False)
     trials = store.trials("shared")
     assert [t.number for t in trials] == list(range(len(trials)))
-    assert 8 <= len(trials) <= 10  # each worker may finish the trial it had started
+    assert 6 <= len(trials) <= 8  # each worker may finish the trial it had started
     assert all(t.state.is_finished for t in trials)
     study = optuna.load_study(study_name="shared", storage=postgres_url)
     assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2

@@ -16,9 +16,10 @@ import bench_storage_load as load
 
 @pytest.mark.slow
 def test_four_workers_on_postgresql(postgres_url: str) -> None:
-    result = load.run_load(postgres_url, workers=4, trials_per_worker=200, epochs=3)
+    # 60 trials each: several seconds of all four writing at once (the benchmark runs 200).
+    result = load.run_load(postgres_url, workers=4, trials_per_worker=60, epochs=3)
     assert result.problems == []
-    assert result.trials == 800 and len(result.epoch_latencies) == 2400
+    assert result.trials == 240 and len(result.epoch_latencies) == 720
 
 
 @pytest.mark.slow
