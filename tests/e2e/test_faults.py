@@ -37,7 +37,7 @@ def _restart_postgresql() -> None:
 def test_a_postgresql_restart_mid_study(postgres_url: str, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*AUTOML, "search", "--task", "digits", "--study", "restart", "--storage", postgres_url,
-         "--trials", "8", "--epochs", "8", "--patience", "8", "--pruner", "none",
+         "--trials", "4", "--epochs", "6", "--patience", "6", "--pruner", "none",
          "--timeout", "none", "--artifacts", str(tmp_path / "artifacts")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
