@@ -23,7 +23,7 @@ from automl._errors import AutoMLError, Terminated
 from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
-from automl.data import ImageFolderTask
+from automl.data import ImageFolderTask, Task
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import (
     COST_ATTRS,
@@ -83,7 +83,7 @@ def run_study(
     TrialStore.check(config.storage_url)
     task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)
-    first = _warm_start(config) if config.warm_start else []
+    first = _warm_start(config, task) if config.warm_start else []
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     quiet_logs(config.verbose)
     if isinstance(task, ImageFolderTask):
@@ -115,14 +115,14 @@ def run_study(
         store.close()
 
 
-def _warm_start(config: SearchConfig) -> list[dict]:
+def _warm_start(config: SearchConfig, task: Task) -> list[dict]:
     """The configurations ``--warm-start`` names, from a store that must already hold them."""
     try:
         store = TrialStore(config.storage_url, create=False)
     except StorageError as exc:
         raise AutoMLError(f"--warm-start: {exc}") from None
     try:
-        return warm_start_params(config, store)
+        return warm_start_params(config, store, task)
     finally:
         store.close()
 

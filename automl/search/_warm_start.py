@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 
 from automl._errors import AutoMLError
+from automl.data import Task
 from automl.search._budget import PHASE_ATTR
 from automl.search._config import SearchConfig, open_study_task
 from automl.search._optuna import open_optuna_storage
@@ -14,9 +15,10 @@ from storage import StorageError, TrialStore
 WARM_START_TOP = 3
 
 
-def warm_start_params(config: SearchConfig, store: TrialStore) -> list[dict]:
+def warm_start_params(config: SearchConfig, store: TrialStore, task: Task) -> list[dict]:
     """The best distinct configurations of ``config.warm_start``, as Optuna params; refuses a
-    study that does not exist, or whose space or image shape differs from this search's."""
+    study that does not exist, or whose space or image shape differs from ``task``'s (this
+    search's, whose folder of images is scanned only if the cheaper checks pass)."""
     name = config.warm_start
     assert name is not None
     try:
@@ -28,11 +30,11 @@ def warm_start_params(config: SearchConfig, store: TrialStore) -> list[dict]:
             f"--warm-start: study {name!r} used search-space version "
             f"{source.search_space_version}, this search uses {SEARCH_SPACE_VERSION}"
         )
-    shape = config.open_task().input_shape
+    shape = task.input_shape
     source_shape = open_study_task(source.task, source.config).input_shape
     if shape != source_shape:
         raise AutoMLError(
-            f"--warm-start: study {name!r} searched {source.task} images of {source_shape}, "
+            f"--warm-start: study {name!r} ({source.task}) searched images of {source_shape}, "
             f"this search has {shape}"
         )
     study = optuna.load_study(study_name=name, storage=open_optuna_storage(store))
