@@ -404,12 +404,19 @@ def _trials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_store(args: argparse.Namespace) -> TrialStore:
+    """The existing store, holding ``--study``: a wrong URL or name is one line (exit 2) at
+    once, before TensorFlow starts."""
+    store = TrialStore(args.storage, create=False)
+    store.get_study(args.study)
+    return store
+
+
 def _doctor(args: argparse.Namespace) -> int:
     """Exit 0 when the study is in order (or was repaired), 1 when problems remain."""
     from automl.search import diagnose, repair
 
-    store = TrialStore(args.storage, create=False)
-    store.get_study(args.study)  # an unknown study: one line, exit 2
+    store = _study_store(args)
     findings = diagnose(store, args.study)
     if not findings:
         print(f"study {args.study!r}: nothing to repair")
@@ -477,8 +484,7 @@ def _promote(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import promote_trial
 
-    store = TrialStore(args.storage, create=False)
-    store.get_study(args.study)  # a wrong name is one line at once, not after TensorFlow
+    store = _study_store(args)
     quiet_logs()
     promotion, because = promote_trial(store, args.study, args.trial, args.note, args.data_dir)
     previous = (
@@ -498,8 +504,7 @@ def _export(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import export_model
 
-    store = TrialStore(args.storage, create=False)
-    store.get_study(args.study)
+    store = _study_store(args)
     quiet_logs()
     result = export_model(
         store,
@@ -530,9 +535,8 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         from automl.release import predict_study_images
 
-        store = TrialStore(args.storage, create=False)
+        store = _study_store(args)
         try:
-            store.get_study(args.study)
             quiet_logs()
             predictions, why = predict_study_images(store, args.study, args.trial, args.images)
         finally:

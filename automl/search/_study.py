@@ -23,7 +23,7 @@ from automl._errors import AutoMLError, Terminated
 from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
-from automl.data import ImageFolderTask, Task
+from automl.data import ImageFolderTask
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import (
     COST_ATTRS,
@@ -44,7 +44,7 @@ from automl.search._optuna import (
 from automl.search._search_space import SEARCH_SPACE_VERSION, SMALL_DATA_IMAGES, portfolio
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
-from storage import StorageError, TrialFilter, TrialRecord, TrialState, TrialStore
+from storage import TrialFilter, TrialRecord, TrialState, TrialStore
 
 Log = Callable[[str], None]
 
@@ -83,7 +83,7 @@ def run_study(
     TrialStore.check(config.storage_url)
     task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)
-    first = _warm_start(config, task) if config.warm_start else []
+    first = warm_start_params(config, task) if config.warm_start else []
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
     quiet_logs(config.verbose)
     if isinstance(task, ImageFolderTask):
@@ -111,18 +111,6 @@ def run_study(
             on_ready()
         _optimize(config, store, study, log, validation_images)
         return _finish(config, store, started, data_summary)
-    finally:
-        store.close()
-
-
-def _warm_start(config: SearchConfig, task: Task) -> list[dict]:
-    """The configurations ``--warm-start`` names, from a store that must already hold them."""
-    try:
-        store = TrialStore(config.storage_url, create=False)
-    except StorageError as exc:
-        raise AutoMLError(f"--warm-start: {exc}") from None
-    try:
-        return warm_start_params(config, store, task)
     finally:
         store.close()
 

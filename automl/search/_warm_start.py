@@ -15,12 +15,24 @@ from storage import StorageError, TrialStore
 WARM_START_TOP = 3
 
 
-def warm_start_params(config: SearchConfig, store: TrialStore, task: Task) -> list[dict]:
-    """The best distinct configurations of ``config.warm_start``, as Optuna params; refuses a
-    study that does not exist, or whose space or image shape differs from ``task``'s (this
-    search's, whose folder of images is scanned only if the cheaper checks pass)."""
+def warm_start_params(config: SearchConfig, task: Task) -> list[dict]:
+    """The best distinct configurations of ``config.warm_start``, as Optuna params, from a
+    store that must already exist; refuses a study that does not exist, or whose space or
+    image shape differs from ``task``'s (this search's, whose folder of images is scanned only
+    if the cheaper checks pass). Called before TensorFlow starts and the data is read."""
     name = config.warm_start
     assert name is not None
+    try:
+        store = TrialStore(config.storage_url, create=False)
+    except StorageError as exc:
+        raise AutoMLError(f"--warm-start: {exc}") from None
+    try:
+        return _best_configurations(name, store, task)
+    finally:
+        store.close()
+
+
+def _best_configurations(name: str, store: TrialStore, task: Task) -> list[dict]:
     try:
         source = store.get_study(name)
     except StorageError as exc:

@@ -83,7 +83,7 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     assert result.test_accuracy is not None
 
     again = SearchConfig(task="digits", study_name="next", warm_start="timed", storage_url=url)
-    first = warm_start_params(again, store, again.open_task())
+    first = warm_start_params(again, again.open_task())
     assert 1 <= len(first) <= 3 and first[0] == study.trials[-1].params  # the final's config
 
 
