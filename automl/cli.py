@@ -12,7 +12,7 @@ from pathlib import Path
 from automl._errors import AutoMLError, Terminated, stop_on_sigterm
 from automl._table import fmt, fraction_text, render_table
 from automl.search import SearchConfig, default_data_dir, default_storage_url
-from storage import StorageError, TrialState, TrialStore
+from storage import StorageError, TrialRecord, TrialState, TrialStore
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -317,7 +317,7 @@ def _search(args: argparse.Namespace) -> int:
     )
     print(_trials_table(ranked[:5], "top trials"))
     if result.best is None:
-        print("no trial completed: no model to score")
+        print(_why_no_model(result.trials, config.timeout_s))
         return 0
     print(
         f"\nbest trial {result.best.number}: validation accuracy {result.best.value:.4f}, "
@@ -325,6 +325,18 @@ def _search(args: argparse.Namespace) -> int:
     )
     print(f"best model: {result.model_path}")
     return 0
+
+
+def _why_no_model(trials: list[TrialRecord], timeout_s: float | None) -> str:
+    """A search that ends without a model says why, and what would give it one."""
+    first = next((t for t in trials if t.reason), None)
+    why = f" (trial {first.number}: {first.reason})" if first else ""
+    if timeout_s is None:
+        return f"no trial completed: no model to score{why}"
+    return (
+        f"no trial completed within the {timeout_s:.0f} s budget: no model to score{why}; "
+        "a longer --timeout gives the first candidate time to finish"
+    )
 
 
 def _helpers(args: argparse.Namespace, config: SearchConfig):

@@ -324,6 +324,7 @@ def _final_phase(
         return
     left = plan.deadline - time.time()
     if left <= 0:
+        log(f"final phase: no time left to train trial {winner.number}'s configuration")
         return
     limit = config.trial_limit
     quick = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,6 +309,19 @@ def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
     shape = cli("search", "--task", "digits", "--warm-start", "other-shape", "--storage", url)
     assert shape.returncode == 2 and "this search has (8, 8, 1)" in shape.stderr
     assert "Traceback" not in old.stderr + shape.stderr
+
+
+def test_a_search_without_a_model_says_why(tmp_path: Path, cli) -> None:
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    result = cli("search", "--task", "digits", "--storage", url, "--trials", "1",
+                 "--timeout", "none", "--max-params", "10")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 pruned" in result.stdout
+    assert re.search(
+        r"no trial completed: no model to score \(trial 0: [\d,]+ parameters exceed the cap "
+        r"of 10\)\n",
+        result.stdout,
+    )
 
 
 def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
