@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Callable
 
 from automl._errors import AutoMLError
+from automl._quiet import quiet_logs
 from automl.release import evaluate_trial
-from automl.search import SearchConfig, SearchResult, run_study
+from automl.search import SearchConfig, SearchResult, run_study, verified_artifact
 from storage import TrialStore
 
 
@@ -33,8 +34,15 @@ def run_search(
             return result
         artifact = store.artifact(config.name, best.number)
         result = dataclasses.replace(result, model_path=artifact.location if artifact else None)
+        # A model scored before (a rerun of a finished study) keeps its score, once its file
+        # is seen to be the one that was scored: no TensorFlow, no second pass over the data.
+        evaluation = store.evaluation(config.name, best.number)
         try:
-            evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+            if evaluation is None or best.test_accuracy is None:
+                quiet_logs(config.verbose)  # TensorFlow, first needed in this process here
+                evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+            else:
+                verified_artifact(store, config.name, best.number)
         except AutoMLError as exc:  # the artifact store went away: the study itself is done
             (log or print)(
                 f"warning: the best model could not be scored: {exc}; "

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import DataError
+from automl._quiet import silenced_native_stderr
 from automl.data._base import Task
 from automl.data._files import IDX_FILES
 from automl.data._folder import IMAGES_TASK, ImageFolderTask
@@ -36,7 +37,8 @@ class KerasDatasetTask(Task):
 
     def load_builtin(self) -> RawData:
         try:
-            datasets = importlib.import_module(f"keras.datasets.{self._module}")
+            with silenced_native_stderr():  # TensorFlow's start-up lines
+                datasets = importlib.import_module(f"keras.datasets.{self._module}")
             (x_train, y_train), (x_test, y_test) = datasets.load_data()
         except Exception as exc:  # urllib, SSL, HTTP and corrupt-cache errors all end here
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

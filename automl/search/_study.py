@@ -85,7 +85,8 @@ def run_study(
     task.check_data_dir(config.data_dir)
     first = warm_start_params(config, task) if config.warm_start else []
     open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
-    quiet_logs(config.verbose)
+    # This process only supervises: the workers train, each with TensorFlow of its own.
+    quiet_logs(config.verbose, start_tensorflow=False)
     if isinstance(task, ImageFolderTask):
         config = _checked_images(config, task, log)
     # Loaded here once, so that bad data is refused before anything is stored (the workers

@@ -58,6 +58,9 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
 
     again = cli("search", *common, "--trials", "5")
     assert again.returncode == 0 and "already has 5 finished trials" in again.stdout + again.stderr
+    # Its best model was scored before: the same score, not scored again.
+    scored = store.trial("digits", store.best_trial("digits", with_artifact=True).number)
+    assert f"test accuracy {scored.test_accuracy:.4f}" in again.stdout
 
 
 @pytest.mark.parametrize(
