@@ -576,7 +576,9 @@ def _serve(args: argparse.Namespace) -> int:
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.study is not None:
         store.get_study(args.study)
-    quiet_logs()
+    # A fixed ONNX file is answered by ONNX Runtime alone; a study's champion may be converted
+    # (by TensorFlow) whenever it changes.
+    quiet_logs(start_tensorflow=args.model is None or args.model.suffix != ".onnx")
     if args.model is not None:
         holder = model_holder(model_path=args.model)
     else:

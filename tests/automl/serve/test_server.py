@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -393,3 +395,36 @@ def test_serve_refuses_bad_input_on_one_line(tmp_path: Path, capsys) -> None:
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("automl: error:") and message in err and "\n" not in err
+
+
+def test_a_fixed_onnx_file_is_served_without_tensorflow(served: Served, tmp_path: Path) -> None:
+    """`automl serve --model x.onnx` answers with ONNX Runtime alone: TensorFlow, its start-up
+    time and its memory are never loaded into the server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = served.holder.current.path  # the study's champion, converted to ONNX, with its card
+    process = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
+         "--storage", f"sqlite:///{tmp_path / 'predictions.db'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    client = Served(f"http://127.0.0.1:{port}", served.store, served.study, served.holder, None)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if client.call("/v2/health/ready") == (200, {"ready": True}):
+                    break
+            except OSError:  # not listening yet
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        body, headers = _multipart([("seven.png", _png(np.full((8, 8), 200, np.uint8)))])
+        status, answer = client.call("/predict", body, headers=headers)
+        assert status == 200 and len(answer["predictions"]) == 1, answer
+        libraries = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "onnxruntime" in libraries and "tensorflow" not in libraries
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
