@@ -58,9 +58,13 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
 
     again = cli("search", *common, "--trials", "5")
     assert again.returncode == 0 and "already has 5 finished trials" in again.stdout + again.stderr
-    # Its best model was scored before: the same score, not scored again.
-    scored = store.trial("digits", store.best_trial("digits", with_artifact=True).number)
-    assert f"test accuracy {scored.test_accuracy:.4f}" in again.stdout
+    # Its best model keeps the score stored for it, while the file is the one that was scored.
+    best = store.best_trial("digits", with_artifact=True)
+    assert f"test accuracy {best.test_accuracy:.4f}" in again.stdout
+    Path(store.artifact("digits", best.number).location).write_bytes(b"another model")
+    changed = cli("search", *common, "--trials", "5")
+    assert changed.returncode == 0 and "test accuracy -" in changed.stdout
+    assert "its sha256 no longer matches" in changed.stdout + changed.stderr
 
 
 @pytest.mark.parametrize(
