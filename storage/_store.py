@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, text
+from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -194,6 +195,23 @@ class TrialStore:
         try:
             with engine.connect() as conn:  # SQLite reads the file's header at the first table
                 conn.execute(text("SELECT count(*) FROM sqlite_master" if sqlite else "SELECT 1"))
+        except DBAPIError as exc:
+            raise _cannot_open(url, exc) from None
+        finally:
+            engine.dispose()
+
+    @staticmethod
+    def holds_study(url: str, name: str) -> bool:
+        """Whether the store at ``url`` holds study ``name``, creating and changing nothing."""
+        if not _check_sqlite_path(url, create=True):
+            return False  # no SQLite file yet
+        engine = make_engine(url, plain=True)
+        try:
+            with engine.connect() as conn:
+                if not sqlalchemy_inspect(conn).has_table(StudyRow.__tablename__):
+                    return False
+                found = conn.scalar(select(StudyRow.id).where(StudyRow.name == name))
+                return found is not None
         except DBAPIError as exc:
             raise _cannot_open(url, exc) from None
         finally:

@@ -24,7 +24,7 @@ from automl._quiet import progress_bar_wanted, quiet_logs
 from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
 from automl.data import ImageFolderTask
-from automl.search._artifact_store import open_artifact_store
+from automl.search._artifact_store import ArtifactStore, open_artifact_store
 from automl.search._budget import (
     COST_ATTRS,
     EPOCH_CAP_ATTR,
@@ -84,7 +84,7 @@ def run_study(
     task = config.open_task(progress=not config.verbose)
     task.check_data_dir(config.data_dir)
     first = warm_start_params(config, task) if config.warm_start else []
-    open_artifact_store(config.artifacts).check()  # type: ignore[arg-type]
+    _check_models_folder(config, open_artifact_store(config.artifacts))  # type: ignore[arg-type]
     # This process only supervises: the workers train, each with TensorFlow of its own.
     quiet_logs(config.verbose, start_tensorflow=False)
     if isinstance(task, ImageFolderTask):
@@ -114,6 +114,24 @@ def run_study(
         return _finish(config, store, started, data_summary)
     finally:
         store.close()
+
+
+def _check_models_folder(config: SearchConfig, artifacts: ArtifactStore) -> None:
+    """The models' folder or bucket can be written, and holds no other study's models.
+
+    Two databases side by side share the models' folder next to them: a new study named as
+    one in the other database would write over that study's models, and ``doctor --repair``
+    would delete them as files no trial of its own points to."""
+    artifacts.check()
+    folder = f"{config.name}/"
+    models = [key for key in artifacts.keys(folder) if key.endswith(".keras")]
+    if models and not TrialStore.holds_study(config.storage_url, config.name):
+        raise AutoMLError(
+            f"{artifacts.location(folder)} already holds {len(models)} saved "
+            f"model{'s' if len(models) > 1 else ''} of a study "
+            f"named {config.name!r} that this database does not hold (another database's, or "
+            "one deleted): choose another --study or --artifacts DIR, or move them away"
+        )
 
 
 def _checked_images(config: SearchConfig, task: ImageFolderTask, log: Log) -> SearchConfig:

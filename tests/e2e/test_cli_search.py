@@ -251,6 +251,8 @@ def test_bad_input_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
     notes.write_text("my shopping list\n")
     store = TrialStore(f"sqlite:///{tmp_path / 'automl.db'}")
     store.ensure_study("real", "digits", 1, {})
+    (tmp_path / "artifacts" / "taken").mkdir(parents=True)
+    (tmp_path / "artifacts" / "taken" / "trial-00000.keras").write_bytes(b"a model")
     cases = [
         (["search", "--task", "digits", "--storage", f"sqlite:///{notes}"], "not a database"),
         (["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
@@ -260,6 +262,12 @@ def test_bad_input_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
         (["search", "--task", "digits", "--warm-start", "nope", "--storage", store.url],
          "--warm-start: no study named 'nope'"),
         (["search", "--task", "digits", "--artifacts", str(notes)], "is a file, not a folder"),
+        # Another database's study of the same name keeps its models (and this one is not
+        # created): two databases side by side share the models' folder next to them.
+        (["search", "--task", "digits", "--study", "taken", "--storage",
+          f"sqlite:///{tmp_path / 'other.db'}"],
+         f"{tmp_path / 'artifacts' / 'taken'} already holds 1 saved model of a study named "
+         "'taken' that this database does not hold"),
         *(
             ([*command, "--storage", url], message)
             for url, message in (
@@ -289,6 +297,7 @@ def test_bad_input_is_named_before_tensorflow_starts(tmp_path: Path) -> None:
     assert len(errors) == len(cases), result.stderr
     for line, (_, message) in zip(errors, cases):
         assert line.startswith("automl: error: ") and message in line
+    assert not (tmp_path / "other.db").exists()
 
 
 def test_bad_data_file_and_wrong_task_study(tmp_path: Path, cli) -> None:
@@ -339,12 +348,13 @@ def test_unknown_study_in_trials(tmp_path: Path, cli) -> None:
 
 
 @pytest.mark.postgres
-def test_two_workers_share_one_study_on_postgresql(postgres_url: str) -> None:
+def test_two_workers_share_one_study_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     """Two `automl search` processes started at the same instant on an empty PostgreSQL
     database (as a Kubernetes Job with parallelism 2 starts them): both create the schema and
     the study without colliding, and share it: every trial once, all recorded."""
     args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "2",
-            "--trials", "6", "--storage", postgres_url, "--timeout", "none"]  # fmt: skip
+            "--trials", "6", "--storage", postgres_url, "--timeout", "none",
+            "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     processes = [
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)

@@ -89,7 +89,8 @@ def test_a_whole_search_killed_while_another_machine_goes_on(
     # A grace of several heartbeats: under a loaded CI host a live worker's beat can be late.
     env = dict(os.environ, AUTOML_HEARTBEAT_S="2", AUTOML_HEARTBEAT_GRACE_S="10")
     args = [*AUTOML, "search", "--task", "digits", "--study", "two", "--storage", postgres_url,
-            "--trials", "8", "--pruner", "none", "--timeout", "none"]  # fmt: skip
+            "--trials", "8", "--pruner", "none", "--timeout", "none",
+            "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     # The lost machine's trials are long (a 4-epoch digits trial lasts a few seconds): the
     # poll below must see one of them mid-training before the study is over.
     lost_log = tmp_path / "lost.log"

@@ -155,6 +155,24 @@ def test_a_look_at_the_storage_creates_and_changes_nothing(tmp_path: Path) -> No
         assert old.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
+def test_whether_a_store_holds_a_study_is_asked_without_creating_it(tmp_path: Path) -> None:
+    new = f"sqlite:///{tmp_path}/new.db"
+    assert not TrialStore.holds_study(new, "a")
+    assert not (tmp_path / "new.db").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "other.db") as other:  # a database, not ours
+        other.execute("CREATE TABLE t (x)")
+    assert not TrialStore.holds_study(f"sqlite:///{tmp_path}/other.db", "a")
+    with sqlite3.connect(tmp_path / "other.db") as other:
+        assert other.execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
+    store = TrialStore(f"sqlite:///{tmp_path}/ours.db")
+    store.ensure_study("a", "digits", 1, {})
+    assert TrialStore.holds_study(store.url, "a") and not TrialStore.holds_study(store.url, "b")
+    with pytest.raises(StorageError, match="cannot open database"):
+        TrialStore.holds_study("postgresql+psycopg://nobody@127.0.0.1:1/none", "a")
+
+
 def test_artifacts_and_interrupted_trials(sqlite_url: str) -> None:
     store = _store_with_trials(sqlite_url)
     store.save_artifact("s1", 2, "/x/trial-2.keras", 10, "ab" * 32)
