@@ -26,9 +26,11 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     for per_worker in (args.trials, 10):
         url = f"sqlite:///{folder / f'memory-{per_worker}.db'}"
+        # Two databases, one study name: each keeps its models apart (a shared folder is refused).
         config = SearchConfig(
             task="digits", study_name="memory", trials=args.trials, epochs=2, timeout_s=None,
             storage_url=url, trials_per_worker=per_worker, sampler="random", pruner="none",
+            artifacts=str(folder / f"artifacts-{per_worker}"),
         )  # fmt: skip
         run_search(config, log=lambda _message: None)
         trials = optuna.load_study(study_name="memory", storage=url).trials
