@@ -30,8 +30,7 @@ def silenced_native_stderr() -> Iterator[None]:
 
 def quiet_logs(verbose: bool = False, *, start_tensorflow: bool = True) -> None:
     """Hide TensorFlow's and Optuna's chatter; ``start_tensorflow`` imports TensorFlow now,
-    with its start-up lines hidden (an ONNX model needs none of it: it answers in a second or
-    two instead of 5-10)."""
+    with its start-up lines hidden."""
     import optuna
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")

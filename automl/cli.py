@@ -537,12 +537,17 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _needs_tensorflow(model: Path) -> bool:
+    """An ONNX file is run by ONNX Runtime alone: no TensorFlow, answers in a second or two."""
+    return model.suffix != ".onnx"
+
+
 def _predict(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
     from automl.release import predict_images
 
     if args.model is not None:
-        quiet_logs(start_tensorflow=args.model.suffix != ".onnx")
+        quiet_logs(start_tensorflow=_needs_tensorflow(args.model))
         predictions = predict_images(args.model, args.images)
     else:
         from automl.release import predict_study_images
@@ -576,9 +581,8 @@ def _serve(args: argparse.Namespace) -> int:
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.study is not None:
         store.get_study(args.study)
-    # A fixed ONNX file is answered by ONNX Runtime alone; a study's champion may be converted
-    # (by TensorFlow) whenever it changes.
-    quiet_logs(start_tensorflow=args.model is None or args.model.suffix != ".onnx")
+    # A study's champion may be converted (by TensorFlow) whenever it changes.
+    quiet_logs(start_tensorflow=args.model is None or _needs_tensorflow(args.model))
     if args.model is not None:
         holder = model_holder(model_path=args.model)
     else:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, text
 from sqlalchemy import inspect as sqlalchemy_inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -188,34 +189,18 @@ class TrialStore:
         """Raise StorageError now if ``url`` cannot hold the store, creating and changing
         nothing: a search looks before it reads its data, which may take minutes, and
         creates the store only once the data is found good."""
-        if not _check_sqlite_path(url, create=True):
-            return  # a new SQLite file, in a folder that exists
-        engine = make_engine(url, plain=True)
         sqlite = parse_url(url).get_backend_name() == "sqlite"
-        try:
-            with engine.connect() as conn:  # SQLite reads the file's header at the first table
+        with _looking_into(url) as conn:
+            if conn is not None:  # SQLite reads the file's header at the first table
                 conn.execute(text("SELECT count(*) FROM sqlite_master" if sqlite else "SELECT 1"))
-        except DBAPIError as exc:
-            raise _cannot_open(url, exc) from None
-        finally:
-            engine.dispose()
 
     @staticmethod
     def holds_study(url: str, name: str) -> bool:
         """Whether the store at ``url`` holds study ``name``, creating and changing nothing."""
-        if not _check_sqlite_path(url, create=True):
-            return False  # no SQLite file yet
-        engine = make_engine(url, plain=True)
-        try:
-            with engine.connect() as conn:
-                if not sqlalchemy_inspect(conn).has_table(StudyRow.__tablename__):
-                    return False
-                found = conn.scalar(select(StudyRow.id).where(StudyRow.name == name))
-                return found is not None
-        except DBAPIError as exc:
-            raise _cannot_open(url, exc) from None
-        finally:
-            engine.dispose()
+        with _looking_into(url) as conn:
+            if conn is None or not sqlalchemy_inspect(conn).has_table(StudyRow.__tablename__):
+                return False
+            return conn.scalar(select(StudyRow.id).where(StudyRow.name == name)) is not None
 
     @property
     def engine(self) -> Engine:
@@ -1035,6 +1020,23 @@ def _check_sqlite_path(url: str, create: bool) -> bool:
     if create and not db_path.parent.exists():
         raise StorageError(f"directory {db_path.parent} for the database does not exist")
     return db_path.exists()
+
+
+@contextmanager
+def _looking_into(url: str) -> Iterator[Connection | None]:
+    """A connection that creates and changes nothing (no WAL switch, no schema), or ``None``
+    for an SQLite file that does not exist yet; a database that cannot be opened raises."""
+    if not _check_sqlite_path(url, create=True):
+        yield None
+        return
+    engine = make_engine(url, plain=True)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise _cannot_open(url, exc) from None
+    finally:
+        engine.dispose()
 
 
 def _cannot_open(url: str, exc: DBAPIError) -> StorageError:
