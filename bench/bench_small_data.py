@@ -47,6 +47,19 @@ VARIANTS = {
     "small_data_16_32_64": {**SMALL_DATA, "filters": (16, 32, 64)},
     "small_data_32_48_96": {**SMALL_DATA, "filters": (32, 48, 96)},
     "small_data_16_32_128": {**SMALL_DATA, "filters": (16, 32, 128)},
+    # Optimiser settings on the small-data net (session 16, measured before "small_data" took
+    # AdamW with decay 0.05). Keras' weight decay is decoupled (each step shrinks the weights
+    # by decay x learning rate), so the strong default's 1e-5 does next to nothing.
+    "small_data_adamw_0.05": {**SMALL_DATA, "optimizer": "adamw", "weight_decay": 0.05},
+    "small_data_adamw_0.15": {**SMALL_DATA, "optimizer": "adamw", "weight_decay": 0.15},
+    "small_data_sgd": {
+        **SMALL_DATA,
+        "optimizer": "sgd",
+        "learning_rate": 0.05,
+        "weight_decay": 5e-4,
+    },
+    "small_data_lr_1e-3": {**SMALL_DATA, "learning_rate": 1e-3},
+    "small_data_lr_6e-3": {**SMALL_DATA, "learning_rate": 6e-3},
     "regularised": dict(dropout=0.35, head_dropout=0.5, optimizer="adamw", weight_decay=5e-4),
     "two_blocks_two_convs": dict(
         n_blocks=2, filters=(32, 64), convs_per_block=2, dropout=0.3, head_dropout=0.5
