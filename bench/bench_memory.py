@@ -24,7 +24,7 @@ def main() -> None:
     from automl import SearchConfig, run_search
 
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    for per_worker in (args.trials, 10):
+    for per_worker in dict.fromkeys((args.trials, 10)):  # once when --trials is 10
         url = f"sqlite:///{folder / f'memory-{per_worker}.db'}"
         # Two databases, one study name: each keeps its models apart (a shared folder is refused).
         config = SearchConfig(
@@ -34,10 +34,15 @@ def main() -> None:
         )  # fmt: skip
         run_search(config, log=lambda _message: None)
         trials = optuna.load_study(study_name="memory", storage=url).trials
+        # A trial whose worker died records no memory.
         rss = [t.user_attrs.get("worker_rss_mb") for t in trials]
-        marks = sorted({0, 9, len(rss) // 2, len(rss) - 1})
-        shown = ", ".join(f"after trial {i + 1}: {rss[i]:.0f} MB" for i in marks)
-        print(f"trials per worker = {per_worker}: {shown}; peak {max(rss):.0f} MB")
+        marks = sorted({0, min(9, len(rss) - 1), len(rss) // 2, len(rss) - 1})
+        shown = ", ".join(
+            f"after trial {i + 1}: " + ("-" if rss[i] is None else f"{rss[i]:.0f} MB")
+            for i in marks
+        )
+        peak = max((mb for mb in rss if mb is not None), default=None)
+        print(f"trials per worker = {per_worker}: {shown}; peak {peak or 0:.0f} MB")
 
 
 if __name__ == "__main__":
