@@ -36,6 +36,7 @@ def quiet_logs(verbose: bool = False, *, start_tensorflow: bool = True) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # its INFO lines on each conversion
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")

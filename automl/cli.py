@@ -581,8 +581,13 @@ def _serve(args: argparse.Namespace) -> int:
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.study is not None:
         store.get_study(args.study)
-    # A study's champion may be converted (by TensorFlow) whenever it changes.
-    quiet_logs(start_tensorflow=args.model is None or _needs_tensorflow(args.model))
+    # A study's champion served by ONNX Runtime starts TensorFlow only to convert a model not
+    # yet in the cache (``ServedModel.from_study``): a restarted server runs without it.
+    quiet_logs(
+        start_tensorflow=args.runtime != "onnx"
+        if args.model is None
+        else _needs_tensorflow(args.model)
+    )
     if args.model is not None:
         holder = model_holder(model_path=args.model)
     else:

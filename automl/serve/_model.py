@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
+from automl._quiet import quiet_logs
 from automl.data import ImageOptions, Unreadable, decode_image
 from automl.release import (
     SUFFIXES,
@@ -110,6 +111,10 @@ class ServedModel:
         artifact, _ = verified_artifact(store, study, trial.number)
         target = model_cache_dir() / "serving" / f"{artifact.sha256}{SUFFIXES[runtime]}"
         if not (target.exists() and card_paths(target)[0].is_file()):
+            # Converting needs TensorFlow: started here, its start-up lines hidden, the first
+            # time only (with a server running, what else it writes to stderr meanwhile is lost
+            # too: a few seconds, once).
+            quiet_logs()
             target.parent.mkdir(parents=True, exist_ok=True)
             export_model(
                 store, study, runtime, target, number=trial.number, force=True,

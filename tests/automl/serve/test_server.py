@@ -397,16 +397,21 @@ def test_serve_refuses_bad_input_on_one_line(tmp_path: Path, capsys) -> None:
         assert err.startswith("automl: error:") and message in err and "\n" not in err
 
 
-def test_a_fixed_onnx_file_is_served_without_tensorflow(served: Served, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["model", "study"])
+def test_onnx_is_served_without_tensorflow(served: Served, tmp_path: Path, source: str) -> None:
     """`automl serve --model x.onnx` answers with ONNX Runtime alone: TensorFlow, its start-up
-    time and its memory are never loaded into the server."""
+    time and its memory are never loaded into the server. So does `--study` once its champion
+    is converted (the fixture's server did that): a restarted server."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     model = served.holder.current.path  # the study's champion, converted to ONNX, with its card
+    if source == "model":
+        what = ["--model", str(model), "--storage", f"sqlite:///{tmp_path / 'predictions.db'}"]
+    else:
+        what = ["--study", served.study, "--storage", served.store.engine.url.render_as_string()]
     process = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
-         "--storage", f"sqlite:///{tmp_path / 'predictions.db'}"],
+        [sys.executable, "-m", "automl.cli", "serve", *what, "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     client = Served(f"http://127.0.0.1:{port}", served.store, served.study, served.holder, None)
