@@ -581,16 +581,13 @@ def _serve(args: argparse.Namespace) -> int:
     store = TrialStore(args.storage)  # the prediction log goes here, also for --model
     if args.study is not None:
         store.get_study(args.study)
-    # A study's champion served by ONNX Runtime starts TensorFlow only to convert a model not
-    # yet in the cache (``ServedModel.from_study``): a restarted server runs without it.
-    quiet_logs(
-        start_tensorflow=args.runtime != "onnx"
-        if args.model is None
-        else _needs_tensorflow(args.model)
-    )
     if args.model is not None:
+        quiet_logs(start_tensorflow=_needs_tensorflow(args.model))
         holder = model_holder(model_path=args.model)
     else:
+        # On ONNX Runtime a champion starts TensorFlow only to be converted when it is not in
+        # the cache yet (``ServedModel.from_study``): a restarted server runs without it.
+        quiet_logs(start_tensorflow=args.runtime != "onnx")
         holder = model_holder(store=store, study=args.study, runtime=args.runtime)
     try:
         serve(holder, args.host, args.port, token, store, args.batch_window_ms, args.keep_inputs)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -146,8 +147,6 @@ def test_a_look_at_the_storage_creates_and_changes_nothing(tmp_path: Path) -> No
     assert notes.read_text() == "my shopping list\n"
     TrialStore.check(f"sqlite:///{tmp_path}/new.db")
     assert not (tmp_path / "new.db").exists()
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "old.db") as old:  # an existing database, not yet WAL
         old.execute("CREATE TABLE t (x)")
     TrialStore.check(f"sqlite:///{tmp_path}/old.db")
@@ -159,8 +158,6 @@ def test_whether_a_store_holds_a_study_is_asked_without_creating_it(tmp_path: Pa
     new = f"sqlite:///{tmp_path}/new.db"
     assert not TrialStore.holds_study(new, "a")
     assert not (tmp_path / "new.db").exists()
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "other.db") as other:  # a database, not ours
         other.execute("CREATE TABLE t (x)")
     assert not TrialStore.holds_study(f"sqlite:///{tmp_path}/other.db", "a")
