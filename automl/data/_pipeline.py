@@ -16,6 +16,20 @@ import tensorflow as tf
 
 EVAL_BATCH_SIZE = 512
 
+#: Fixed parallelism instead of tf.data's autotuner. The autotuner runs a thread that an
+#: iterator waits for when it is destroyed, until the thread's next wake-up, which comes later
+#: the longer the fit ran: 0.7 s, 2 s and 6 s after a screening candidate's three fits on
+#: Fashion-MNIST, seconds a short budget cannot spare (BENCHMARKS.md, session 17). Gathering
+#: a batch is light work that two calls in flight and two batches ready keep ahead of training.
+PARALLEL_CALLS = 2
+PREFETCH_BATCHES = 2
+
+
+def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
+
 
 #: The largest random shift, as a share of the image's side, rounded to whole pixels (at least
 #: one): 1 pixel on 28x28 Fashion-MNIST, where it gained 0.4 and 0.0 points (two seeds) on
@@ -57,9 +71,9 @@ def _gathered(
         return images(idx), tf.gather(labels, idx)
 
     if y is None:
-        return batches.map(images, num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.map(images, num_parallel_calls=PARALLEL_CALLS)
     labels = tf.constant(y)
-    return batches.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.map(pair, num_parallel_calls=PARALLEL_CALLS)
 
 
 def training_dataset(
@@ -88,9 +102,9 @@ def training_dataset(
         layers = augmentation(x.shape[1:3], seed, flip)
         dataset = dataset.map(
             lambda images, labels: (layers(images, training=True), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=PARALLEL_CALLS,
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return _without_autotune(dataset)
 
 
 def evaluation_dataset(
@@ -103,4 +117,4 @@ def evaluation_dataset(
     """``x[indices]`` in order, in batches of EVAL_BATCH_SIZE; images only when ``y`` is None."""
     chosen = np.arange(len(x)) if indices is None else np.asarray(indices, dtype=np.int64)
     batches = tf.data.Dataset.from_tensor_slices(chosen).batch(EVAL_BATCH_SIZE)
-    return _gathered(x, y, batches, scale, sort=False).prefetch(tf.data.AUTOTUNE)
+    return _without_autotune(_gathered(x, y, batches, scale, sort=False))

@@ -50,6 +50,17 @@ def test_evaluation_keeps_the_given_order() -> None:
     assert labels.numpy().tolist() == order.tolist()
 
 
+def test_pipelines_run_without_the_autotuner() -> None:
+    """Its thread held up the end of every fit by seconds (BENCHMARKS.md, session 17)."""
+    x, y = _labelled_images(16)
+    for dataset in (
+        training_dataset(x, y, 4, augment=True, seed=0, scale=1 / 255),
+        evaluation_dataset(x, y, scale=1 / 255),
+        evaluation_dataset(x, scale=1 / 255),
+    ):
+        assert dataset.options().autotune.enabled is False
+
+
 def _shift_of(image: np.ndarray, original: np.ndarray, most: int) -> tuple[int, int] | None:
     """The whole-pixel shift (dy, dx) that turns ``original`` into ``image`` away from the
     borders the shift fills, or None if there is none of at most ``most`` pixels."""
