@@ -81,7 +81,9 @@ class Cost:
         return images * self.seconds_per_image + self.validation_seconds
 
     def rung_seconds(self, rung: Rung, train_size: int) -> float:
-        return rung.epochs * self.epoch_seconds(math.ceil(rung.fraction * train_size))
+        """A rung is validated once, after its last epoch: only that score is reported."""
+        images = math.ceil(rung.fraction * train_size)
+        return rung.epochs * images * self.seconds_per_image + self.validation_seconds
 
 
 @dataclass(frozen=True)

@@ -158,9 +158,13 @@ class TrialReporter(keras.callbacks.Callback):
             images_seen=self.images_seen,
         )
         value = logs.get(MONITOR)
-        if value is None or not math.isfinite(value) or not math.isfinite(logs.get("loss", 0.0)):
+        if not math.isfinite(logs.get("loss", 0.0)) or (
+            value is not None and not math.isfinite(value)
+        ):
             self.nan_at = step
             self.model.stop_training = True
+            return
+        if value is None:  # not validated: a screening rung scores its last epoch only
             return
         if value > self.best_value:
             self.best_value, self.best_epoch = float(value), step
@@ -265,10 +269,8 @@ class CostMeter(keras.callbacks.Callback):
         steps = self.params.get("steps") or 0
         epochs_after = self.params.get("epochs", 1) - self._epoch - 1
         batches_left = max(0, steps - batch) + epochs_after * steps
-        validations_left = epochs_after + 1
-        return (
-            batches_left * self.batch_size * cost.seconds_per_image
-            + validations_left * cost.validation_seconds
+        return (  # the fit validates once, at its end (a screening rung)
+            batches_left * self.batch_size * cost.seconds_per_image + cost.validation_seconds
         )
 
     def on_test_begin(self, logs: dict | None = None) -> None:

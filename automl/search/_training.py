@@ -222,6 +222,9 @@ class Objective:
                     initial_epoch=epoch,
                     indices=indices,
                     callbacks=[schedule, meter],
+                    # Only the rung's last score is reported: validating its first of two
+                    # epochs cost 6,000 images' pass per candidate (BENCHMARKS.md, session 17).
+                    validate_at=[last],
                 )
             except FitAbandoned:
                 pass
@@ -277,7 +280,9 @@ class Objective:
         callbacks: list[keras.callbacks.Callback],
         initial_epoch: int = 0,
         indices=None,
+        validate_at: list[int] | None = None,
     ) -> None:
+        """``validate_at``: the epochs (counted from 1) after which to validate; all when None."""
         data = self.data
         model.fit(
             training_dataset(
@@ -293,6 +298,7 @@ class Objective:
             validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
             initial_epoch=initial_epoch,
             epochs=epochs,
+            validation_freq=validate_at or 1,
             shuffle=False,  # the dataset reshuffles itself each epoch
             class_weight=self.class_weight,
             verbose=2 if self.config.verbose else 0,

@@ -261,6 +261,11 @@ def test_a_screening_trial_climbs_the_rungs_on_growing_fractions(
     assert trial.phase == "screening" and trial.state is TrialState.COMPLETE
     epochs = store.epochs("t")
     assert [e.data_fraction for e in epochs] == [0.125, 0.125, 0.25, 0.5]
+    # Each rung is validated once, after its last epoch: only that score is reported.
+    assert [e.val_accuracy is not None for e in epochs] == [False, True, True, True]
+    assert [e.val_accuracy for e in epochs[1:]] == [
+        frozen.intermediate_values[s] for s in (1, 3, 9)
+    ]
     train = len(digits.x_train)
     sizes = [len(s) for s in objective.subsets]
     assert sizes == sorted(sizes) and abs(sizes[0] - train / 8) <= 10
