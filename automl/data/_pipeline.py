@@ -25,7 +25,8 @@ PARALLEL_CALLS = 2
 PREFETCH_BATCHES = 2
 
 
-def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def _prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``PREFETCH_BATCHES`` ready ahead of training, the autotuner off."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
@@ -104,7 +105,7 @@ def training_dataset(
             lambda images, labels: (layers(images, training=True), labels),
             num_parallel_calls=PARALLEL_CALLS,
         )
-    return _without_autotune(dataset)
+    return _prefetched(dataset)
 
 
 def evaluation_dataset(
@@ -117,4 +118,4 @@ def evaluation_dataset(
     """``x[indices]`` in order, in batches of EVAL_BATCH_SIZE; images only when ``y`` is None."""
     chosen = np.arange(len(x)) if indices is None else np.asarray(indices, dtype=np.int64)
     batches = tf.data.Dataset.from_tensor_slices(chosen).batch(EVAL_BATCH_SIZE)
-    return _without_autotune(_gathered(x, y, batches, scale, sort=False))
+    return _prefetched(_gathered(x, y, batches, scale, sort=False))
