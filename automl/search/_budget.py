@@ -81,9 +81,9 @@ class Cost:
         return images * self.seconds_per_image + self.validation_seconds
 
     def rung_seconds(self, rung: Rung, train_size: int) -> float:
-        """A rung is validated once, after its last epoch: only that score is reported."""
-        images = math.ceil(rung.fraction * train_size)
-        return rung.epochs * images * self.seconds_per_image + self.validation_seconds
+        """Its epochs as one pass over their images: a rung is validated once, after its last
+        epoch (only that score is reported)."""
+        return self.epoch_seconds(rung.epochs * math.ceil(rung.fraction * train_size))
 
 
 @dataclass(frozen=True)
