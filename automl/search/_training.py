@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import keras
 import optuna
-from sqlalchemy.exc import OperationalError
 
 from automl._errors import Terminated, TrialFailure
 from automl.data import (
@@ -45,7 +44,7 @@ from automl.search._model_builder import build_model, compile_model
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
-from storage import TrialState, TrialStore
+from storage import TrialState, TrialStore, lost_connection
 
 TIME_LIMIT_REASON = "stopped at the search's time limit"
 
@@ -152,9 +151,14 @@ class Objective:
             self._close(record.id, TrialState.FAIL, reporter, why)
             raise
         except Exception as exc:  # e.g. out of memory in one candidate: fail it, keep searching
-            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            lost = lost_connection(exc)  # the database went away mid-trial (a restart)
+            reason = (
+                f"database connection lost ({_first_line(lost.orig or lost)})"
+                if lost
+                else f"{type(exc).__name__}: {_first_line(exc)}"
+            )
             self._close(record.id, TrialState.FAIL, reporter, reason)  # retries till it is back
-            if isinstance(exc, OperationalError):  # the database went away mid-trial
+            if lost:
                 frozen = next(
                     t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number
                 )

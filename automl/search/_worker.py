@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import OperationalError
-
 from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
-from storage import StorageError, TrialStore
+from storage import StorageError, TrialStore, lost_connection
 
 if TYPE_CHECKING:
     from automl.data import DataSplits
@@ -62,9 +60,12 @@ def worker_main(config: SearchConfig, jobs: Queue, messages: Queue) -> None:
         send("error", str(exc))
     except KeyboardInterrupt:
         send("interrupted")
-    except OperationalError as exc:  # the database went away for longer than the retries
-        send("disconnected", str(exc.orig or exc).strip().splitlines()[0])
-    except Exception:  # a bug: show it, and let the supervisor report the crash in one line
+    except Exception as exc:
+        lost = lost_connection(exc)  # the database went away for longer than the retries
+        if lost:
+            send("disconnected", str(lost.orig or lost).strip().splitlines()[0])
+            return
+        # A bug: show it, and let the supervisor report the crash in one line.
         traceback.print_exc()
         send("crashed", traceback.format_exc().strip().splitlines()[-1])
 

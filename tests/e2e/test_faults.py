@@ -58,7 +58,8 @@ def test_a_postgresql_restart_mid_study(postgres_url: str, tmp_path: Path) -> No
     failed = [t for t in trials if t.state.value == "FAIL"]
     assert len(failed) <= 1
     for trial in failed:
-        assert any(t.system_attrs.get("failed_trial") == trial.number for t in study.trials)
+        retried = any(t.system_attrs.get("failed_trial") == trial.number for t in study.trials)
+        assert retried, f"trial {trial.number} ({trial.reason}) was not retried:\n{stdout}"
 
 
 def _epochs(url: str, study: str) -> list:

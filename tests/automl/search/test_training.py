@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ import keras
 import numpy as np
 import optuna
 import pytest
+from sqlalchemy import event
 
 from automl import SearchConfig
 from automl._errors import TrialFailure
@@ -110,6 +112,29 @@ def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path, digits) -> None:
         optuna.trial.TrialState.FAIL,
         optuna.trial.TrialState.COMPLETE,
     ]
+
+
+def test_a_database_lost_mid_trial_fails_it_and_queues_it_again(tmp_path: Path, digits) -> None:
+    """Optuna's storage re-raises a lost connection as StorageInternalError: the trial fails
+    saying so, and its configuration runs once more, as for a lost machine (a CI failure)."""
+    objective, store, config = _objective(tmp_path, digits, epochs=2)
+    storage = optuna.storages.RDBStorage(config.storage_url)
+    lost = []
+
+    @event.listens_for(storage.engine, "before_cursor_execute")
+    def lose_the_connection(conn, cursor, statement: str, *args) -> None:
+        if "INSERT INTO trial_intermediate_values" in statement and not lost:
+            lost.append(statement)
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+
+    study = optuna.create_study(study_name="t", storage=storage, direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)))
+    study.optimize(objective, n_trials=2, catch=(TrialFailure,))
+    first, second = store.trials("t")
+    assert first.state is TrialState.FAIL
+    assert first.reason == "database connection lost (server closed the connection unexpectedly)"
+    assert second.state is TrialState.COMPLETE and second.params == first.params
+    assert study.trials[1].system_attrs["failed_trial"] == 0
 
 
 def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
