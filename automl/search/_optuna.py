@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from automl._errors import AutoMLError
 from automl.search._budget import REDUCTION_FACTOR, SCREENING_RUNGS
 from automl.search._config import SearchConfig
-from storage import TrialState, TrialStore, engine_kwargs
+from storage import TrialState, TrialStore, engine_kwargs, lost_connection
 
 MAX_CONSECUTIVE_FAILURES = 5
 #: Each running trial's worker writes a heartbeat this often; a trial silent for the grace
@@ -81,6 +81,20 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+class _RDBStorage(optuna.storages.RDBStorage):
+    """Optuna's storage, with a heartbeat that outlives a lost connection. Optuna beats in a
+    thread that any error ends (with a traceback): after a database restart a live trial would
+    go stale, and another machine would fail it and run it again."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:
+            if lost_connection(exc) is None:
+                raise
+            # This beat is missed; the grace period spans several.
+
+
 def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
     """Optuna's storage in the store's database; its tables are created under the store's
     schema lock, so that workers starting together on an empty database do not collide."""
@@ -100,7 +114,7 @@ def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
     try:
         with store.schema_lock(), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-            return optuna.storages.RDBStorage(
+            return _RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs(url),
                 heartbeat_interval=heartbeat,

@@ -1,11 +1,16 @@
-"""Processes starting at the same instant on an empty database: workers on PostgreSQL, or
-searches and the dashboard on one SQLite file."""
+"""Optuna's storage as workers open it: processes starting at the same instant on an empty
+database (workers on PostgreSQL, or searches and the dashboard on one SQLite file), and its
+heartbeat when the connection is lost."""
 
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+from pathlib import Path
 
+import optuna
 import pytest
+from sqlalchemy import event, text
 
 
 def _open(url: str, barrier, results) -> None:
@@ -41,3 +46,28 @@ def test_four_processes_create_the_schema_together(
     assert [results.get(timeout=120) for _ in processes] == ["ok"] * 4
     for process in processes:
         process.join(timeout=30)
+
+
+def test_a_heartbeat_outlives_a_lost_connection(tmp_path: Path) -> None:
+    """Optuna beats in a thread that an error ends: a beat that meets a lost connection is
+    missed instead, and the next one is recorded. Other errors still show."""
+    from automl.search import open_optuna_storage
+    from storage import TrialStore
+
+    storage = open_optuna_storage(TrialStore(f"sqlite:///{tmp_path / 'a.db'}"))
+    trial_id = optuna.create_study(storage=storage).ask()._trial_id
+    faults = [sqlite3.OperationalError("server closed the connection unexpectedly")]
+
+    @event.listens_for(storage.engine, "before_cursor_execute")
+    def fail_once(conn, cursor, statement: str, *args) -> None:
+        if "trial_heartbeats" in statement and faults:
+            raise faults.pop()
+
+    storage.record_heartbeat(trial_id)
+    assert not faults
+    storage.record_heartbeat(trial_id)
+    with storage.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM trial_heartbeats")).scalar() == 1
+    faults.append(sqlite3.ProgrammingError("a bug"))
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        storage.record_heartbeat(trial_id)
