@@ -8,7 +8,6 @@ fractions, the pruner asked after each rung, stopped before a rung the budget ca
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from dataclasses import dataclass
@@ -166,8 +165,7 @@ class Objective:
             raise TrialFailure(reason) from exc
         finally:
             del model
-            keras.backend.clear_session()  # memory stays flat over a long study
-            gc.collect()
+            keras.backend.clear_session()  # and a full garbage collection: memory stays flat
 
     # ---------------------------------------------------------------- the three phases
     def _search(
