@@ -119,13 +119,12 @@ def test_a_database_lost_mid_trial_fails_it_and_queues_it_again(tmp_path: Path, 
     saying so, and its configuration runs once more, as for a lost machine (a CI failure)."""
     objective, store, config = _objective(tmp_path, digits, epochs=2)
     storage = optuna.storages.RDBStorage(config.storage_url)
-    lost = []
+    faults = [sqlite3.OperationalError("server closed the connection unexpectedly")]
 
     @event.listens_for(storage.engine, "before_cursor_execute")
-    def lose_the_connection(conn, cursor, statement: str, *args) -> None:
-        if "INSERT INTO trial_intermediate_values" in statement and not lost:
-            lost.append(statement)
-            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+    def fail_once(conn, cursor, statement: str, *args) -> None:
+        if "INSERT INTO trial_intermediate_values" in statement and faults:
+            raise faults.pop()
 
     study = optuna.create_study(study_name="t", storage=storage, direction="maximize")
     study.enqueue_trial(strong_default((8, 8, 1)))
