@@ -22,7 +22,7 @@ from storage._records import (
     TrialRecord,
     TrialState,
 )
-from storage._session import engine_kwargs, lost_connection
+from storage._session import engine_kwargs, lost_connection_reason
 from storage._store import DEFAULT_STORAGE_URL, TrialStore
 
 __all__ = [
@@ -46,5 +46,5 @@ __all__ = [
     "TrialState",
     "TrialStore",
     "engine_kwargs",
-    "lost_connection",
+    "lost_connection_reason",
 ]

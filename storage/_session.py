@@ -48,15 +48,16 @@ def retry_on_disconnect(operation: F) -> F:
     return attempt  # type: ignore[return-value]
 
 
-def lost_connection(exc: BaseException) -> OperationalError | None:
-    """The lost-connection error under ``exc``, or None. Callers wrap database errors
-    (Optuna's storage raises StorageInternalError from them); Keras re-raises errors from its
-    callbacks ``from None``, which keeps only the implicit context."""
+def lost_connection_reason(exc: BaseException) -> str | None:
+    """The driver's first line when ``exc`` comes from a lost connection, else None. Callers
+    wrap database errors (Optuna's storage raises StorageInternalError from them); Keras
+    re-raises errors from its callbacks ``from None``, which keeps only the implicit context."""
     cause: BaseException | None = exc
     seen: set[int] = set()
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, OperationalError):
-            return cause
+            text = str(cause.orig or cause).strip()
+            return text.splitlines()[0][:300] if text else "no message"
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return None

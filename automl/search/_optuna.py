@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from automl._errors import AutoMLError
 from automl.search._budget import REDUCTION_FACTOR, SCREENING_RUNGS
 from automl.search._config import SearchConfig
-from storage import TrialState, TrialStore, engine_kwargs, lost_connection
+from storage import TrialState, TrialStore, engine_kwargs, lost_connection_reason
 
 MAX_CONSECUTIVE_FAILURES = 5
 #: Each running trial's worker writes a heartbeat this often; a trial silent for the grace
@@ -90,7 +90,7 @@ class _RDBStorage(optuna.storages.RDBStorage):
         try:
             super().record_heartbeat(trial_id)
         except Exception as exc:
-            if lost_connection(exc) is None:
+            if lost_connection_reason(exc) is None:
                 raise
             # This beat is missed; the grace period spans several.
 

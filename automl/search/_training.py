@@ -43,7 +43,7 @@ from automl.search._model_builder import build_model, compile_model
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
-from storage import TrialState, TrialStore, lost_connection
+from storage import TrialState, TrialStore, lost_connection_reason
 
 TIME_LIMIT_REASON = "stopped at the search's time limit"
 
@@ -150,9 +150,9 @@ class Objective:
             self._close(record.id, TrialState.FAIL, reporter, why)
             raise
         except Exception as exc:  # e.g. out of memory in one candidate: fail it, keep searching
-            lost = lost_connection(exc)  # the database went away mid-trial (a restart)
+            lost = lost_connection_reason(exc)  # the database went away mid-trial (a restart)
             reason = (
-                f"database connection lost ({_first_line(lost.orig or lost)})"
+                f"database connection lost ({lost})"
                 if lost
                 else f"{type(exc).__name__}: {_first_line(exc)}"
             )

@@ -22,7 +22,7 @@ from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
-from storage import StorageError, TrialStore, lost_connection
+from storage import StorageError, TrialStore, lost_connection_reason
 
 if TYPE_CHECKING:
     from automl.data import DataSplits
@@ -62,9 +62,9 @@ def worker_main(config: SearchConfig, jobs: Queue, messages: Queue) -> None:
     except KeyboardInterrupt:
         send("interrupted")
     except Exception as exc:
-        lost = lost_connection(exc)  # the database went away for longer than the retries
+        lost = lost_connection_reason(exc)  # the database went away for longer than the retries
         if lost:
-            send("disconnected", str(lost.orig or lost).strip().splitlines()[0])
+            send("disconnected", lost)
             return
         # A bug: show it, and let the supervisor report the crash in one line.
         traceback.print_exc()
