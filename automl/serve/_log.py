@@ -34,6 +34,9 @@ class PredictionLog:
         self._pending: deque[PredictionRecord] = deque()
         self._max = max_pending
         self._lock = threading.Lock()
+        # One flush at a time: the writer thread and a caller (a test, shutdown) would
+        # otherwise both take the same batch and write it twice.
+        self._flushing = threading.Lock()
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -55,6 +58,10 @@ class PredictionLog:
 
     def flush(self) -> bool:
         """Write what is pending; False when the database refused (the entries stay)."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> bool:
         while self._pending:
             with self._lock:
                 batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
