@@ -14,6 +14,7 @@ is tested with made-up costs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 REDUCTION_FACTOR = 3
@@ -21,6 +22,9 @@ REDUCTION_FACTOR = 3
 #: its configuration measured in screening.
 PHASE_ATTR = "phase"
 COST_ATTRS = ("seconds_per_image", "validation_seconds")
+#: Optuna user attribute: a candidate's multiply-adds per image, which its measured pace
+#: calibrates for the candidates after it.
+MULTIPLY_ADDS_ATTR = "multiply_adds"
 #: Optuna user attribute of a final-phase trial: the most epochs it may train, when capped.
 EPOCH_CAP_ATTR = "epoch_cap"
 
@@ -124,6 +128,28 @@ class BudgetPlan:
         """Start a rung only if it can finish before screening ends."""
         return now + cost.rung_seconds(rung, train_size) <= self.screening_deadline
 
-    def fits_final(self, cost: Cost, train_size: int) -> bool:
-        epochs = self.final_seconds / cost.epoch_seconds(train_size)
-        return epochs >= self.min_final_epochs
+    def max_seconds_per_image(self, train_size: int) -> float:
+        """The slowest training pace at which ``min_final_epochs`` full-data epochs still fit
+        into the final phase: a slower candidate is dropped in screening."""
+        return self.final_seconds / (self.min_final_epochs * max(1, train_size))
+
+
+#: A candidate is dropped before it trains only when its predicted pace is at least this far
+#: over the limit: paces per multiply-add differ by 1.4x between steps of one fit, and fall
+#: from 0.2 to 0.05 ns as nets grow (BENCHMARKS.md, session 19).
+PREDICTION_MARGIN = 2.0
+#: ...and only once this many candidates of the study were measured.
+MIN_MEASURED = 3
+
+
+def predicted_seconds_per_image(
+    multiply_adds: int, measured: Iterable[tuple[int, float]]
+) -> float | None:
+    """A low estimate of a candidate's training seconds per image, from its multiply-adds per
+    image and the best pace per multiply-add that measured candidates (multiply-adds, seconds
+    per image) reached on this host. Larger nets reach the better paces, so the estimate errs
+    on the fast side; None until ``MIN_MEASURED`` candidates were measured."""
+    paces = [seconds / adds for adds, seconds in measured if adds > 0 and seconds > 0]
+    if len(paces) < MIN_MEASURED:
+        return None
+    return min(paces) * multiply_adds

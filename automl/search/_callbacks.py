@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 
 import keras
@@ -204,11 +206,14 @@ class CostMeter(keras.callbacks.Callback):
     when batch ends are dispatched asynchronously: the gap between two starts is one step. It
     raises ``FitAbandoned`` when the pace says the fit cannot end by ``until``
     (``cannot_finish``), or when the candidate is slower per image than
-    ``max_seconds_per_image`` (``too_slow``).
+    ``max_seconds_per_image`` (``too_slow``). The pace it decides on is the median of the last
+    steps, once there are ``DECISION_STEPS`` of them: one step can take 1.4 times another of
+    the same fit, and a single slow one dropped the strong default (BENCHMARKS.md, session 19).
     """
 
     async_safe = True  # no batch-end hook
     WARMUP_BATCHES = 3  # the first steps of a fit include tracing: not counted
+    DECISION_STEPS = 5
 
     def __init__(
         self,
@@ -225,6 +230,7 @@ class CostMeter(keras.callbacks.Callback):
         self.too_slow = False
         self._train_seconds = 0.0
         self._timed_batches = 0
+        self._recent_steps: deque[float] = deque(maxlen=4 * self.DECISION_STEPS)
         self._validation_seconds: list[float] = []
         self._last_start: float | None = None
 
@@ -248,30 +254,32 @@ class CostMeter(keras.callbacks.Callback):
         if self._last_start is not None and self._fit_batches >= self.WARMUP_BATCHES:
             self._train_seconds += now - self._last_start
             self._timed_batches += 1
+            self._recent_steps.append(now - self._last_start)
         self._last_start = now
         self._fit_batches += 1
         if self.until is not None and time.time() >= self.until:
             self.cannot_finish = True
             raise FitAbandoned("out of time")
-        cost = self.cost
-        if cost is None:
+        if len(self._recent_steps) < self.DECISION_STEPS:
             return
-        if self.max_seconds_per_image is not None and (
-            cost.seconds_per_image > self.max_seconds_per_image
-        ):
+        per_image = statistics.median(self._recent_steps) / self.batch_size
+        if self.max_seconds_per_image is not None and per_image > self.max_seconds_per_image:
             self.too_slow = True
             raise FitAbandoned("too slow")
-        if self.until is not None and time.time() + self._seconds_left(batch, cost) > self.until:
+        if (
+            self.until is not None
+            and time.time() + self._seconds_left(batch, per_image) > self.until
+        ):
             self.cannot_finish = True
             raise FitAbandoned("cannot finish in time")
 
-    def _seconds_left(self, batch: int, cost: Cost) -> float:
+    def _seconds_left(self, batch: int, seconds_per_image: float) -> float:
         steps = self.params.get("steps") or 0
         epochs_after = self.params.get("epochs", 1) - self._epoch - 1
         batches_left = max(0, steps - batch) + epochs_after * steps
-        return (  # the fit validates once, at its end (a screening rung)
-            batches_left * self.batch_size * cost.seconds_per_image + cost.validation_seconds
-        )
+        validation = self.cost.validation_seconds if self.cost else 0.0
+        # the fit validates once, at its end (a screening rung)
+        return batches_left * self.batch_size * seconds_per_image + validation
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._test_started = time.perf_counter()

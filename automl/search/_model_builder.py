@@ -47,6 +47,20 @@ def build_model(
     return keras.Model(inputs, outputs, name="automl_cnn")
 
 
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds per image of the convolutions and dense layers: what a step's time grows
+    with (the other layers cost a few per value)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            height, width, filters = layer.output.shape[1:]
+            kernel_height, kernel_width = layer.kernel_size
+            total += height * width * kernel_height * kernel_width * layer.input.shape[-1] * filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
 def make_optimizer(params: ModelParams) -> keras.optimizers.Optimizer:
     """The sampled optimizer; its learning rate is then set each epoch by ``BudgetCosine``."""
     schedule = params.learning_rate

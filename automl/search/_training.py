@@ -26,9 +26,12 @@ from automl.data import (
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     EPOCH_CAP_ATTR,
+    MULTIPLY_ADDS_ATTR,
     PHASE_ATTR,
+    PREDICTION_MARGIN,
     BudgetPlan,
     Cost,
+    predicted_seconds_per_image,
     screening_rungs,
 )
 from automl.search._callbacks import (
@@ -39,13 +42,16 @@ from automl.search._callbacks import (
     TrialReporter,
 )
 from automl.search._config import SearchConfig
-from automl.search._model_builder import build_model, compile_model
+from automl.search._model_builder import build_model, compile_model, multiply_adds
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore, lost_connection_reason
 
 TIME_LIMIT_REASON = "stopped at the search's time limit"
+
+#: Optuna states of the trials whose measured pace calibrates the next candidates' predictions.
+MEASURED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 #: A final run without a cap ends at its deadline: this only bounds ``fit``'s epoch loop.
 MAX_FINAL_EPOCHS = 100_000
@@ -194,11 +200,20 @@ class Objective:
         """Rungs of growing data fractions; each one is started only if it can finish in time."""
         plan, train_size = self.plan, len(self.data.x_train)
         assert plan is not None
+        # A candidate too slow to train properly in the final phase is no use as a winner.
+        limit = plan.max_seconds_per_image(train_size)
+        adds = multiply_adds(model)
+        trial.set_user_attr(MULTIPLY_ADDS_ATTR, adds)
+        predicted = predicted_seconds_per_image(adds, _measured_paces(trial.study))
+        if predicted is not None and predicted > PREDICTION_MARGIN * limit:
+            raise optuna.TrialPruned(
+                f"too slow for the final phase: {predicted * train_size:.0f} s or more per "
+                f"full-data epoch for {adds / 1e6:.1f}M multiply-adds per image at this host's "
+                f"measured pace, {plan.min_final_epochs} would not fit in "
+                f"{plan.final_seconds:.0f} s"
+            )
         meter = CostMeter(
-            params.batch_size,
-            until=plan.screening_deadline,
-            # A candidate too slow to train properly in the final phase is no use as a winner.
-            max_seconds_per_image=plan.final_seconds / (plan.min_final_epochs * train_size),
+            params.batch_size, until=plan.screening_deadline, max_seconds_per_image=limit
         )
         total_epochs = sum(r.epochs for r in self.rungs)
         schedule = BudgetCosine(params.learning_rate, total_epochs)
@@ -340,6 +355,15 @@ class Objective:
             pruned_at_epoch=reporter.pruned_at if reporter else None,
             reason=reason,
         )
+
+
+def _measured_paces(study: optuna.Study) -> list[tuple[int, float]]:
+    """(multiply-adds, seconds per image) of the study's candidates measured so far."""
+    return [
+        (t.user_attrs[MULTIPLY_ADDS_ATTR], t.user_attrs["seconds_per_image"])
+        for t in study.get_trials(deepcopy=False, states=MEASURED_STATES)
+        if MULTIPLY_ADDS_ATTR in t.user_attrs and "seconds_per_image" in t.user_attrs
+    ]
 
 
 def _first_line(exc: BaseException) -> str:

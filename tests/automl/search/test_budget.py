@@ -9,10 +9,12 @@ from automl.search._budget import (
     COST_ATTRS,
     MIN_SUBSET_IMAGES,
     PHASE_ATTR,
+    PREDICTION_MARGIN,
     SCREENING_RUNGS,
     BudgetPlan,
     Cost,
     default_final_share,
+    predicted_seconds_per_image,
     screening_rungs,
 )
 from automl.search._study import screening_winner
@@ -74,9 +76,27 @@ def test_screening_simulated_with_a_fake_clock_never_runs_past_its_deadline() ->
 
 def test_a_candidate_too_slow_for_the_final_phase_is_refused() -> None:
     plan = BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=5)  # 300 s for the final
-    assert plan.fits_final(Cost(0.0006, 2.0), TRAIN)  # 34.4 s a full epoch: 8 fit
-    assert plan.fits_final(Cost(0.001, 2.0), TRAIN)  # 56 s an epoch: 5.4 fit
-    assert not plan.fits_final(Cost(0.0011, 2.0), TRAIN)  # 61.4 s an epoch: 4.9 fit
+    limit = plan.max_seconds_per_image(TRAIN)
+    assert Cost(limit).epoch_seconds(TRAIN) == pytest.approx(60.0)  # 5 such epochs in 300 s
+    assert BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=3).max_seconds_per_image(
+        TRAIN
+    ) == pytest.approx(limit * 5 / 3)
+
+
+def test_a_candidates_pace_is_predicted_low_from_the_best_measured_pace() -> None:
+    # (multiply-adds, seconds per image): small nets pay more per multiply-add.
+    measured = [(1_000_000, 2e-4), (8_000_000, 8e-4), (40_000_000, 2.4e-3)]
+    assert predicted_seconds_per_image(10_000_000, measured[:2]) is None  # too few measured
+    # The best pace, 0.06 ns per multiply-add (the largest net's), not the mean of 0.12 ns.
+    assert predicted_seconds_per_image(100_000_000, measured) == pytest.approx(6e-3)
+    # Bad measurements are ignored, never divided by.
+    assert predicted_seconds_per_image(100_000_000, [*measured[:2], (0, 1e-3), (5, 0.0)]) is None
+    # Dropped only well over the limit: 5.4 s per full-data epoch is 2.5 times 300 s / 5.
+    plan = BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=5)
+    predicted = predicted_seconds_per_image(150_000_000, measured)
+    assert predicted > PREDICTION_MARGIN * plan.max_seconds_per_image(TRAIN)
+    predicted = predicted_seconds_per_image(30_000_000, measured)  # 1.8e-3: measure it
+    assert predicted < PREDICTION_MARGIN * plan.max_seconds_per_image(TRAIN)
 
 
 def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):

@@ -1,0 +1,65 @@
+"""The cost meter's decisions, on a made-up clock: no training."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl.search import _callbacks
+from automl.search._callbacks import CostMeter, FitAbandoned
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+def _run(meter: CostMeter, clock: Clock, step_seconds: list[float]) -> int:
+    """Feed the meter a fit whose steps take these times; the steps run before it gave up."""
+    meter.set_params({"steps": 1000, "epochs": 1})
+    meter.on_train_begin()
+    meter.on_epoch_begin(0)
+    for batch, seconds in enumerate(step_seconds):
+        try:
+            meter.on_train_batch_begin(batch)
+        except FitAbandoned:
+            return batch
+        clock.now += seconds
+    return len(step_seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(_callbacks, "time", clock)
+    return clock
+
+
+def test_one_slow_step_does_not_drop_a_candidate(clock: Clock) -> None:
+    """Batch 64 at a limit of 1 ms per image: steps of 0.05 s pass, one of 0.1 s does not
+    decide (a single slow step dropped the strong default on CI's kind of host)."""
+    meter = CostMeter(64, max_seconds_per_image=0.001)
+    warmup = [2.0, 0.05, 0.05]  # the first step traces the graph: never counted
+    ran = _run(meter, clock, [*warmup, 0.1, 0.05, 0.05, 0.06, 0.05, *[0.05] * 50])
+    assert ran == 58 and not meter.too_slow
+    assert meter.cost.seconds_per_image == pytest.approx((0.1 + 0.06 + 0.05 * 53) / 55 / 64)
+
+
+def test_a_steadily_slow_candidate_is_dropped_after_a_few_steps(clock: Clock) -> None:
+    meter = CostMeter(64, max_seconds_per_image=0.001)
+    ran = _run(meter, clock, [2.0, 0.1, 0.1, *[0.1] * 50])
+    assert meter.too_slow
+    assert ran == 2 + CostMeter.DECISION_STEPS  # two steps of warm-up, then five timed
+
+
+def test_a_fit_that_cannot_end_in_time_is_given_up(clock: Clock) -> None:
+    # 1,000 steps of 0.05 s need 50 s; 20 s are left.
+    meter = CostMeter(64, until=clock.now + 20.0)
+    ran = _run(meter, clock, [0.05] * 100)
+    assert meter.cannot_finish and not meter.too_slow
+    assert ran == 2 + CostMeter.DECISION_STEPS
