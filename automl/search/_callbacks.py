@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 import time
-from collections import deque
 from collections.abc import Callable
 
 import keras
@@ -206,9 +206,10 @@ class CostMeter(keras.callbacks.Callback):
     when batch ends are dispatched asynchronously: the gap between two starts is one step. It
     raises ``FitAbandoned`` when the pace says the fit cannot end by ``until``
     (``cannot_finish``), or when the candidate is slower per image than
-    ``max_seconds_per_image`` (``too_slow``). The pace it decides on is the median of the last
-    steps, once there are ``DECISION_STEPS`` of them: one step can take 1.4 times another of
-    the same fit, and a single slow one dropped the strong default (BENCHMARKS.md, session 19).
+    ``max_seconds_per_image`` (``too_slow``). The pace it decides on is the median of all the
+    candidate's timed steps, once there are ``DECISION_STEPS`` of them: one step can take 1.4
+    times another of the same fit, and on a busy host a stretch of steps runs slower; either
+    dropped candidates that were fast enough (BENCHMARKS.md, session 19).
     """
 
     async_safe = True  # no batch-end hook
@@ -230,7 +231,7 @@ class CostMeter(keras.callbacks.Callback):
         self.too_slow = False
         self._train_seconds = 0.0
         self._timed_batches = 0
-        self._recent_steps: deque[float] = deque(maxlen=4 * self.DECISION_STEPS)
+        self._sorted_steps: list[float] = []  # a screening candidate's few hundred steps
         self._validation_seconds: list[float] = []
         self._last_start: float | None = None
 
@@ -254,15 +255,15 @@ class CostMeter(keras.callbacks.Callback):
         if self._last_start is not None and self._fit_batches >= self.WARMUP_BATCHES:
             self._train_seconds += now - self._last_start
             self._timed_batches += 1
-            self._recent_steps.append(now - self._last_start)
+            bisect.insort(self._sorted_steps, now - self._last_start)
         self._last_start = now
         self._fit_batches += 1
         if self.until is not None and time.time() >= self.until:
             self.cannot_finish = True
             raise FitAbandoned("out of time")
-        if len(self._recent_steps) < self.DECISION_STEPS:
+        if len(self._sorted_steps) < self.DECISION_STEPS:
             return
-        per_image = statistics.median(self._recent_steps) / self.batch_size
+        per_image = statistics.median(self._sorted_steps) / self.batch_size
         if self.max_seconds_per_image is not None and per_image > self.max_seconds_per_image:
             self.too_slow = True
             raise FitAbandoned("too slow")
