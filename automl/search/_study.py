@@ -232,8 +232,8 @@ def _optimize(
             batch = min(remaining, config.trials_per_worker)
             job = WorkerJob(batch, screening_deadline, index, plan)
             # A final phase follows screening; a trial-count search may need another batch.
-            # The next worker gets ready while this one trains, on cores it would leave idle
-            # between the two; with --workers the other workers keep them busy: no gain.
+            # The next worker gets ready meanwhile; with --workers, not: the other workers
+            # keep the cores busy.
             more = plan is not None or (limit is not None and remaining > batch)
             if supervisor.run(job, more_to_come=more and not machine_shared()) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
@@ -451,11 +451,13 @@ class _Supervisor:
         return _WorkerProcess(process, jobs, messages)
 
     def run(self, job: WorkerJob, *, more_to_come: bool = False) -> int:
-        """One worker runs ``job``. With ``more_to_come`` the next worker is started once this
-        one trains, and gets ready meanwhile: a new worker's imports and data loading take
-        5-15 s of a short budget on 2 cores."""
+        """One worker runs ``job``. With ``more_to_come`` the next worker starts now and gets
+        ready meanwhile: a new worker's imports and data loading take 5-15 s of a short budget
+        on 2 cores. The first two start together, before anything trains: a worker getting
+        ready beside a training one slows it, and the first candidate's pace (the strong
+        default's) is measured then (BENCHMARKS.md, session 19)."""
         worker = self._spare or self._start_worker()
-        self._spare = None
+        self._spare = self._start_worker() if more_to_come else None
         process, messages = worker.process, worker.messages
         worker.jobs.put(job)
         current: int | None = None
@@ -471,8 +473,6 @@ class _Supervisor:
                     continue
                 if kind == "trial":
                     current = int(payload)  # type: ignore[arg-type]
-                    if more_to_come and self._spare is None:
-                        self._spare = self._start_worker()
                 elif kind == "failed":
                     number, reason = payload  # type: ignore[misc]
                     self.log(f"trial {number} failed: {reason}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from datetime import datetime
 
 import optuna
 import pytest
@@ -157,7 +158,9 @@ def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
 
 
 @pytest.mark.slow
-def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(tmp_path) -> None:
+def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(
+    tmp_path, monkeypatch
+) -> None:
     from automl.search import _study
     from automl.search._optuna import open_optuna_storage
     from automl.search._search_space import SEARCH_SPACE_VERSION
@@ -173,9 +176,17 @@ def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(tmp
     store.ensure_study("s", "digits", SEARCH_SPACE_VERSION, config.to_json())
     optuna.create_study(study_name="s", storage=open_optuna_storage(store), direction="maximize")
     supervisor = _study._Supervisor(config, store, lambda line: None, None, initial=0)
+    started: list[datetime] = []
+    start_worker = supervisor._start_worker
+
+    def timed_start():
+        started.append(datetime.now())
+        return start_worker()
+
+    monkeypatch.setattr(supervisor, "_start_worker", timed_start)
     try:
         assert supervisor.run(WorkerJob(1, None, 0), more_to_come=True) == 1
-        spare = supervisor._spare.process  # started while trial 0 trained
+        spare = supervisor._spare.process
         assert spare.is_alive()
         assert supervisor.run(WorkerJob(1, None, 1), more_to_come=True) == 1
         unused = supervisor._spare.process
@@ -184,5 +195,7 @@ def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(tmp
     trials = optuna.load_study(study_name="s", storage=url).trials
     pids = [t.user_attrs["worker_pid"] for t in trials]
     assert pids[1] == spare.pid != pids[0]  # the spare ran trial 1
+    # Both first workers got ready together, before trial 0 trained beside a starting spare.
+    assert len(started) == 3 and started[1] < trials[0].datetime_start
     assert not unused.is_alive() and unused.exitcode == 0  # sent home, not killed
     assert len(trials) == 2 and all(t.state.is_finished for t in store.trials("s"))
