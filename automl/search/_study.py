@@ -259,7 +259,9 @@ def screening_winner(
     accuracies for a single challenger (on 400 validation images about 3 points), more for
     several, as the best of several noisy scores is lucky (``_lead_needed``). A closer lead is
     noise, and the known-good configuration is the safer one to train for the rest of the
-    budget.
+    budget. If it went further than that rung, it is held to its last score: on a slow host
+    the small-data default (a slow starter) reached 0.83 at its third rung alone, and lost to
+    the strong default's 0.74 at the first, where it had 0.63 (BENCHMARKS.md, session 19).
     """
     screened = [
         t
@@ -278,7 +280,10 @@ def screening_winner(
     first = _first_known_good(contenders)
     if not validation_images or first is None:
         return best
-    high, low = best.intermediate_values[step], first.intermediate_values[step]
+    high = best.intermediate_values[step]
+    low = max(
+        first.intermediate_values[step], first.intermediate_values[max(first.intermediate_values)]
+    )
     lead_needed = _lead_needed(high, low, validation_images, challengers=len(contenders) - 1)
     return best if high - low > lead_needed else first
 

@@ -164,6 +164,21 @@ def test_the_best_of_several_challengers_needs_a_larger_lead() -> None:
     assert screening_winner([default, fast, *others], 6000).params == {"x": 10.0}
 
 
+def test_a_known_good_configuration_that_went_further_keeps_its_last_score() -> None:
+    """A 5-minute search on 4,000 images on a slow host (session 19): the small-data default
+    alone through three rungs, the strong default stopped by the clock after the first."""
+    complete = optuna.trial.TrialState.COMPLETE
+    slow_starter = _screened(0, {1: 0.6325, 3: 0.805, 9: 0.83}, complete)
+    slow_starter.system_attrs["fixed_params"] = {"x": 0.0}
+    fast_starter = _screened(1, {1: 0.7375}, complete)
+    fast_starter.system_attrs["fixed_params"] = {"x": 1.0}
+    assert screening_winner([slow_starter, fast_starter], 400).params == {"x": 0.0}
+    # A first rung's score clearly above the 0.83 it reached still wins.
+    clear = _screened(2, {1: 0.90}, complete)
+    assert screening_winner([slow_starter, clear], 400).params == {"x": 2.0}
+    assert screening_winner([slow_starter, fast_starter]).params == {"x": 1.0}  # by score alone
+
+
 def test_the_final_share_is_a_setting_within_bounds() -> None:
     from automl._errors import AutoMLError
     from automl.search import SearchConfig
