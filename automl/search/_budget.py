@@ -21,7 +21,8 @@ REDUCTION_FACTOR = 3
 #: Optuna user attributes: a trial enqueued for the final phase carries its phase and the cost
 #: its configuration measured in screening.
 PHASE_ATTR = "phase"
-COST_ATTRS = ("seconds_per_image", "validation_seconds")
+SECONDS_PER_IMAGE_ATTR = "seconds_per_image"
+COST_ATTRS = (SECONDS_PER_IMAGE_ATTR, "validation_seconds")
 #: Optuna user attribute: a candidate's multiply-adds per image, which its measured pace
 #: calibrates for the candidates after it.
 MULTIPLY_ADDS_ATTR = "multiply_adds"

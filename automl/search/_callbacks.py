@@ -230,18 +230,19 @@ class CostMeter(keras.callbacks.Callback):
         self.cannot_finish = False
         self.too_slow = False
         self._train_seconds = 0.0
-        self._timed_batches = 0
         self._sorted_steps: list[float] = []  # a screening candidate's few hundred steps
         self._validation_seconds: list[float] = []
         self._last_start: float | None = None
 
     @property
     def cost(self) -> Cost | None:
-        if not self._timed_batches:
+        if not self._sorted_steps:
             return None
-        per_image = self._train_seconds / (self._timed_batches * self.batch_size)
-        validation = float(np.median(self._validation_seconds)) if self._validation_seconds else 0.0
-        return Cost(per_image, validation)
+        per_image = self._train_seconds / (len(self._sorted_steps) * self.batch_size)
+        return Cost(per_image, self._validation_estimate())
+
+    def _validation_estimate(self) -> float:
+        return float(np.median(self._validation_seconds)) if self._validation_seconds else 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fit_batches = 0
@@ -254,7 +255,6 @@ class CostMeter(keras.callbacks.Callback):
         now = time.perf_counter()
         if self._last_start is not None and self._fit_batches >= self.WARMUP_BATCHES:
             self._train_seconds += now - self._last_start
-            self._timed_batches += 1
             bisect.insort(self._sorted_steps, now - self._last_start)
         self._last_start = now
         self._fit_batches += 1
@@ -278,9 +278,8 @@ class CostMeter(keras.callbacks.Callback):
         steps = self.params.get("steps") or 0
         epochs_after = self.params.get("epochs", 1) - self._epoch - 1
         batches_left = max(0, steps - batch) + epochs_after * steps
-        validation = self.cost.validation_seconds if self.cost else 0.0
         # the fit validates once, at its end (a screening rung)
-        return batches_left * self.batch_size * seconds_per_image + validation
+        return batches_left * self.batch_size * seconds_per_image + self._validation_estimate()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._test_started = time.perf_counter()

@@ -29,6 +29,7 @@ from automl.search._budget import (
     MULTIPLY_ADDS_ATTR,
     PHASE_ATTR,
     PREDICTION_MARGIN,
+    SECONDS_PER_IMAGE_ATTR,
     BudgetPlan,
     Cost,
     predicted_seconds_per_image,
@@ -340,7 +341,7 @@ class Objective:
     def _record_cost(trial: optuna.Trial, cost: Cost | None) -> None:
         """The final phase plans its epochs from the cost its configuration measured here."""
         if cost is not None:
-            trial.set_user_attr("seconds_per_image", cost.seconds_per_image)
+            trial.set_user_attr(SECONDS_PER_IMAGE_ATTR, cost.seconds_per_image)
             trial.set_user_attr("validation_seconds", cost.validation_seconds)
 
     def _close(
@@ -360,9 +361,9 @@ class Objective:
 def _measured_paces(study: optuna.Study) -> list[tuple[int, float]]:
     """(multiply-adds, seconds per image) of the study's candidates measured so far."""
     return [
-        (t.user_attrs[MULTIPLY_ADDS_ATTR], t.user_attrs["seconds_per_image"])
+        (t.user_attrs[MULTIPLY_ADDS_ATTR], t.user_attrs[SECONDS_PER_IMAGE_ATTR])
         for t in study.get_trials(deepcopy=False, states=MEASURED_STATES)
-        if MULTIPLY_ADDS_ATTR in t.user_attrs and "seconds_per_image" in t.user_attrs
+        if MULTIPLY_ADDS_ATTR in t.user_attrs and SECONDS_PER_IMAGE_ATTR in t.user_attrs
     ]
 
 
