@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+import numpy as np
 
 REDUCTION_FACTOR = 3
 #: Optuna user attributes: a trial enqueued for the final phase carries its phase and the cost
@@ -23,9 +25,6 @@ REDUCTION_FACTOR = 3
 PHASE_ATTR = "phase"
 SECONDS_PER_IMAGE_ATTR = "seconds_per_image"
 COST_ATTRS = (SECONDS_PER_IMAGE_ATTR, "validation_seconds")
-#: Optuna user attribute: a candidate's multiply-adds per image, which its measured pace
-#: calibrates for the candidates after it.
-MULTIPLY_ADDS_ATTR = "multiply_adds"
 #: Optuna user attribute of a final-phase trial: the most epochs it may train, when capped.
 EPOCH_CAP_ATTR = "epoch_cap"
 
@@ -135,22 +134,46 @@ class BudgetPlan:
         return self.final_seconds / (self.min_final_epochs * max(1, train_size))
 
 
+@dataclass(frozen=True)
+class NetSize:
+    """What a candidate's training time per image grows with, known as soon as it is built."""
+
+    multiply_adds: int  # convolutions and dense layers
+    activation_values: int  # every layer's output: the per-value work of the other layers
+
+
+#: Optuna user attributes: a candidate's ``NetSize``, which its measured pace calibrates for
+#: the candidates after it.
+SIZE_ATTRS = tuple(field.name for field in fields(NetSize))
+
+
 #: A candidate is dropped before it trains only when its predicted pace is at least this far
-#: over the limit: paces per multiply-add differ by 1.4x between steps of one fit, and fall
-#: from 0.2 to 0.05 ns as nets grow (BENCHMARKS.md, session 19).
-PREDICTION_MARGIN = 2.0
+#: over the limit: on 23 measured Fashion-MNIST candidates each prediction from the ones
+#: measured before it was 0.47-1.36 times the measured pace, and one configuration measured
+#: twice differs by 1.45x (BENCHMARKS.md, session 20).
+PREDICTION_MARGIN = 1.5
 #: ...and only once this many candidates of the study were measured.
 MIN_MEASURED = 3
 
 
 def predicted_seconds_per_image(
-    multiply_adds: int, measured: Iterable[tuple[int, float]]
+    size: NetSize, measured: Iterable[tuple[NetSize, float]]
 ) -> float | None:
-    """A low estimate of a candidate's training seconds per image, from its multiply-adds per
-    image and the best pace per multiply-add that measured candidates (multiply-adds, seconds
-    per image) reached on this host. Larger nets reach the better paces, so the estimate errs
-    on the fast side; None until ``MIN_MEASURED`` candidates were measured."""
-    paces = [seconds / adds for adds, seconds in measured if adds > 0 and seconds > 0]
-    if len(paces) < MIN_MEASURED:
+    """A candidate's training seconds per image on this host, from the candidates measured so
+    far (their sizes, seconds per image): ``a x multiply-adds + b x activation values``, with
+    a and b >= 0 fitted by non-negative least squares on relative errors. Large nets reach
+    their multiply-adds' pace; on small ones the per-value layers dominate (a net of 0.3 M
+    multiply-adds per image trained at 0.7-1.0 ms per image on a 2-core host, one of 8 M at
+    1.3-1.9 ms). None until ``MIN_MEASURED`` candidates were measured."""
+    from scipy.optimize import nnls  # here: the search's supervisor never predicts
+
+    rows = [
+        (s.multiply_adds / seconds, s.activation_values / seconds)
+        for s, seconds in measured
+        if seconds > 0 and (s.multiply_adds > 0 or s.activation_values > 0)
+    ]
+    if len(rows) < MIN_MEASURED:
         return None
-    return min(paces) * multiply_adds
+    # Each row scaled by its measured time: a 10 % miss on a fast net weighs as on a slow one.
+    (per_add, per_value), _ = nnls(np.array(rows), np.ones(len(rows)))
+    return float(per_add * size.multiply_adds + per_value * size.activation_values)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from automl.search._params import ModelParams
@@ -48,8 +50,8 @@ def build_model(
 
 
 def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds per image of the convolutions and dense layers: what a step's time grows
-    with (the other layers cost a few per value)."""
+    """Multiply-adds per image of the convolutions and dense layers: what their time grows
+    with."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -59,6 +61,18 @@ def multiply_adds(model: keras.Model) -> int:
         elif isinstance(layer, keras.layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
+
+
+def activation_values(model: keras.Model) -> int:
+    """Values per image that the layers output: what the time of the layers that do a few
+    operations per value (batch norm, activations, pooling, dropout) grows with. On a 2-core
+    host they took more of a small net's step than its convolutions (BENCHMARKS.md, session
+    20)."""
+    return sum(
+        math.prod(layer.output.shape[1:])
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    )
 
 
 def make_optimizer(params: ModelParams) -> keras.optimizers.Optimizer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import keras
 import optuna
@@ -26,12 +26,13 @@ from automl.data import (
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     EPOCH_CAP_ATTR,
-    MULTIPLY_ADDS_ATTR,
     PHASE_ATTR,
     PREDICTION_MARGIN,
     SECONDS_PER_IMAGE_ATTR,
+    SIZE_ATTRS,
     BudgetPlan,
     Cost,
+    NetSize,
     predicted_seconds_per_image,
     screening_rungs,
 )
@@ -43,7 +44,12 @@ from automl.search._callbacks import (
     TrialReporter,
 )
 from automl.search._config import SearchConfig
-from automl.search._model_builder import build_model, compile_model, multiply_adds
+from automl.search._model_builder import (
+    activation_values,
+    build_model,
+    compile_model,
+    multiply_adds,
+)
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
 from automl.search._search_space import suggest_params
@@ -203,14 +209,16 @@ class Objective:
         assert plan is not None
         # A candidate too slow to train properly in the final phase is no use as a winner.
         limit = plan.max_seconds_per_image(train_size)
-        adds = multiply_adds(model)
-        trial.set_user_attr(MULTIPLY_ADDS_ATTR, adds)
-        predicted = predicted_seconds_per_image(adds, _measured_paces(trial.study))
+        size = NetSize(multiply_adds(model), activation_values(model))
+        for name, value in asdict(size).items():  # SIZE_ATTRS
+            trial.set_user_attr(name, value)
+        predicted = predicted_seconds_per_image(size, _measured_paces(trial.study))
         if predicted is not None and predicted > PREDICTION_MARGIN * limit:
             raise optuna.TrialPruned(
-                f"too slow for the final phase: {predicted * train_size:.0f} s or more per "
-                f"full-data epoch for {adds / 1e6:.1f}M multiply-adds per image at this host's "
-                f"measured pace, {plan.min_final_epochs} would not fit in "
+                f"too slow for the final phase: about {predicted * train_size:.0f} s per "
+                f"full-data epoch predicted for {size.multiply_adds / 1e6:.1f}M multiply-adds "
+                f"and {size.activation_values / 1e3:.0f}k activations per image from the "
+                f"candidates measured on this host, {plan.min_final_epochs} would not fit in "
                 f"{plan.final_seconds:.0f} s"
             )
         meter = CostMeter(
@@ -358,12 +366,15 @@ class Objective:
         )
 
 
-def _measured_paces(study: optuna.Study) -> list[tuple[int, float]]:
-    """(multiply-adds, seconds per image) of the study's candidates measured so far."""
+def _measured_paces(study: optuna.Study) -> list[tuple[NetSize, float]]:
+    """(size, seconds per image) of the study's candidates measured so far."""
     return [
-        (t.user_attrs[MULTIPLY_ADDS_ATTR], t.user_attrs[SECONDS_PER_IMAGE_ATTR])
+        (
+            NetSize(**{name: t.user_attrs[name] for name in SIZE_ATTRS}),
+            t.user_attrs[SECONDS_PER_IMAGE_ATTR],
+        )
         for t in study.get_trials(deepcopy=False, states=MEASURED_STATES)
-        if MULTIPLY_ADDS_ATTR in t.user_attrs and SECONDS_PER_IMAGE_ATTR in t.user_attrs
+        if all(name in t.user_attrs for name in (*SIZE_ATTRS, SECONDS_PER_IMAGE_ATTR))
     ]
 
 

@@ -13,6 +13,7 @@ from automl.search._budget import (
     SCREENING_RUNGS,
     BudgetPlan,
     Cost,
+    NetSize,
     default_final_share,
     predicted_seconds_per_image,
     screening_rungs,
@@ -83,20 +84,37 @@ def test_a_candidate_too_slow_for_the_final_phase_is_refused() -> None:
     ) == pytest.approx(limit * 5 / 3)
 
 
-def test_a_candidates_pace_is_predicted_low_from_the_best_measured_pace() -> None:
-    # (multiply-adds, seconds per image): small nets pay more per multiply-add.
-    measured = [(1_000_000, 2e-4), (8_000_000, 8e-4), (40_000_000, 2.4e-3)]
-    assert predicted_seconds_per_image(10_000_000, measured[:2]) is None  # too few measured
-    # The best pace, 0.06 ns per multiply-add (the largest net's), not the mean of 0.12 ns.
-    assert predicted_seconds_per_image(100_000_000, measured) == pytest.approx(6e-3)
+def _pace(size: NetSize) -> float:
+    """A made-up host: 0.05 ns per multiply-add, 10 ns per activation value."""
+    return 0.05e-9 * size.multiply_adds + 10e-9 * size.activation_values
+
+
+def test_a_candidates_pace_is_predicted_from_its_size_and_the_measured_candidates() -> None:
+    sizes = [NetSize(1_000_000, 100_000), NetSize(8_000_000, 150_000), NetSize(40_000_000, 300_000)]
+    measured = [(size, _pace(size)) for size in sizes]
+    big, small = NetSize(100_000_000, 400_000), NetSize(300_000, 300_000)
+    assert predicted_seconds_per_image(big, measured[:2]) is None  # too few measured
+    assert predicted_seconds_per_image(big, measured) == pytest.approx(_pace(big), rel=1e-6)
+    # Few multiply-adds but large feature maps: slow, which the best measured pace per
+    # multiply-add (0.06 ns, the largest net's) would put at 0.02 ms per image, not 3 ms.
+    assert predicted_seconds_per_image(small, measured) == pytest.approx(3.015e-3, rel=1e-6)
     # Bad measurements are ignored, never divided by.
-    assert predicted_seconds_per_image(100_000_000, [*measured[:2], (0, 1e-3), (5, 0.0)]) is None
-    # Dropped only well over the limit: 5.4 s per full-data epoch is 2.5 times 300 s / 5.
-    plan = BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=5)
-    predicted = predicted_seconds_per_image(150_000_000, measured)
-    assert predicted > PREDICTION_MARGIN * plan.max_seconds_per_image(TRAIN)
-    predicted = predicted_seconds_per_image(30_000_000, measured)  # 1.8e-3: measure it
-    assert predicted < PREDICTION_MARGIN * plan.max_seconds_per_image(TRAIN)
+    broken = [*measured[:2], (NetSize(0, 0), 1e-3), (NetSize(5, 5), 0.0)]
+    assert predicted_seconds_per_image(big, broken) is None
+    # Noisy measurements: still within the margin of the truth.
+    noisy = [(size, pace * factor) for (size, pace), factor in zip(measured, (1.3, 0.8, 1.1))]
+    assert 1 / PREDICTION_MARGIN < predicted_seconds_per_image(big, noisy) / _pace(big) < 1.3
+
+
+def test_only_a_candidate_predicted_well_over_the_limit_is_dropped_unmeasured() -> None:
+    plan = BudgetPlan.from_timeout(0.0, 600.0, min_final_epochs=5)  # 1.11 ms per image
+    limit = plan.max_seconds_per_image(TRAIN)
+    sizes = [NetSize(1_000_000, 100_000), NetSize(8_000_000, 150_000), NetSize(40_000_000, 300_000)]
+    measured = [(size, _pace(size)) for size in sizes]
+    far = predicted_seconds_per_image(NetSize(30_000_000, 250_000), measured)  # 4.0 ms
+    assert far > PREDICTION_MARGIN * limit
+    near = predicted_seconds_per_image(NetSize(8_000_000, 120_000), measured)  # 1.6 ms: measure
+    assert limit < near < PREDICTION_MARGIN * limit
 
 
 def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):

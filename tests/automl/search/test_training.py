@@ -281,7 +281,8 @@ def test_a_screening_trial_climbs_the_rungs_on_growing_fractions(
     (frozen,) = study.trials
     assert sorted(frozen.intermediate_values) == [1, 3, 9]  # one report per rung
     assert frozen.user_attrs["seconds_per_image"] > 0 and "validation_seconds" in frozen.user_attrs
-    assert frozen.user_attrs["multiply_adds"] > 0  # what the next candidates' pace is told from
+    # What the next candidates' pace is predicted from.
+    assert frozen.user_attrs["multiply_adds"] > 0 and frozen.user_attrs["activation_values"] > 0
     trial = store.trial("t", 0)
     assert trial.phase == "screening" and trial.state is TrialState.COMPLETE
     epochs = store.epochs("t")
@@ -364,12 +365,17 @@ def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path
 def test_a_candidate_predicted_far_too_slow_is_pruned_before_it_trains(
     tmp_path: Path, digits
 ) -> None:
-    """Three candidates measured at a microsecond per multiply-add: the strong default's
-    hundreds of thousands per image would take seconds per image, far over the limit."""
+    """Three candidates measured at a microsecond per multiply-add and per activation value:
+    the strong default's hundreds of thousands per image would take about a second per image,
+    far over the limit."""
     objective, store, _ = _objective(tmp_path, digits, plan=_plan())
     study = optuna.create_study(direction="maximize")
-    for adds in (1_000, 2_000, 4_000):
-        measured = {"multiply_adds": adds, "seconds_per_image": adds * 1e-6}
+    for adds, values in ((1_000, 500), (2_000, 3_000), (4_000, 1_000)):
+        measured = {
+            "multiply_adds": adds,
+            "activation_values": values,
+            "seconds_per_image": (adds + values) * 1e-6,
+        }
         study.add_trial(
             optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs=measured)
         )
@@ -378,9 +384,12 @@ def test_a_candidate_predicted_far_too_slow_is_pruned_before_it_trains(
     frozen = study.trials[-1]
     trial = store.trial("t", frozen.number)
     assert trial.state is TrialState.PRUNED and "too slow for the final phase" in trial.reason
-    assert "multiply-adds per image at this host's measured pace" in trial.reason
+    assert "predicted for" in trial.reason and "from the candidates measured on this host" in (
+        trial.reason
+    )
     assert trial.epochs_run == 0 and "seconds_per_image" not in frozen.user_attrs  # never fit
     assert frozen.user_attrs["multiply_adds"] > 100_000
+    assert frozen.user_attrs["activation_values"] > 1_000
 
 
 def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Path, digits) -> None:
