@@ -30,6 +30,7 @@ from automl.search._budget import (
     EPOCH_CAP_ATTR,
     FINAL_SHARE,
     PHASE_ATTR,
+    SCREENING_RUNGS,
     BudgetPlan,
     default_final_share,
 )
@@ -323,7 +324,8 @@ def _final_phase(
     """Train the screening's winner on all the data with the time that is left.
 
     A search that screened all its ``--trials`` before its screening share ran out is a quick
-    one (the digits demo): its final run stops at ``--epochs``. Otherwise the final run has
+    one (the digits demo): its final run stops at ``--epochs``, or at the epochs its winner
+    trained in screening if those were more. Otherwise the final run has
     the rest of the budget, however many epochs that is (on small data, many).
     """
     trials = study.get_trials(deepcopy=False)
@@ -356,7 +358,8 @@ def _final_phase(
         and time.time() < plan.screening_deadline
         and _finished_candidates(study) >= limit
     )
-    cap = {EPOCH_CAP_ATTR: config.epochs} if quick else {}
+    epochs = quick_final_epochs(config.epochs, winner)
+    cap = {EPOCH_CAP_ATTR: epochs} if quick else {}
     study.enqueue_trial(
         # A trial that never started has only the parameters it was queued with.
         winner.params or winner.system_attrs["fixed_params"],
@@ -366,7 +369,7 @@ def _final_phase(
             **cap,
         },
     )
-    limit = f", at most {config.epochs} epochs" if quick else ""
+    limit = f", at most {epochs} epochs" if quick else ""
     top = screening_winner(candidates)
     if fallback:
         kept = " (no candidate finished a screening rung: the first known-good one, unscreened)"
@@ -391,6 +394,13 @@ def _final_phase(
         if t.state == OptunaState.WAITING and t.user_attrs.get(PHASE_ATTR) != "final"
     )
     supervisor.run(WorkerJob(1 + ahead, plan.deadline, len(trials), plan, final=True))
+
+
+def quick_final_epochs(epochs: int, winner: optuna.trial.FrozenTrial) -> int:
+    """A quick search's final run: ``--epochs``, but never fewer epochs than its winner
+    trained through its screening rungs."""
+    reached = max(winner.intermediate_values, default=0)
+    return max(epochs, sum(r.epochs for r in SCREENING_RUNGS if r.step <= reached))
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,14 @@ def test_a_timed_search_screens_as_many_candidates_as_fit_unless_told() -> None:
     assert SearchConfig(task="digits").trial_limit is None  # the screening share decides
     assert SearchConfig(task="digits", timeout_s=None).trial_limit == 20
     assert SearchConfig(task="digits", trials=5).trial_limit == 5
+
+
+def test_a_quick_searchs_final_trains_no_fewer_epochs_than_its_winner_had() -> None:
+    from automl.search._study import quick_final_epochs
+
+    three_rungs = _screened(0, {1: 0.8, 3: 0.85, 9: 0.9})  # 2 + 1 + 1 epochs
+    assert quick_final_epochs(2, three_rungs) == 4
+    assert quick_final_epochs(15, three_rungs) == 15
+    assert quick_final_epochs(1, _screened(1, {1: 0.8})) == 2
+    unscreened = optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING)
+    assert quick_final_epochs(3, unscreened) == 3  # the fallback: nothing screened

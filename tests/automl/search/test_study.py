@@ -56,7 +56,7 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     from storage import TrialStore
 
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    # Three quick trials end screening early, and the final stops at --epochs: the budget is
+    # Three quick trials end screening early, and the final stops early: the budget is
     # only a ceiling, generous because a busy host once took 29 s to finish no rung.
     config = SearchConfig(
         task="digits", study_name="timed", trials=3, epochs=3, timeout_s=90, storage_url=url
@@ -78,9 +78,11 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     assert final.params == store.trial("timed", winner).params
     assert final.state.value == "COMPLETE" and final.data_fraction == 1.0
     assert final.images_seen == final.epochs_run * 1293  # digits' training split
+    (final_line,) = [line for line in lines if line.startswith("final phase: trial")]
+    if "at most" in final_line:  # all 3 screened within the screening share (not on a busy host)
+        assert final.epochs_run == max(3, store.trial("timed", winner).epochs_run)
     screened = [t for t in trials if t.phase == "screening" and t.epochs_run]
     assert screened and all(t.images_seen > 0 and t.data_fraction for t in screened)
-    assert any(line.startswith("final phase: trial") for line in lines)
     # Small data, but 25 % of 90 s would leave screening too little: the usual half.
     assert "budget: 90 s, 50% of it for the final run" in lines
     assert result.test_accuracy is not None
