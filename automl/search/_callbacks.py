@@ -210,6 +210,10 @@ class CostMeter(keras.callbacks.Callback):
     candidate's timed steps, once there are ``DECISION_STEPS`` of them: one step can take 1.4
     times another of the same fit, and on a busy host a stretch of steps runs slower; either
     dropped candidates that were fast enough (BENCHMARKS.md, session 19).
+
+    Steps timed while ``host_busy()`` said so (the next worker getting ready beside this one:
+    1.6 times slower steps for 12 s on 2 cores, BENCHMARKS.md, session 20) decide nothing, and
+    make the cost only if no other step was timed.
     """
 
     async_safe = True  # no batch-end hook
@@ -222,23 +226,27 @@ class CostMeter(keras.callbacks.Callback):
         *,
         until: float | None = None,
         max_seconds_per_image: float | None = None,
+        host_busy: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.until = until
         self.max_seconds_per_image = max_seconds_per_image
+        self.host_busy = host_busy
         self.cannot_finish = False
         self.too_slow = False
-        self._train_seconds = 0.0
         self._sorted_steps: list[float] = []  # a screening candidate's few hundred steps
+        self._busy_steps: list[float] = []
         self._validation_seconds: list[float] = []
         self._last_start: float | None = None
+        self._busy_since_last_start = False
 
     @property
     def cost(self) -> Cost | None:
-        if not self._sorted_steps:
+        steps = self._sorted_steps or self._busy_steps
+        if not steps:
             return None
-        per_image = self._train_seconds / (len(self._sorted_steps) * self.batch_size)
+        per_image = math.fsum(steps) / (len(steps) * self.batch_size)
         return Cost(per_image, self._validation_estimate())
 
     def _validation_estimate(self) -> float:
@@ -253,10 +261,12 @@ class CostMeter(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         now = time.perf_counter()
+        busy = self.host_busy()
         if self._last_start is not None and self._fit_batches >= self.WARMUP_BATCHES:
-            self._train_seconds += now - self._last_start
-            bisect.insort(self._sorted_steps, now - self._last_start)
-        self._last_start = now
+            step = now - self._last_start
+            contended = busy or self._busy_since_last_start
+            bisect.insort(self._busy_steps if contended else self._sorted_steps, step)
+        self._last_start, self._busy_since_last_start = now, busy
         self._fit_batches += 1
         if self.until is not None and time.time() >= self.until:
             self.cannot_finish = True

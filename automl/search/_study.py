@@ -429,6 +429,7 @@ class _Supervisor:
         self._postfix = ""
         self._spare: _WorkerProcess | None = None
         self._context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
+        self._spare_loading = self._context.Event()
         if plan is None:
             self.bar = tqdm(
                 total=config.trial_limit,
@@ -457,10 +458,14 @@ class _Supervisor:
         self.update_bar()
         self.bar.close()
 
-    def _start_worker(self) -> _WorkerProcess:
+    def _start_worker(self, *, spare: bool = False) -> _WorkerProcess:
         jobs, messages = self._context.Queue(), self._context.Queue()
+        if spare:
+            self._spare_loading.set()  # the spare clears it once it is ready
         process = self._context.Process(
-            target=worker_main, args=(self.config, jobs, messages), daemon=True
+            target=worker_main,
+            args=(self.config, jobs, messages, self._spare_loading, spare),
+            daemon=True,
         )
         process.start()
         return _WorkerProcess(process, jobs, messages)
@@ -472,7 +477,7 @@ class _Supervisor:
         ready beside a training one slows it, and the first candidate's pace (the strong
         default's) is measured then (BENCHMARKS.md, session 19)."""
         worker = self._spare or self._start_worker()
-        self._spare = self._start_worker() if more_to_come else None
+        self._spare = self._start_worker(spare=True) if more_to_come else None
         process, messages = worker.process, worker.messages
         worker.jobs.put(job)
         current: int | None = None
@@ -483,6 +488,8 @@ class _Supervisor:
                     kind, payload = messages.get(timeout=self.POLL_S)
                 except queue.Empty:
                     self.update_bar()
+                    if self._spare is not None and not self._spare.process.is_alive():
+                        self._spare_loading.clear()  # it died getting ready: never will be
                     if not process.is_alive():
                         break
                     continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import keras
@@ -85,9 +86,14 @@ class Objective:
         plan: BudgetPlan | None = None,
         *,
         screening_over: bool = False,
+        host_busy: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``host_busy``: whether another process of this search is busy on this host now
+        (the next worker getting ready): screening's cost meter does not decide on the steps
+        timed then."""
         self.config = config
         self.screening_over = screening_over
+        self.host_busy = host_busy
         self.data = data
         self.store = store
         self.keeper = keeper
@@ -222,7 +228,10 @@ class Objective:
                 f"{plan.final_seconds:.0f} s"
             )
         meter = CostMeter(
-            params.batch_size, until=plan.screening_deadline, max_seconds_per_image=limit
+            params.batch_size,
+            until=plan.screening_deadline,
+            max_seconds_per_image=limit,
+            host_busy=self.host_busy,
         )
         total_epochs = sum(r.epochs for r in self.rungs)
         schedule = BudgetCosine(params.learning_rate, total_epochs)

@@ -14,8 +14,10 @@ import os
 import queue
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING, Any
 
 from automl._errors import AutoMLError, TrialFailure, stop_on_sigterm
@@ -41,12 +43,15 @@ class WorkerJob:
     final: bool = False
 
 
-def worker_main(config: SearchConfig, jobs: Queue, messages: Queue) -> None:
+def worker_main(
+    config: SearchConfig, jobs: Queue, messages: Queue, spare_loading: Event, spare: bool
+) -> None:
     """Entry point of the worker process: results go back as (kind, payload) messages.
 
     It gets ready (TensorFlow imported, the data loaded: 5-15 s on 2 cores) before its job
     arrives, so a worker started while the previous one trains takes over without that wait;
-    ``None`` instead of a job sends it home unused."""
+    ``None`` instead of a job sends it home unused. ``spare_loading`` is set while a spare
+    (``spare``: this one) gets ready: the worker that trains meanwhile runs slower."""
 
     def send(kind: str, payload: Any = None) -> None:
         messages.put((kind, payload))
@@ -54,9 +59,11 @@ def worker_main(config: SearchConfig, jobs: Queue, messages: Queue) -> None:
     stop_on_sigterm()  # systemd stops the whole process group: close the trial, as for Ctrl-C
     try:
         data = _prepare(config)
+        if spare:
+            spare_loading.clear()
         job = _wait_for_job(jobs)
         if job is not None:
-            send("done", _run(config, job, data, send))
+            send("done", _run(config, job, data, send, spare_loading.is_set))
     except (AutoMLError, StorageError) as exc:
         send("error", str(exc))
     except KeyboardInterrupt:
@@ -107,7 +114,9 @@ def _prepare(config: SearchConfig) -> DataSplits:
     return data
 
 
-def _run(config: SearchConfig, job: WorkerJob, data: DataSplits, send) -> int:
+def _run(
+    config: SearchConfig, job: WorkerJob, data: DataSplits, send, host_busy: Callable[[], bool]
+) -> int:
     import optuna
 
     from automl.search._artifacts import ArtifactKeeper
@@ -131,7 +140,14 @@ def _run(config: SearchConfig, job: WorkerJob, data: DataSplits, send) -> int:
     artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
     keeper = ArtifactKeeper(store, config.name, artifacts, config.keep_best)
     objective = Objective(
-        config, data, store, keeper, job.deadline, job.plan, screening_over=job.final
+        config,
+        data,
+        store,
+        keeper,
+        job.deadline,
+        job.plan,
+        screening_over=job.final,
+        host_busy=host_busy,
     )
 
     ran = 0

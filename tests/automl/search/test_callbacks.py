@@ -71,3 +71,22 @@ def test_a_fit_that_cannot_end_in_time_is_given_up(clock: Clock) -> None:
     ran = _run(meter, clock, [0.05] * 100)
     assert meter.cannot_finish and not meter.too_slow
     assert ran == 2 + CostMeter.DECISION_STEPS
+
+
+def test_steps_timed_while_a_spare_worker_gets_ready_decide_nothing(clock: Clock) -> None:
+    """A net of 0.9 ms per image ran at 1.5 ms beside a worker getting ready (BENCHMARKS.md,
+    session 20): those steps neither drop it nor make its cost, unless no others were timed."""
+    ready_at = clock.now + 2.0 + 20 * 0.1  # tracing, then 20 slow steps
+    meter = CostMeter(64, max_seconds_per_image=0.001, host_busy=lambda: clock.now < ready_at)
+    ran = _run(meter, clock, [2.0, *[0.1] * 20, *[0.05] * 30])
+    assert ran == 51 and not meter.too_slow
+    assert meter.cost.seconds_per_image == pytest.approx(0.05 / 64)
+    # The same fit on a host busy all along: no decision, the slow steps make the cost.
+    busy = CostMeter(64, max_seconds_per_image=0.001, host_busy=lambda: True)
+    assert _run(busy, clock, [2.0, *[0.1] * 20]) == 21 and not busy.too_slow
+    assert busy.cost.seconds_per_image == pytest.approx(0.1 / 64)
+    # ...and once the host is free, the meter decides on the free steps alone.
+    freed = clock.now + 2.0 + 10 * 0.05
+    late = CostMeter(64, max_seconds_per_image=0.001, host_busy=lambda: clock.now < freed)
+    assert _run(late, clock, [2.0, *[0.05] * 10, *[0.1] * 20]) == 11 + 1 + CostMeter.DECISION_STEPS
+    assert late.too_slow

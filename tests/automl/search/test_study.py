@@ -181,15 +181,26 @@ def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(
     started: list[datetime] = []
     start_worker = supervisor._start_worker
 
-    def timed_start():
+    flagged: list[bool] = []  # whether a spare was flagged as getting ready, as it started
+
+    def timed_start(**kwargs):
         started.append(datetime.now())
-        return start_worker()
+        worker = start_worker(**kwargs)
+        flagged.append(supervisor._spare_loading.is_set())
+        return worker
 
     monkeypatch.setattr(supervisor, "_start_worker", timed_start)
     try:
         assert supervisor.run(WorkerJob(1, None, 0), more_to_come=True) == 1
         spare = supervisor._spare.process
         assert spare.is_alive()
+        # The spare says when it is ready: the steps timed before that decide nothing.
+        assert flagged == [False, True]
+        waited = 0.0
+        while supervisor._spare_loading.is_set() and waited < 120:
+            time.sleep(0.5)
+            waited += 0.5
+        assert not supervisor._spare_loading.is_set()
         assert supervisor.run(WorkerJob(1, None, 1), more_to_come=True) == 1
         unused = supervisor._spare.process
     finally:
