@@ -235,6 +235,7 @@ class CostMeter(keras.callbacks.Callback):
         self.host_busy = host_busy
         self.cannot_finish = False
         self.too_slow = False
+        self.median_seconds_per_image: float | None = None  # what it last decided on
         self._sorted_steps: list[float] = []  # a screening candidate's few hundred steps
         self._busy_steps: list[float] = []
         self._validation_seconds: list[float] = []
@@ -274,6 +275,7 @@ class CostMeter(keras.callbacks.Callback):
         if len(self._sorted_steps) < self.DECISION_STEPS:
             return
         per_image = statistics.median(self._sorted_steps) / self.batch_size
+        self.median_seconds_per_image = per_image
         if self.max_seconds_per_image is not None and per_image > self.max_seconds_per_image:
             self.too_slow = True
             raise FitAbandoned("too slow")

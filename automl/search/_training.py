@@ -8,7 +8,6 @@ fractions, the pruner asked after each rung, stopped before a rung the budget ca
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -265,10 +264,10 @@ class Objective:
                 pass
             finally:
                 self._record_cost(trial, meter.cost)
-            if meter.too_slow:
-                per_epoch = meter.cost.epoch_seconds(train_size) if meter.cost else math.nan
+            if meter.too_slow:  # decided on the median step, as the limit is (no validation)
+                per_epoch = meter.median_seconds_per_image * train_size  # type: ignore[operator]
                 raise optuna.TrialPruned(
-                    f"too slow for the final phase: {per_epoch:.0f} s per full-data epoch, "
+                    f"too slow for the final phase: {per_epoch:.1f} s per full-data epoch, "
                     f"{plan.min_final_epochs} would not fit in {plan.final_seconds:.0f} s"
                 )
             self._raise_for(reporter)
