@@ -4,7 +4,8 @@ TensorFlow keeps some memory of every model it ever built (5-20 MB a trial here,
 ``clear_session``: the keras-tuner#395 / optuna#1178 failure), so a long study in one process
 grows without bound. A fresh worker every ``trials_per_worker`` trials keeps memory flat; it
 reaches the study through the shared storage, exactly as a second machine would. The next
-worker is started while the current one trains, so its start costs the budget nothing.
+worker is started while the current one trains, so its start costs the budget little; it slows
+the training one meanwhile, whose cost meter then decides nothing.
 """
 
 from __future__ import annotations
