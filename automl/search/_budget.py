@@ -50,6 +50,11 @@ SCREENING_RUNGS = (Rung(0, 0.125, 2), Rung(1, 0.25, 1), Rung(2, 0.5, 1))
 MIN_SUBSET_IMAGES = 4000
 
 
+def epochs_through(step: int) -> int:
+    """The epochs a screening candidate trained to report at pruner ``step`` (0: none)."""
+    return sum(r.epochs for r in SCREENING_RUNGS if r.step <= step)
+
+
 def screening_rungs(train_size: int) -> tuple[Rung, ...]:
     """The rungs for a training split of ``train_size`` images."""
     floor = min(1.0, MIN_SUBSET_IMAGES / max(1, train_size))

@@ -30,9 +30,9 @@ from automl.search._budget import (
     EPOCH_CAP_ATTR,
     FINAL_SHARE,
     PHASE_ATTR,
-    SCREENING_RUNGS,
     BudgetPlan,
     default_final_share,
+    epochs_through,
 )
 from automl.search._config import SearchConfig
 from automl.search._optuna import (
@@ -399,8 +399,7 @@ def _final_phase(
 def quick_final_epochs(epochs: int, winner: optuna.trial.FrozenTrial) -> int:
     """A quick search's final run: ``--epochs``, but never fewer epochs than its winner
     trained through its screening rungs."""
-    reached = max(winner.intermediate_values, default=0)
-    return max(epochs, sum(r.epochs for r in SCREENING_RUNGS if r.step <= reached))
+    return max(epochs, epochs_through(max(winner.intermediate_values, default=0)))
 
 
 @dataclass(frozen=True)
