@@ -27,9 +27,6 @@ SECONDS_PER_IMAGE_ATTR = "seconds_per_image"
 COST_ATTRS = (SECONDS_PER_IMAGE_ATTR, "validation_seconds")
 #: Optuna user attribute of a final-phase trial: the most epochs it may train, when capped.
 EPOCH_CAP_ATTR = "epoch_cap"
-#: Optuna user attribute of a final-phase trial: the screened trial whose saved weights it
-#: starts from.
-WARM_FROM_ATTR = "warm_from"
 
 
 @dataclass(frozen=True)

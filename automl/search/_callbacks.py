@@ -103,10 +103,8 @@ class TrialReporter(keras.callbacks.Callback):
         store: TrialStore,
         trial_id: int,
         deadline: float | None = None,
-        images_seen: int = 0,
     ) -> None:
-        """``deadline`` is a ``time.time()`` instant: workers are separate processes.
-        ``images_seen``: what the model's starting weights were trained on."""
+        """``deadline`` is a ``time.time()`` instant: workers are separate processes."""
         super().__init__()
         self.trial = trial
         self.store = store
@@ -123,7 +121,7 @@ class TrialReporter(keras.callbacks.Callback):
         # What the next fit trains on; set by ``use`` (a screening trial changes it per rung).
         self.data_fraction = 1.0
         self.images_per_epoch = 0
-        self.images_seen = images_seen
+        self.images_seen = 0
         self._report_step: Callable[[int], int | None] = lambda step: step
 
     def use(

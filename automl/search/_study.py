@@ -30,7 +30,6 @@ from automl.search._budget import (
     EPOCH_CAP_ATTR,
     FINAL_SHARE,
     PHASE_ATTR,
-    WARM_FROM_ATTR,
     BudgetPlan,
     default_final_share,
     epochs_through,
@@ -361,9 +360,6 @@ def _final_phase(
     )
     epochs = quick_final_epochs(config.epochs, winner)
     cap = {EPOCH_CAP_ATTR: epochs} if quick else {}
-    # Its screened weights, when kept (the best --keep-best completed trials' are), save the
-    # final the images they saw: about one full-data epoch's worth.
-    warm = supervisor.store.artifact(config.name, winner.number) is not None
     study.enqueue_trial(
         # A trial that never started has only the parameters it was queued with.
         winner.params or winner.system_attrs["fixed_params"],
@@ -371,11 +367,9 @@ def _final_phase(
             PHASE_ATTR: "final",
             "screened_as": winner.number,
             **cap,
-            **({WARM_FROM_ATTR: winner.number} if warm else {}),
         },
     )
     limit = f", at most {epochs} epochs" if quick else ""
-    start = ", from its screened weights" if warm else ""
     top = screening_winner(candidates)
     if fallback:
         kept = " (no candidate finished a screening rung: the first known-good one, unscreened)"
@@ -387,7 +381,7 @@ def _final_phase(
     else:
         kept = ""
     log(
-        f"final phase: trial {winner.number}'s configuration on all the data{start}, "
+        f"final phase: trial {winner.number}'s configuration on all the data, "
         f"{left:.0f} s left{limit}{kept}"
     )
     supervisor.phase = "final"

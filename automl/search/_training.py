@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import keras
 import optuna
 
-from automl._errors import AutoMLError, Terminated, TrialFailure
+from automl._errors import Terminated, TrialFailure
 from automl.data import (
     DataSplits,
     balanced_class_weights,
@@ -23,14 +23,13 @@ from automl.data import (
     nested_subsets,
     training_dataset,
 )
-from automl.search._artifacts import ArtifactKeeper, verified_artifact
+from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     EPOCH_CAP_ATTR,
     PHASE_ATTR,
     PREDICTION_MARGIN,
     SECONDS_PER_IMAGE_ATTR,
     SIZE_ATTRS,
-    WARM_FROM_ATTR,
     BudgetPlan,
     Cost,
     NetSize,
@@ -136,12 +135,10 @@ class Objective:
                 raise optuna.TrialPruned(
                     f"{param_count:,} parameters exceed the cap of {self.config.max_params:,}"
                 )
-            # Before compiling: the optimizer starts afresh, with the final's schedule.
-            images_seen = self._start_from_screened(model, trial) if phase == "final" else 0
             compile_model(model, params)
             # In screening the cost meter keeps the deadline: it ends a rung at once.
             deadline = None if phase == "screening" else self.deadline
-            reporter = TrialReporter(trial, self.store, record.id, deadline, images_seen)
+            reporter = TrialReporter(trial, self.store, record.id, deadline)
             fit = {"search": self._search, "screening": self._screen, "final": self._final}
             outcome = fit[phase](model, params, reporter, trial)
             trial.set_user_attr("best_epoch", outcome.best_epoch)
@@ -304,29 +301,6 @@ class Objective:
             callbacks=[BudgetCosine(params.learning_rate, epochs, self.deadline)],
         )
         return self._outcome(reporter)
-
-    def _start_from_screened(self, model: keras.Model, trial: optuna.Trial) -> int:
-        """A final run starts from its configuration's weights saved in screening, when the
-        supervisor found them kept; returns the images those were trained on (its epochs'
-        images seen go on from there). Weights that cannot be read are not worth failing the
-        final over: it trains from scratch, and its ``warm_start`` attribute says why."""
-        number = trial.user_attrs.get(WARM_FROM_ATTR)
-        if number is None:
-            return 0
-        try:
-            _, path = verified_artifact(self.store, self.config.name, number)
-            model.load_weights(path)
-        except (AutoMLError, OSError, ValueError) as exc:
-            trial.set_user_attr("warm_start", f"from scratch: {_first_line(exc)}")
-            return 0
-        screened = self.store.trial(self.config.name, number)
-        seen = [
-            e.images_seen or 0
-            for e in self.store.epochs(self.config.name, [number])
-            if e.epoch == screened.best_epoch
-        ]
-        trial.set_user_attr("warm_start", f"trial {number}'s screened weights")
-        return seen[0] if seen else 0
 
     # ---------------------------------------------------------------- shared pieces
     def _fit(

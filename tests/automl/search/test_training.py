@@ -416,35 +416,6 @@ def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Pat
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.25 * rates[0]
 
 
-def test_a_final_starts_from_its_configurations_screened_weights(tmp_path: Path, digits) -> None:
-    objective, store, _ = _objective(tmp_path, digits, plan=_plan())
-    study = optuna.create_study(direction="maximize")  # no pruning: every rung runs
-    study.enqueue_trial(strong_default((8, 8, 1)))
-    study.optimize(objective, n_trials=1)
-    assert store.artifact("t", 0) is not None  # kept: among the best --keep-best
-    final = {"phase": "final", "epoch_cap": 1}
-    # From its screened weights, from scratch, and from weights changed since they were kept.
-    for attrs in ({**final, "warm_from": 0}, final, {**final, "warm_from": 0}):
-        if study.trials[-1].number == 2:
-            Path(store.artifact("t", 0).location).write_bytes(b"not the screened model")
-        study.enqueue_trial(strong_default((8, 8, 1)), user_attrs=attrs)
-        study.optimize(objective, n_trials=1)
-
-    screened = store.trial("t", 0)
-    warm, cold, missing = (store.epochs("t", [n])[0] for n in (1, 2, 3))
-    # Four full-data epochs in screening (digits is smaller than a rung's floor): the warm
-    # final's first epoch goes on from there, the others start afresh.
-    at_best = [e.images_seen for e in store.epochs("t", [0]) if e.epoch == screened.best_epoch]
-    assert warm.images_seen == at_best[0] + len(digits.x_train)
-    assert cold.images_seen == missing.images_seen == len(digits.x_train)
-    assert warm.loss < 0.5 * cold.loss
-    assert study.trials[1].user_attrs["warm_start"] == "trial 0's screened weights"
-    assert "warm_start" not in study.trials[2].user_attrs
-    assert study.trials[3].user_attrs["warm_start"].startswith("from scratch: the saved model")
-    assert study.trials[3].user_attrs["warm_start"].endswith("its sha256 no longer matches")
-    assert store.trial("t", 3).state is TrialState.COMPLETE
-
-
 def test_balanced_class_weights_reach_the_fit(tmp_path: Path, digits, monkeypatch) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=1, class_weight="balanced")
     seen = {}
