@@ -7,10 +7,12 @@ from automl.search import (
     ModelParams,
     build_model,
     max_blocks,
+    one_block_default,
     portfolio,
     strong_default,
     suggest_params,
 )
+from automl.search._model_builder import multiply_adds
 
 
 @pytest.mark.parametrize(("shape", "blocks"), [((8, 8, 1), 3), ((28, 28, 1), 4), ((32, 32, 3), 4)])
@@ -40,15 +42,27 @@ def test_strong_default_is_inside_the_space() -> None:
     assert trial.params == strong_default((28, 28, 1))
 
 
-@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3)])
-def test_the_portfolio_is_inside_the_space_and_small_data_start_deeper(shape) -> None:
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)])
+def test_the_portfolio_is_inside_the_space_small_data_start_deeper_and_large_cheaper(
+    shape,
+) -> None:
     large, small = portfolio(shape, 54_000), portfolio(shape, 3_600)
-    assert large[0] == strong_default(shape) and portfolio(shape) == large
-    assert small[1:] == large and small[0]["head"] == "gap" and small[0]["convs_per_block"] == 2
+    assert portfolio(shape) == large and small[1] == strong_default(shape)
+    assert small[0]["head"] == "gap" and small[0]["convs_per_block"] == 2
+    if shape[0] <= 32:  # small images: the one-block net first, the strong default after it
+        assert large[0] == one_block_default(shape) and large[1:] == small[1:]
+    else:  # larger ones: its flattened maps would make its dense head too large
+        assert large == small[1:]
     study = optuna.create_study()
-    for params in small:
+    models = []
+    for params in small + large[:1]:
         study.enqueue_trial(params)
         trial = study.ask()
-        assert build_model(suggest_params(trial, shape), shape, 10).output_shape == (None, 10)
+        models.append(build_model(suggest_params(trial, shape), shape, 10))
+        assert models[-1].output_shape == (None, 10)
         assert trial.params == params
         study.tell(trial, 0.5)
+    first, strong = models[-1], models[1]
+    assert first.count_params() <= 2_000_000  # the default cap
+    if shape[0] <= 32:  # under half the strong default's work
+        assert multiply_adds(first) < multiply_adds(strong) / 2
