@@ -27,6 +27,10 @@ SECONDS_PER_IMAGE_ATTR = "seconds_per_image"
 COST_ATTRS = (SECONDS_PER_IMAGE_ATTR, "validation_seconds")
 #: Optuna user attribute of a final-phase trial: the most epochs it may train, when capped.
 EPOCH_CAP_ATTR = "epoch_cap"
+#: ...and the deadline of the run that queued it: one still queued after it (its run ended
+#: before a worker took it) is closed untrained by the next run's first worker, instead of
+#: training for that run's whole budget in place of its screening.
+FINAL_DEADLINE_ATTR = "final_deadline"
 
 
 @dataclass(frozen=True)

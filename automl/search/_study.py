@@ -28,6 +28,7 @@ from automl.search._artifact_store import ArtifactStore, open_artifact_store
 from automl.search._budget import (
     COST_ATTRS,
     EPOCH_CAP_ATTR,
+    FINAL_DEADLINE_ATTR,
     FINAL_SHARE,
     PHASE_ATTR,
     BudgetPlan,
@@ -366,6 +367,7 @@ def _final_phase(
         user_attrs={
             PHASE_ATTR: "final",
             "screened_as": winner.number,
+            FINAL_DEADLINE_ATTR: plan.deadline,
             **cap,
         },
     )

@@ -8,6 +8,7 @@ fractions, the pruner asked after each rung, stopped before a rung the budget ca
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from automl.data import (
 from automl.search._artifacts import ArtifactKeeper
 from automl.search._budget import (
     EPOCH_CAP_ATTR,
+    FINAL_DEADLINE_ATTR,
     PHASE_ATTR,
     PREDICTION_MARGIN,
     SECONDS_PER_IMAGE_ATTR,
@@ -125,6 +127,12 @@ class Objective:
                 self.screening_over or time.time() >= self.plan.screening_deadline  # type: ignore[union-attr]
             ):
                 raise optuna.TrialPruned("not screened: the screening phase was over")
+            if phase == "final" and time.time() >= trial.user_attrs.get(
+                FINAL_DEADLINE_ATTR, math.inf
+            ):
+                raise optuna.TrialPruned(
+                    "not trained: the run that queued this final ended before it started"
+                )
             params = suggest_params(trial, self.data.input_shape)
             keras.utils.set_random_seed(self.config.seed + trial.number)
             model = build_model(params, self.data.input_shape, self.data.num_classes)

@@ -416,6 +416,26 @@ def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Pat
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.25 * rates[0]
 
 
+def test_a_final_its_run_left_queued_is_closed_untrained_by_the_next(
+    tmp_path: Path, digits
+) -> None:
+    """A final that no worker took before its run's deadline waits in Optuna's queue; the next
+    run's first worker takes it first. It is closed at once: trained, it would take that
+    run's whole budget in place of its screening (seen: a resumed search screened nothing)."""
+    import time
+
+    objective, store, _ = _objective(tmp_path, digits, plan=_plan(30.0))
+    study = optuna.create_study(direction="maximize")
+    params = strong_default((8, 8, 1))
+    study.enqueue_trial(params, user_attrs={"phase": "final", "final_deadline": time.time() - 1})
+    study.enqueue_trial(params, user_attrs={"phase": "final", "final_deadline": time.time() + 60, "epoch_cap": 1})  # fmt: skip
+    study.optimize(objective, n_trials=2)
+    stale, current = store.trial("t", 0), store.trial("t", 1)
+    assert stale.phase == "final" and stale.state is TrialState.PRUNED
+    assert stale.epochs_run == 0 and "ended before it started" in (stale.reason or "")
+    assert current.state is TrialState.COMPLETE and current.epochs_run == 1  # its run goes on
+
+
 def test_balanced_class_weights_reach_the_fit(tmp_path: Path, digits, monkeypatch) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=1, class_weight="balanced")
     seen = {}
