@@ -376,9 +376,10 @@ def test_workers_share_the_cores_and_train_the_two_best_in_the_final(tmp_path: P
     """`--workers 2` on one machine: one more search process on the same study and clock;
     each trains a different configuration in the final phase."""
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    # 48 s of screening: each worker process takes 10-15 s to start on a busy 2-core host.
-    result = cli("search", "--task", "digits", "--workers", "2", "--timeout", "80",
-                 "--final-share", "0.4", "--storage", url, cwd=tmp_path)  # fmt: skip
+    # 50 s of screening: each worker process takes 10-15 s to start on a busy 2-core host;
+    # and 50 s for the finals: with 32, a slow host's second final once found no time to start.
+    result = cli("search", "--task", "digits", "--workers", "2", "--timeout", "100",
+                 "--storage", url, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "2 workers, 1 TensorFlow thread(s) each" in result.stderr
     log = tmp_path / "artifacts" / "digits" / "worker-1.log"
