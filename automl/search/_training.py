@@ -123,16 +123,9 @@ class Objective:
         reporter: TrialReporter | None = None
         model: keras.Model | None = None
         try:
-            if phase == "screening" and (
-                self.screening_over or time.time() >= self.plan.screening_deadline  # type: ignore[union-attr]
-            ):
-                raise optuna.TrialPruned("not screened: the screening phase was over")
-            if phase == "final" and time.time() >= trial.user_attrs.get(
-                FINAL_DEADLINE_ATTR, math.inf
-            ):
-                raise optuna.TrialPruned(
-                    "not trained: the run that queued this final ended before it started"
-                )
+            too_late = self._too_late(trial, phase)
+            if too_late:
+                raise optuna.TrialPruned(too_late)
             params = suggest_params(trial, self.data.input_shape)
             keras.utils.set_random_seed(self.config.seed + trial.number)
             model = build_model(params, self.data.input_shape, self.data.num_classes)
@@ -192,6 +185,19 @@ class Objective:
         finally:
             del model
             keras.backend.clear_session()  # and a full garbage collection: memory stays flat
+
+    def _too_late(self, trial: optuna.Trial, phase: str) -> str | None:
+        """Why a trial taken from the queue after its phase ended is closed untrained, if it
+        is: a screening candidate once screening is over, or a final whose run ended before it
+        started (trained, it would take this run's whole budget in place of its screening)."""
+        now = time.time()
+        if phase == "screening" and (
+            self.screening_over or now >= self.plan.screening_deadline  # type: ignore[union-attr]
+        ):
+            return "not screened: the screening phase was over"
+        if phase == "final" and now >= trial.user_attrs.get(FINAL_DEADLINE_ATTR, math.inf):
+            return "not trained: the run that queued this final ended before it started"
+        return None
 
     # ---------------------------------------------------------------- the three phases
     def _search(
