@@ -123,10 +123,11 @@ def one_block_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
     """One block of two 32-filter convolutions, average pooling and a 128-unit head, Adam at
     1e-3, batch 64: the sampler's winner (seeded: its trial 7) of most 10-minute Fashion-MNIST
     searches on hosts where it trains 9-13 final epochs (0.925-0.933 test; 0.920 after 5 on a
-    slow host), at about half the strong default's time per image (BENCHMARKS.md, sessions
-    16-23). Its screening scores undersell it: at the 1/2-data rung it scored 0.880 where a
-    one-convolution net scored 0.885 and a 64-filter one 0.893; trained for the final's 300 s,
-    it reached 0.925 test, they 0.918 and 0.913 (session 23)."""
+    slow host), at 0.67-0.73 times the strong default's time per image (0.40-0.58 ms against
+    0.60-0.80 on a 2-core host; BENCHMARKS.md, sessions 16-23). Its screening scores undersell
+    it: at the 1/2-data rung it scored 0.880 where a one-convolution net scored 0.885 and a
+    64-filter one 0.893; trained for the final's 300 s, it reached 0.925 test, they 0.918 and
+    0.913 (session 23)."""
     params = _without_filters(strong_default(input_shape))
     params.update(
         n_blocks=1,
