@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -246,8 +247,6 @@ def test_budget_cosine_decays_to_its_floor_on_the_last_epoch_that_fits(monkeypat
 def test_the_deadline_ends_a_trial_and_its_reason_says_so(tmp_path: Path, digits) -> None:
     """Ended inside an epoch (the reporter checks every batch) or after the last epoch that
     fits (the schedule), whichever comes first on this host: both are the time limit."""
-    import time
-
     objective, store, _ = _objective(tmp_path, digits, epochs=500, patience=500)
     objective.deadline = time.time() + 3.0
     study = optuna.create_study(direction="maximize")
@@ -260,8 +259,6 @@ def test_the_deadline_ends_a_trial_and_its_reason_says_so(tmp_path: Path, digits
 
 
 def _plan(seconds: float = 600.0, **kwargs):
-    import time
-
     from automl.search._budget import BudgetPlan
 
     return BudgetPlan.from_timeout(time.time(), seconds, **kwargs)
@@ -393,8 +390,6 @@ def test_a_candidate_predicted_far_too_slow_is_pruned_before_it_trains(
 
 
 def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Path, digits) -> None:
-    import time
-
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
     study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(1))  # never asked
     study.enqueue_trial(strong_default((8, 8, 1)), user_attrs={"phase": "final", "epoch_cap": 4})
@@ -422,13 +417,13 @@ def test_a_final_its_run_left_queued_is_closed_untrained_by_the_next(
     """A final that no worker took before its run's deadline waits in Optuna's queue; the next
     run's first worker takes it first. It is closed at once: trained, it would take that
     run's whole budget in place of its screening (seen: a resumed search screened nothing)."""
-    import time
-
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(30.0))
     study = optuna.create_study(direction="maximize")
     params = strong_default((8, 8, 1))
-    study.enqueue_trial(params, user_attrs={"phase": "final", "final_deadline": time.time() - 1})
-    study.enqueue_trial(params, user_attrs={"phase": "final", "final_deadline": time.time() + 60, "epoch_cap": 1})  # fmt: skip
+    earlier_run = {"phase": "final", "final_deadline": time.time() - 1}
+    this_run = {"phase": "final", "final_deadline": time.time() + 60, "epoch_cap": 1}
+    study.enqueue_trial(params, user_attrs=earlier_run)
+    study.enqueue_trial(params, user_attrs=this_run)
     study.optimize(objective, n_trials=2)
     stale, current = store.trial("t", 0), store.trial("t", 1)
     assert stale.phase == "final" and stale.state is TrialState.PRUNED
