@@ -149,8 +149,8 @@ def portfolio(
 ) -> list[dict[str, Any]]:
     """Known-good configurations screened before the sampler's own, the first of them the one
     to beat: on small data sets the small-data default, on larger ones of small images the
-    one-block net (the first candidate is promoted through every rung unopposed, so the
-    cheapest strong one goes first); then the strong default, a cheaper two-block variant for
+    one-block net (the first candidate is promoted through every rung unopposed, so a cheap,
+    strong one goes first); then the strong default, a cheaper two-block variant for
     small budgets, and a wider one with two convolutions per block and augmentation for larger
     ones. The screening decides among them."""
     default = strong_default(input_shape)
