@@ -146,7 +146,9 @@ def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
     blocked.write_text("not a folder")
     objective, store, _ = _objective(tmp_path, digits, epochs=1, artifacts=str(blocked))
     study = optuna.create_study(direction="maximize")
-    study.enqueue_trial(strong_default((8, 8, 1)))
+    # Both the default: a sampled second could fail for another reason (a NaN loss).
+    for _ in range(2):
+        study.enqueue_trial(strong_default((8, 8, 1)))
     study.optimize(objective, n_trials=2, catch=(TrialFailure,))
     trials = store.trials("t")
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
