@@ -22,6 +22,9 @@ from automl.release._evaluate import load_study_data
 from automl.search import SEARCH_SPACE_VERSION, open_study_task, sha256_of, verified_artifact
 from storage import TrialStore
 
+#: A model loaded with its runtime: a float32 NHWC batch -> class probabilities.
+Runtime = Callable[[np.ndarray], np.ndarray]
+
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "savedmodel": ""}
 VERIFY_IMAGES = 256
@@ -194,7 +197,7 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_runtime(path: Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
+def load_runtime(path: Path, fmt: str) -> Runtime:
     """An exported model loaded once with its own runtime: a function from a float32 NHWC
     batch to class probabilities (not re-entrant for TFLite and Keras: callers serialise)."""
     if fmt in ("keras", "savedmodel", "tflite"):
@@ -202,8 +205,7 @@ def load_runtime(path: Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
     if fmt == "keras":
         import keras
 
-        model = keras.models.load_model(path)
-        return lambda batch: np.asarray(model.predict_on_batch(batch))
+        return keras_runtime(keras.models.load_model(path))
     if fmt == "savedmodel":
         loaded = tf.saved_model.load(str(path))
         return lambda batch: np.asarray(loaded.serve(tf.constant(batch)))
@@ -230,6 +232,11 @@ def load_runtime(path: Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
         name = session.get_inputs()[0].name
         return lambda batch: np.asarray(session.run(None, {name: batch})[0])
     raise AutoMLError(f"unknown format {fmt!r}")
+
+
+def keras_runtime(model) -> Runtime:
+    """A loaded Keras model as a runtime (not re-entrant: callers serialise)."""
+    return lambda batch: np.asarray(model.predict_on_batch(batch))
 
 
 def predict_with(path: Path, fmt: str, images: np.ndarray) -> np.ndarray:

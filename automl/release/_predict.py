@@ -11,7 +11,14 @@ import numpy as np
 from automl._errors import AutoMLError
 from automl.data import ImageOptions, Unreadable, decode_image
 from automl.release._champion import resolve_trial
-from automl.release._export import card_paths, detect_format, predict_with
+from automl.release._export import (
+    Runtime,
+    card_paths,
+    detect_format,
+    keras_runtime,
+    load_runtime,
+    predict_with,
+)
 from automl.search import open_study_task, verified_artifact
 from storage import TrialStore
 
@@ -24,8 +31,10 @@ class Prediction:
     probability: float
 
 
-def input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | None]:
-    """How to prepare images, and the class names: from the model card, else from the model."""
+def input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str], Runtime | None]:
+    """How to prepare images and the class names: from the model card, else from the Keras
+    model itself, which is then loaded and comes back as the third item (so that it is not
+    loaded again); None when the card told (the model is not loaded yet)."""
     card_json, _ = card_paths(model_path)
     if card_json.is_file():
         try:
@@ -37,14 +46,17 @@ def input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str] | No
                 if image
                 else ImageOptions.stretched_to(height, channels)
             )
-            return options, list(card["class_names"])
+            class_names = list(card["class_names"])
         except (ValueError, KeyError, TypeError, AutoMLError) as exc:
             raise AutoMLError(f"model card {card_json} is unreadable: {exc}") from None
+        return options, class_names, None
     if fmt == "keras":
         import keras
 
-        _, height, _, channels = keras.models.load_model(model_path).input_shape
-        return ImageOptions.stretched_to(height, channels), None
+        model = keras.models.load_model(model_path)
+        _, height, _, channels = model.input_shape
+        class_names = [str(index) for index in range(model.output_shape[-1])]
+        return ImageOptions.stretched_to(height, channels), class_names, keras_runtime(model)
     raise AutoMLError(f"no model card {card_json} next to {model_path}: cannot tell the input size")
 
 
@@ -63,8 +75,9 @@ def predict_images(model_path: Path, images: list[Path]) -> list[Prediction]:
     if not model_path.exists():
         raise AutoMLError(f"no model at {model_path}")
     fmt = detect_format(model_path)
-    options, class_names = input_spec(model_path, fmt)
-    return _predict(model_path, fmt, options, class_names, images)
+    options, class_names, run = input_spec(model_path, fmt)
+    batch = _stack(images, options)  # a missing or broken image is refused before the load
+    return _label(images, (run or load_runtime(model_path, fmt))(batch), class_names)
 
 
 def predict_study_images(
@@ -77,17 +90,19 @@ def predict_study_images(
     study = store.get_study(study_name)
     task = open_study_task(study.task, study.config)
     options, names = task.image_options(), list(task.class_names)
-    return _predict(model_file, "keras", options, names, images), why
+    probabilities = predict_with(model_file, "keras", _stack(images, options))
+    return _label(images, probabilities, names), why
 
 
-def _predict(
-    model_path: Path, fmt: str, options: ImageOptions, class_names, images: list[Path]
+def _stack(images: list[Path], options: ImageOptions) -> np.ndarray:
+    return np.stack([load_image(path, options) for path in images])
+
+
+def _label(
+    images: list[Path], probabilities: np.ndarray, class_names: list[str]
 ) -> list[Prediction]:
-    batch = np.stack([load_image(path, options) for path in images])
-    probabilities = predict_with(model_path, fmt, batch)
     results = []
     for path, row in zip(images, probabilities):
         index = int(np.argmax(row))
-        label = class_names[index] if class_names else str(index)
-        results.append(Prediction(path, label, index, float(row[index])))
+        results.append(Prediction(path, class_names[index], index, float(row[index])))
     return results

@@ -25,6 +25,7 @@ from automl.release import (
     load_runtime,
     path_sha256,
 )
+from automl.release._export import Runtime
 from automl.release._predict import input_spec
 from automl.search import model_cache_dir, verified_artifact
 from storage import TrialStore
@@ -60,11 +61,12 @@ class ModelInfo:
 class ServedModel:
     """One loaded model. ``predict`` is safe to call from several threads at once."""
 
-    def __init__(self, info: ModelInfo, path: Path) -> None:
+    def __init__(self, info: ModelInfo, path: Path, run: Runtime | None = None) -> None:
+        """``run``: the model already loaded with its runtime, else it is loaded here."""
         self.info = info
         self.path = path
         self._lock = threading.Lock()  # TFLite interpreters and Keras models are not re-entrant
-        self._run = load_runtime(path, info.format)
+        self._run = run or load_runtime(path, info.format)
 
     # ------------------------------------------------------------------- loading
     @classmethod
@@ -73,7 +75,7 @@ class ServedModel:
         if not path.exists():
             raise AutoMLError(f"no model at {path}")
         fmt = detect_format(path)
-        options, class_names = input_spec(path, fmt)
+        options, class_names, run = input_spec(path, fmt)
         digest = path_sha256(path)
         card_json, _ = card_paths(path)
         card = json.loads(card_json.read_text()) if card_json.is_file() else {}
@@ -92,12 +94,12 @@ class ServedModel:
             height=size,
             width=size,
             channels=channels,
-            class_names=tuple(class_names or (str(i) for i in range(_classes(path, fmt)))),
+            class_names=tuple(class_names),
             options=options,
             study=card.get("study"),
             trial=card.get("trial"),
         )
-        return cls(info, path)
+        return cls(info, path, run)
 
     @classmethod
     def from_study(cls, store: TrialStore, study: str, runtime: str = "onnx") -> ServedModel:
@@ -165,13 +167,6 @@ class ServedModel:
         except Unreadable as exc:
             raise BadInput(f"not a usable image: {exc}") from None
         return pixels.astype(np.float32) / 255.0
-
-
-def _classes(path: Path, fmt: str) -> int:
-    """How many classes a model without a card predicts (a Keras file)."""
-    import keras
-
-    return int(keras.models.load_model(path).output_shape[-1])
 
 
 __all__ = ["MAX_IMAGE_PIXELS", "RUNTIMES", "BadInput", "ModelInfo", "ServedModel"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,34 @@ def test_predict_refuses_non_images(exports, tmp_path: Path) -> None:
         predict_images(exports["onnx"].path, [bogus])
     with pytest.raises(AutoMLError, match="no such image"):
         predict_images(exports["onnx"].path, [tmp_path / "missing.png"])
+
+
+def test_a_keras_file_without_its_card_is_loaded_once(exports, tmp_path: Path, monkeypatch) -> None:
+    """A bare .keras file tells its input size and classes itself: `automl predict` and a
+    server read them from the one load that also answers (they loaded it two and three times)."""
+    import keras
+
+    from automl.serve import ServedModel
+
+    bare = tmp_path / "bare.keras"
+    shutil.copy(exports["keras"].path, bare)
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.full((8, 8), 200, dtype=np.uint8)).save(image)
+    [with_card] = predict_images(exports["keras"].path, [image])
+    loads = []
+    load_model = keras.models.load_model
+    monkeypatch.setattr(
+        keras.models,
+        "load_model",
+        lambda *args, **kw: loads.append(args) or load_model(*args, **kw),
+    )
+    [prediction] = predict_images(bare, [image])
+    assert len(loads) == 1
+    assert (prediction.index, prediction.label) == (with_card.index, str(with_card.index))
+    served = ServedModel.from_file(bare)
+    assert len(loads) == 2 and served.info.class_names == tuple(str(i) for i in range(10))
+    assert (served.info.height, served.info.channels) == (8, 1)
+    assert served.predict(np.full((1, 8, 8, 1), 200 / 255, np.float32)).argmax() == with_card.index
 
 
 def test_an_onnx_model_predicts_without_tensorflow(exports, tmp_path: Path) -> None:
