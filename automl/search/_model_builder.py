@@ -89,9 +89,32 @@ def make_optimizer(params: ModelParams) -> keras.optimizers.Optimizer:
     raise ValueError(f"unknown optimizer {params.optimizer!r}")
 
 
-def compile_model(model: keras.Model, params: ModelParams) -> None:
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels smoothed towards uniform (Keras smooths one-hot
+    labels only)."""
+
+    def __init__(self, smoothing: float, name: str = "sparse_smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(
+            targets, y_pred, label_smoothing=self.smoothing
+        )
+
+
+def compile_model(model: keras.Model, params: ModelParams, *, for_saving: bool = False) -> None:
+    """Compiled to train with ``params``; ``for_saving``: with Keras' own loss, so that the
+    saved file loads without this package (only training needs the smoothed loss)."""
+    smoothed = params.label_smoothing and not for_saving
     model.compile(
         optimizer=make_optimizer(params),
-        loss="sparse_categorical_crossentropy",
+        loss=(
+            SparseSmoothedCrossentropy(params.label_smoothing)
+            if smoothed
+            else "sparse_categorical_crossentropy"
+        ),
         metrics=["accuracy"],
     )

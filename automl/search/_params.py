@@ -24,6 +24,8 @@ class ModelParams:
     weight_decay: float
     batch_size: int
     augment: bool
+    #: Training targets smoothed towards uniform by this much (0: plain cross-entropy).
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.filters) != self.n_blocks:

@@ -154,6 +154,8 @@ class Objective:
                 best_epoch=outcome.best_epoch,
                 reason=reason,
             )
+            if params.label_smoothing:
+                compile_model(model, params, for_saving=True)
             self.keeper.offer(trial.number, model)
             return outcome.best_value
         except optuna.TrialPruned as exc:

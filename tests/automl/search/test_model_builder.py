@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from automl.search._model_builder import activation_values, build_model, multiply_adds
+import keras
+import numpy as np
+import pytest
+
+from automl.search._model_builder import (
+    SparseSmoothedCrossentropy,
+    activation_values,
+    build_model,
+    multiply_adds,
+)
 from automl.search._params import ModelParams
 
 
@@ -30,3 +39,16 @@ def test_a_nets_multiply_adds_and_activation_values_per_image() -> None:
     assert multiply_adds(model) == 8 * 8 * 9 * 4 + 64 * 10
     # Convolution, batch norm and activation 8x8x4 each; pooled and flattened 4x4x4; 10 classes.
     assert activation_values(model) == 3 * 256 + 2 * 64 + 10
+
+
+def test_smoothed_crossentropy_takes_integer_labels_as_keras_takes_one_hot_ones() -> None:
+    labels = np.array([0, 2, 1])
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]], np.float32)
+    one_hot = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    expected = float(one_hot(np.eye(3)[labels], probabilities))
+    assert float(SparseSmoothedCrossentropy(0.1)(labels, probabilities)) == pytest.approx(expected)
+    plain = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
+    assert float(SparseSmoothedCrossentropy(0.0)(labels[:, None], probabilities)) == pytest.approx(
+        plain
+    )
+    assert expected != pytest.approx(plain)

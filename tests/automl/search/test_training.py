@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -155,6 +157,32 @@ def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
     assert all("Error" in t.reason and "artifacts" in t.reason for t in trials), trials[0].reason
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
     assert store.artifacts("t") == []
+
+
+def test_a_label_smoothed_trial_saves_a_model_that_loads_without_this_package(
+    tmp_path: Path, digits
+) -> None:
+    """Smoothing is a training loss of this package's: the saved file names Keras' own loss,
+    so that it loads anywhere (`keras.models.load_model` alone, as a user would)."""
+    objective, store, _ = _objective(tmp_path, digits, epochs=2)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(strong_default((8, 8, 1)) | {"label_smoothing": 0.1})
+    study.optimize(objective, n_trials=1)
+    trial = store.trial("t", 0)
+    assert trial.state is TrialState.COMPLETE and trial.params["label_smoothing"] == 0.1
+    _, path = verified_artifact(store, "t", 0)
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_ALONE, str(path)], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "10", loaded.stderr[-2000:]
+
+
+LOAD_ALONE = """
+import sys, keras
+model = keras.models.load_model(sys.argv[1])
+assert "automl" not in sys.modules
+print(model.loss, model.output_shape[-1])
+"""
 
 
 def test_oversized_candidate_is_pruned_before_training(tmp_path: Path, digits) -> None:
