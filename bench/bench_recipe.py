@@ -1,12 +1,14 @@
-"""Which training recipe pays in the final phase: with or without augmentation.
+"""Which training recipe pays in the final phase: augmentation, label smoothing, or neither.
 
-One configuration (the strong default, or one given as JSON) is trained from scratch on all of
-a case's training split for a fixed number of seconds, once per recipe, the recipes in turn
-(rotated each repeat so no recipe always runs on the warmest or busiest stretch of the host),
-with the final phase's schedule (cosine to the deadline). Test accuracy of each, and the
-medians over repeats. Cases as in bench_search.py.
+One configuration (the strong default, the portfolio's one-block net, or one given as JSON) is
+trained from scratch on all of a case's training split for a fixed number of seconds, once per
+recipe, the recipes in turn (rotated each repeat so no recipe always runs on the warmest or
+busiest stretch of the host), with the final phase's schedule (cosine to the deadline). Test
+accuracy of each, and the medians over repeats. Cases as in bench_search.py.
 
     .venv/bin/python bench/bench_recipe.py --case fm-4k --seconds 150 --repeats 2
+    .venv/bin/python bench/bench_recipe.py --case fashion_mnist --config one_block_default \
+        --seconds 300 --repeats 2 --recipes plain,smoothed
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import argparse
 import json
 import statistics
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from bench_search import CASES, prepare_data, strong_default_params, train_for
+from bench_search import CASES, as_model_params, prepare_data, train_for
 
-#: Label smoothing (0.1) was measured too, with a loss written for it (commit 21134ab): no
-#: gain (BENCHMARKS.md), so the loss was removed again.
+#: Each recipe: the configuration's parameters it overrides.
 RECIPES = {
-    "plain": {"augment": False},
-    "augment": {"augment": True},
+    "plain": {"augment": False, "label_smoothing": 0.0},
+    "augment": {"augment": True, "label_smoothing": 0.0},
+    "smoothed": {"augment": False, "label_smoothing": 0.1},
 }
+CONFIGS = ("strong_default", "one_block_default")
 
 
 def main() -> None:
@@ -33,15 +37,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--recipes", default=",".join(RECIPES))
-    parser.add_argument(
-        "--params", type=Path, help="ModelParams JSON (default: the strong default)"
-    )
+    parser.add_argument("--config", default="strong_default", choices=CONFIGS)
+    parser.add_argument("--params", type=Path, help="ModelParams JSON (instead of --config)")
     parser.add_argument("--out", type=Path, default=Path("bench_recipe.json"))
     args = parser.parse_args()
 
     from automl._quiet import quiet_logs
 
     quiet_logs()
+    from automl import search
     from automl.data import get_task
     from automl.search import ModelParams
 
@@ -52,7 +56,7 @@ def main() -> None:
     params = (
         ModelParams.from_dict(json.loads(args.params.read_text()))
         if args.params
-        else strong_default_params(data.input_shape)
+        else as_model_params(getattr(search, args.config)(data.input_shape))
     )
 
     names = args.recipes.split(",")
@@ -60,7 +64,8 @@ def main() -> None:
     for repeat in range(args.repeats):
         order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
-            result = train_for(data, params, args.seconds, seed=repeat, **RECIPES[name])
+            recipe = replace(params, **RECIPES[name])
+            result = train_for(data, recipe, args.seconds, seed=repeat, augment=recipe.augment)
             rows.append({"case": args.case, "recipe": name, "repeat": repeat, **result})
             print(json.dumps(rows[-1]), flush=True)
             args.out.write_text(json.dumps(rows, indent=1))

@@ -191,9 +191,15 @@ def run_keras_tuner(data, budget_s: float, folder: Path) -> dict:
 
 
 def strong_default_params(input_shape):
-    from automl.search import ModelParams, strong_default
+    from automl.search import strong_default
 
-    raw = strong_default(input_shape)
+    return as_model_params(strong_default(input_shape))
+
+
+def as_model_params(raw):
+    """A configuration as the portfolio writes it (``filters_i``) -> ModelParams."""
+    from automl.search import ModelParams
+
     return ModelParams.from_dict(
         {**raw, "filters": [raw[f"filters_{i}"] for i in range(raw["n_blocks"])]}
     )
