@@ -32,9 +32,9 @@ class Prediction:
 
 
 def input_spec(model_path: Path, fmt: str) -> tuple[ImageOptions, list[str], Runtime | None]:
-    """How to prepare images and the class names: from the model card, else from the Keras
-    model itself, which is then loaded and comes back as the third item (so that it is not
-    loaded again); None when the card told (the model is not loaded yet)."""
+    """How to prepare images and the class names, from the model card; without one, from the
+    Keras model itself, which is then returned loaded, as its runtime, not to be loaded twice
+    (None when the card told)."""
     card_json, _ = card_paths(model_path)
     if card_json.is_file():
         try:

@@ -154,7 +154,7 @@ class Objective:
                 best_epoch=outcome.best_epoch,
                 reason=reason,
             )
-            if params.label_smoothing:
+            if params.label_smoothing:  # its file must load without this package's loss
                 compile_model(model, params, for_saving=True)
             self.keeper.offer(trial.number, model)
             return outcome.best_value
