@@ -105,16 +105,22 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
         )
 
 
-def compile_model(model: keras.Model, params: ModelParams, *, for_saving: bool = False) -> None:
-    """Compiled to train with ``params``; ``for_saving``: with Keras' own loss, so that the
-    saved file loads without this package (only training needs the smoothed loss)."""
-    smoothed = params.label_smoothing and not for_saving
+def compile_model(model: keras.Model, params: ModelParams) -> None:
     model.compile(
         optimizer=make_optimizer(params),
         loss=(
             SparseSmoothedCrossentropy(params.label_smoothing)
-            if smoothed
+            if params.label_smoothing
             else "sparse_categorical_crossentropy"
         ),
         metrics=["accuracy"],
+    )
+
+
+def compile_for_saving(model: keras.Model) -> None:
+    """A trained model recompiled with Keras' own loss and its own optimizer (state and all),
+    so that its saved file loads without this package: only training needs the smoothed
+    loss."""
+    model.compile(
+        optimizer=model.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )

@@ -49,6 +49,7 @@ from automl.search._config import SearchConfig
 from automl.search._model_builder import (
     activation_values,
     build_model,
+    compile_for_saving,
     compile_model,
     multiply_adds,
 )
@@ -154,8 +155,8 @@ class Objective:
                 best_epoch=outcome.best_epoch,
                 reason=reason,
             )
-            if params.label_smoothing:  # its file must load without this package's loss
-                compile_model(model, params, for_saving=True)
+            if params.label_smoothing:
+                compile_for_saving(model)
             self.keeper.offer(trial.number, model)
             return outcome.best_value
         except optuna.TrialPruned as exc:
