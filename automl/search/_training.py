@@ -140,7 +140,9 @@ class Objective:
             compile_model(model, params)
             # In screening the cost meter keeps the deadline: it ends a rung at once.
             deadline = None if phase == "screening" else self.deadline
-            reporter = TrialReporter(trial, self.store, record.id, deadline)
+            reporter = TrialReporter(
+                trial, self.store, record.id, deadline, keep_last=phase == "final"
+            )
             fit = {"search": self._search, "screening": self._screen, "final": self._final}
             outcome = fit[phase](model, params, reporter, trial)
             trial.set_user_attr("best_epoch", outcome.best_epoch)

@@ -1,11 +1,15 @@
-"""The cost meter's decisions, on a made-up clock: no training."""
+"""The cost meter's decisions on a made-up clock, and which epoch a trial keeps: no training."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from automl.search import _callbacks
-from automl.search._callbacks import CostMeter, FitAbandoned
+from automl.search._callbacks import CostMeter, FitAbandoned, TrialReporter
+from storage import TrialStore
 
 
 class Clock:
@@ -90,3 +94,34 @@ def test_steps_timed_while_a_spare_worker_gets_ready_decide_nothing(clock: Clock
     late = CostMeter(64, max_seconds_per_image=0.001, host_busy=lambda: clock.now < freed)
     assert _run(late, clock, [2.0, *[0.05] * 10, *[0.1] * 20]) == 11 + 1 + CostMeter.DECISION_STEPS
     assert late.too_slow
+
+
+@pytest.mark.parametrize("keep_last", [False, True])
+def test_a_final_run_keeps_its_last_epoch_others_their_best(tmp_path: Path, keep_last) -> None:
+    """Validation scores 0.90 then 0.80: a screening or trial-count run restores the first
+    epoch's weights; the final run keeps the second's, whose learning rate reached its floor."""
+    store = TrialStore(f"sqlite:///{tmp_path / 'a.db'}")
+    store.ensure_study("t", "digits", 1, {})
+    record = store.start_trial("t", 0, phase="final" if keep_last else "search")
+    trial = SimpleNamespace(report=lambda value, step: None, should_prune=lambda: False)
+    reporter = TrialReporter(trial, store, record.id, keep_last=keep_last)  # type: ignore[arg-type]
+    restored: list = []
+    reporter.set_model(
+        SimpleNamespace(
+            optimizer=SimpleNamespace(learning_rate=1e-3),
+            stop_training=False,
+            get_weights=lambda: [f"weights after epoch {reporter.epochs_run}"],
+            set_weights=restored.append,
+        )
+    )
+    for epoch, score in enumerate([0.90, 0.80]):
+        reporter.on_epoch_begin(epoch)
+        reporter.on_epoch_end(epoch, {"loss": 0.5, "accuracy": 0.9, "val_accuracy": score})
+    reporter.on_train_end()
+    if keep_last:
+        assert (reporter.best_value, reporter.best_epoch, restored) == (0.80, 2, [])
+    else:
+        assert (reporter.best_value, reporter.best_epoch) == (0.90, 1)
+        assert restored == [["weights after epoch 1"]]
+    assert [e.val_accuracy for e in store.epochs("t")] == [0.90, 0.80]
+    store.close()
