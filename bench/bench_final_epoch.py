@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
-from bench_search import CASES, as_model_params, prepare_data, stop_at
+from bench_search import CASES, as_model_params, prepare_data, train_for
 
 
 def main() -> None:
@@ -30,8 +29,8 @@ def main() -> None:
     quiet_logs()
     import keras
 
-    from automl.data import evaluation_dataset, get_task, training_dataset
-    from automl.search import BudgetCosine, build_model, compile_model, small_data_default
+    from automl.data import evaluation_dataset, get_task
+    from automl.search import small_data_default
 
     with tempfile.TemporaryDirectory() as folder:
         data = get_task("fashion_mnist").load(prepare_data(CASES["fm-4k"], Path(folder)), 0.1, 0)
@@ -48,30 +47,8 @@ def main() -> None:
             self.scores.append((logs["val_accuracy"], accuracy))
 
     for seed in (int(s) for s in args.seeds.split(",")):
-        keras.utils.set_random_seed(seed)
-        deadline = time.time() + args.seconds
-        model = build_model(params, data.input_shape, data.num_classes)
-        compile_model(model, params)
         scores = ScoreEachEpoch()
-        model.fit(
-            training_dataset(
-                data.x_train,
-                data.y_train,
-                params.batch_size,
-                augment=params.augment,
-                seed=seed,
-                flip=data.horizontal_flip,
-                scale=data.pixel_scale,
-            ),
-            validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
-            epochs=1000,
-            verbose=0,
-            callbacks=[
-                BudgetCosine(params.learning_rate, 1000, deadline),
-                scores,
-                stop_at(deadline),
-            ],
-        )
+        train_for(data, params, args.seconds, seed=seed, callbacks=[scores])
         validation = [v for v, _ in scores.scores]
         best = validation.index(max(validation))  # the first best, as the trial reporter keeps
         print(
@@ -88,7 +65,6 @@ def main() -> None:
             ),
             flush=True,
         )
-        keras.backend.clear_session()
 
 
 if __name__ == "__main__":

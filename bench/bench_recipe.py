@@ -65,7 +65,7 @@ def main() -> None:
         order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             recipe = replace(params, **RECIPES[name])
-            result = train_for(data, recipe, args.seconds, seed=repeat, augment=recipe.augment)
+            result = train_for(data, recipe, args.seconds, seed=repeat)
             rows.append({"case": args.case, "recipe": name, "repeat": repeat, **result})
             print(json.dumps(rows[-1]), flush=True)
             args.out.write_text(json.dumps(rows, indent=1))

@@ -206,12 +206,12 @@ def as_model_params(raw):
 
 
 def train_for(
-    data, params, seconds: float, *, augment: bool = False, seed: int = 0, test_views=None
+    data, params, seconds: float, *, seed: int = 0, test_views=None, callbacks=()
 ) -> dict:
     """One configuration from scratch on all of ``data.x_train`` for ``seconds``, cosine to the
     deadline (as the final phase trains), scored on the test split. ``test_views`` (name ->
     images shaped like ``data.x_test``, already scaled) adds the model's class probabilities
-    for each under ``"probabilities"``."""
+    for each under ``"probabilities"``; ``callbacks`` are added to the fit's."""
     import keras
 
     from automl.data import evaluation_dataset, training_dataset
@@ -226,7 +226,7 @@ def train_for(
             data.x_train,
             data.y_train,
             params.batch_size,
-            augment=augment,
+            augment=params.augment,
             seed=seed,
             flip=data.horizontal_flip,
             scale=data.pixel_scale,
@@ -236,6 +236,7 @@ def train_for(
         verbose=0,
         callbacks=[
             BudgetCosine(params.learning_rate, 1000, deadline),
+            *callbacks,
             stop_at(deadline),
         ],
     )

@@ -217,23 +217,14 @@ def main() -> None:
             cost = {"epoch_seconds": epoch_seconds(data, params, args.cost)}
             print(json.dumps({"variant": name, "cost": args.cost, **cost}), flush=True)
             continue
-        result = train_for(
-            data, params, args.seconds, augment=params.augment, seed=args.seed, test_views=views
-        )
+        result = train_for(data, params, args.seconds, seed=args.seed, test_views=views)
         if views:
             probabilities = result.pop("probabilities")
             result["test_accuracy_shift_tta"] = accuracy(sum(probabilities.values()), data.y_test)
         print(json.dumps({"variant": name, **settings, **result}), flush=True)
         if args.pair:
             members = [
-                train_for(
-                    data,
-                    params,
-                    args.seconds / 2,
-                    augment=params.augment,
-                    seed=seed,
-                    test_views=plain,
-                )
+                train_for(data, params, args.seconds / 2, seed=seed, test_views=plain)
                 for seed in (args.seed + 100, args.seed + 200)
             ]
             averaged = sum(m["probabilities"]["plain"] for m in members)
