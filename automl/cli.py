@@ -11,8 +11,8 @@ from pathlib import Path
 
 from automl._errors import AutoMLError, Terminated, stop_on_sigterm
 from automl._table import fmt, fraction_text, render_table
-from automl.search import SearchConfig, default_data_dir, default_storage_url
-from storage import StorageError, TrialRecord, TrialState, TrialStore
+from automl.search import SearchConfig, default_data_dir
+from storage import StorageError, TrialRecord, TrialState, TrialStore, default_storage_url
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +10,6 @@ import streamlit as st
 
 from dashboard import views
 from storage import (
-    DEFAULT_STORAGE_URL,
     ArtifactRecord,
     EvaluationRecord,
     PredictionRecord,
@@ -23,6 +21,7 @@ from storage import (
     TrialPoints,
     TrialRecord,
     TrialStore,
+    default_storage_url,
 )
 
 COMPLETED = TrialFilter(states=("COMPLETE",))
@@ -33,7 +32,7 @@ STAMPED_TTL_S = 600
 
 
 def storage_url() -> str:
-    return os.environ.get("AUTOML_STORAGE") or DEFAULT_STORAGE_URL
+    return default_storage_url()
 
 
 @st.cache_resource(ttl=60, show_spinner=False)

@@ -4,6 +4,7 @@ Imports neither TensorFlow nor Optuna.
 """
 
 from storage._errors import StorageError
+from storage._queries import SORT_KEYS
 from storage._records import (
     CONFIDENCE_BINS,
     ArtifactRecord,
@@ -22,12 +23,18 @@ from storage._records import (
     TrialRecord,
     TrialState,
 )
-from storage._session import engine_kwargs, lost_connection_reason
-from storage._store import DEFAULT_STORAGE_URL, TrialStore
+from storage._session import (
+    DEFAULT_STORAGE_URL,
+    default_storage_url,
+    engine_kwargs,
+    lost_connection_reason,
+)
+from storage._store import TrialStore
 
 __all__ = [
     "CONFIDENCE_BINS",
     "DEFAULT_STORAGE_URL",
+    "SORT_KEYS",
     "ArtifactRecord",
     "EpochRecord",
     "EvaluationRecord",
@@ -45,6 +52,7 @@ __all__ = [
     "TrialRecord",
     "TrialState",
     "TrialStore",
+    "default_storage_url",
     "engine_kwargs",
     "lost_connection_reason",
 ]

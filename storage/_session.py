@@ -1,21 +1,28 @@
-"""Engine factory and the one session scope every store operation goes through."""
+"""Where the store lives and how it is reached: the default URL, URL checks, the engine, the
+one session scope every store operation goes through, and retries after a lost server."""
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import inspect
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage._errors import StorageError
 
+#: Where the store lives unless AUTOML_STORAGE or a --storage flag says otherwise.
+DEFAULT_STORAGE_URL = "sqlite:///automl.db"
+STORAGE_VARIABLE = "AUTOML_STORAGE"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Waits before each new attempt when the database went away mid-study (a restart, a
 #: failover, a network blip): about half a minute in all, then the error stands.
@@ -48,6 +55,14 @@ def retry_on_disconnect(operation: F) -> F:
     return attempt  # type: ignore[return-value]
 
 
+def retrying(cls: type) -> type:
+    """Every public method of ``cls`` survives a database restart (``retry_on_disconnect``)."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, retry_on_disconnect(member))
+    return cls
+
+
 def lost_connection_reason(exc: BaseException) -> str | None:
     """The driver's first line when ``exc`` comes from a lost connection, else None. Callers
     wrap database errors (Optuna's storage raises StorageInternalError from them); Keras
@@ -61,6 +76,11 @@ def lost_connection_reason(exc: BaseException) -> str | None:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def default_storage_url() -> str:
+    """$AUTOML_STORAGE, else DEFAULT_STORAGE_URL: every command and the dashboard read this."""
+    return os.environ.get(STORAGE_VARIABLE) or DEFAULT_STORAGE_URL
 
 
 def parse_url(url: str) -> URL:
@@ -150,3 +170,48 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def check_sqlite_path(url: str, create: bool) -> bool:
+    """An SQLite file must exist to be opened, its folder to be created; returns whether
+    there is a database to look into (a server's, or an SQLite file that exists)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    if parsed.database in (None, "", ":memory:"):
+        return False
+    db_path = Path(parsed.database)
+    if not create and not db_path.exists():
+        raise StorageError(f"no database at {db_path} (run a search first)")
+    if create and not db_path.parent.exists():
+        raise StorageError(f"directory {db_path.parent} for the database does not exist")
+    return db_path.exists()
+
+
+@contextmanager
+def looking_into(url: str) -> Iterator[Connection | None]:
+    """A connection that creates and changes nothing (no WAL switch, no schema), or ``None``
+    for an SQLite file that does not exist yet; a database that cannot be opened raises."""
+    if not check_sqlite_path(url, create=True):
+        yield None
+        return
+    engine = make_engine(url, plain=True)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise cannot_open(url, exc) from None
+    finally:
+        engine.dispose()
+
+
+def cannot_open(url: str, exc: DBAPIError) -> StorageError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return StorageError(f"cannot open database {redacted(url)}: {reason}")
+
+
+def redacted(url: str) -> str:
+    try:
+        return parse_url(url).render_as_string(hide_password=True)
+    except StorageError:
+        return url

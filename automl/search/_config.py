@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl._errors import AutoMLError
 from automl.search._artifact_store import ArtifactStore, is_remote, open_artifact_store
-from storage import DEFAULT_STORAGE_URL
+from storage import default_storage_url
 
 if TYPE_CHECKING:
     from automl.data import Task
@@ -20,10 +20,6 @@ PRUNERS = ("auto", "hyperband", "median", "sha", "none")
 CLASS_WEIGHTS = ("none", "balanced")
 DEFAULT_TRIALS = 20
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def default_storage_url() -> str:
-    return os.environ.get("AUTOML_STORAGE") or DEFAULT_STORAGE_URL
 
 
 def default_data_dir() -> Path | None:
