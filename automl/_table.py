@@ -18,13 +18,6 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def fraction_text(fraction: float | None) -> str | None:
-    """0.125 -> "1/8"; 1.0 -> "all": how much of the training split a trial used."""
-    if fraction is None:
-        return None
-    return "all" if fraction >= 1.0 else f"1/{round(1 / fraction)}"
-
-
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[fmt(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]

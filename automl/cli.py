@@ -10,9 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from automl._errors import AutoMLError, Terminated, stop_on_sigterm
-from automl._table import fmt, fraction_text, render_table
+from automl._table import fmt, render_table
 from automl.search import SearchConfig, default_data_dir
-from storage import StorageError, TrialRecord, TrialState, TrialStore, default_storage_url
+from storage import (
+    StorageError,
+    TrialRecord,
+    TrialState,
+    TrialStore,
+    default_storage_url,
+    fraction_text,
+)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -597,17 +604,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _hash_password(args: argparse.Namespace) -> int:
-    import getpass
+    """The dashboard's own sign-in module makes the hash (the CLI does not import the
+    dashboard: data flows into it, not out of it)."""
+    import subprocess
 
-    from dashboard.auth import HASH_VARIABLE, password_hash
-
-    password = (
-        getpass.getpass("dashboard password: ") if sys.stdin.isatty() else sys.stdin.readline()
-    ).rstrip("\n")
-    if len(password) < 8:
-        raise AutoMLError("use a password of 8 characters or more")
-    print(f"export {HASH_VARIABLE}='{password_hash(password)}'")
-    return 0
+    return subprocess.call([sys.executable, "-m", "dashboard.auth"])
 
 
 def _dashboard(args: argparse.Namespace) -> int:

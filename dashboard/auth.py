@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 
 PUBLIC_VARIABLE = "AUTOML_DASHBOARD_PUBLIC"
 HASH_VARIABLE = "AUTOML_DASHBOARD_PASSWORD_HASH"
@@ -49,6 +50,27 @@ def password_configured() -> bool:
     return bool(os.environ.get(HASH_VARIABLE))
 
 
+MIN_PASSWORD_LENGTH = 8
+
+
+def main() -> int:
+    """``automl hash-password``: read a password (prompted on a terminal, else one line of
+    stdin) and print the shell line that sets its hash; exit 2 for a short one."""
+    import getpass
+
+    password = (
+        getpass.getpass("dashboard password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    ).rstrip("\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(
+            f"automl: error: use a password of {MIN_PASSWORD_LENGTH} characters or more",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"export {HASH_VARIABLE}='{password_hash(password)}'")
+    return 0
+
+
 __all__ = [
     "HASH_VARIABLE",
     "PUBLIC_VARIABLE",
@@ -57,3 +79,6 @@ __all__ = [
     "password_configured",
     "password_hash",
 ]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from automl._table import fraction_text
 from storage import (
     EpochRecord,
     EvaluationRecord,
@@ -21,6 +20,7 @@ from storage import (
     TrialPoint,
     TrialRecord,
     TrialState,
+    fraction_text,
 )
 
 #: Most markers a scatter chart draws; past it, a seeded random sample (the title says so).

@@ -22,6 +22,7 @@ from storage._records import (
     TrialPoints,
     TrialRecord,
     TrialState,
+    fraction_text,
 )
 from storage._session import (
     DEFAULT_STORAGE_URL,
@@ -54,5 +55,6 @@ __all__ = [
     "TrialStore",
     "default_storage_url",
     "engine_kwargs",
+    "fraction_text",
     "lost_connection_reason",
 ]

@@ -75,6 +75,13 @@ class TrialRecord:
     images_seen: int = 0
 
 
+def fraction_text(fraction: float | None) -> str | None:
+    """0.125 -> "1/8"; 1.0 -> "all": how much of the training split a trial used."""
+    if fraction is None:
+        return None
+    return "all" if fraction >= 1.0 else f"1/{round(1 / fraction)}"
+
+
 class TrialPoint(NamedTuple):
     """The few columns the analysis charts plot for every trial of a big study (a named
     tuple: immutable like the records, and ten times cheaper to build 50,000 of)."""

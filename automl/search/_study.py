@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from automl._errors import AutoMLError, Terminated
 from automl._quiet import progress_bar_wanted, quiet_logs
-from automl._table import fraction_text
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
 from automl.data import ImageFolderTask
 from automl.search._artifact_store import ArtifactStore, open_artifact_store
@@ -46,7 +45,7 @@ from automl.search._optuna import (
 from automl.search._search_space import SEARCH_SPACE_VERSION, SMALL_DATA_IMAGES, portfolio
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob, worker_main
-from storage import TrialFilter, TrialRecord, TrialState, TrialStore
+from storage import TrialFilter, TrialRecord, TrialState, TrialStore, fraction_text
 
 Log = Callable[[str], None]
 

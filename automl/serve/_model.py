@@ -19,14 +19,14 @@ from automl._quiet import quiet_logs
 from automl.data import ImageOptions, Unreadable, decode_image
 from automl.release import (
     SUFFIXES,
+    Runtime,
     card_paths,
     detect_format,
     export_model,
+    input_spec,
     load_runtime,
     path_sha256,
 )
-from automl.release._export import Runtime
-from automl.release._predict import input_spec
 from automl.search import model_cache_dir, verified_artifact
 from storage import TrialStore
 
