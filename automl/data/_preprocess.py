@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from automl._errors import DataError
-from automl.data._records import CleaningReport, DataSplits, RawData
-
-if TYPE_CHECKING:
-    from automl.data._base import Task
+from automl.data._records import CleaningReport, DataSplits, RawData, TaskShape
 
 
 def clean(
-    x: np.ndarray, y: np.ndarray, task: Task, split: str
+    x: np.ndarray, y: np.ndarray, task: TaskShape, split: str
 ) -> tuple[np.ndarray, np.ndarray, CleaningReport]:
     """Drop samples with NaN/inf pixels, the wrong shape, or a label out of range."""
     y = np.asarray(y)
@@ -72,7 +67,7 @@ def scale(x: np.ndarray, pixel_max: float) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-def prepare(task: Task, raw: RawData, validation_fraction: float, seed: int) -> DataSplits:
+def prepare(task: TaskShape, raw: RawData, validation_fraction: float, seed: int) -> DataSplits:
     from sklearn.model_selection import train_test_split  # slow to import: only when loading
 
     x_train, y_train, train_report = clean(raw.x_train, raw.y_train, task, "train")

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+
+class TaskShape(Protocol):
+    """What cleaning and splitting need to know of a task (``Task`` has all of it)."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    pixel_max: float
+    horizontal_flip: bool
 
 
 @dataclass(frozen=True)
