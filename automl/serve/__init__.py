@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 from automl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from automl.serve._app import MAX_BATCH, MAX_BODY_BYTES, create_app
+    from automl.serve._app import create_app
     from automl.serve._holder import ModelHolder
+    from automl.serve._http import MAX_BATCH, MAX_BODY_BYTES
     from automl.serve._model import RUNTIMES, BadInput, ModelInfo, ServedModel
     from automl.serve._server import is_loopback, model_holder, read_token, serve
 
@@ -30,7 +31,8 @@ __all__ = [
 __getattr__ = lazy_getattr(
     __name__,
     {
-        "automl.serve._app": ("MAX_BATCH", "MAX_BODY_BYTES", "create_app"),
+        "automl.serve._app": ("create_app",),
+        "automl.serve._http": ("MAX_BATCH", "MAX_BODY_BYTES"),
         "automl.serve._holder": ("ModelHolder",),
         "automl.serve._model": ("RUNTIMES", "BadInput", "ModelInfo", "ServedModel"),
         "automl.serve._server": ("is_loopback", "model_holder", "read_token", "serve"),

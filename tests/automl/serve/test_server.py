@@ -358,7 +358,7 @@ def test_every_answer_is_logged_and_skewed_traffic_raises_the_drift_banner(
 def test_a_client_that_never_finishes_its_body_gets_408(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("automl.serve._app.BODY_TIMEOUT_S", 1.0)
+    monkeypatch.setattr("automl.serve._http.BODY_TIMEOUT_S", 1.0)
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(

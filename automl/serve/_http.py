@@ -1,0 +1,107 @@
+"""HTTP plumbing every protocol shares: limits, errors as JSON, the bearer token, bounded
+body reads. No model and no protocol here."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from automl.serve._model import BadInput
+
+#: Request bodies above this are refused with 413 (images for a small CNN are kilobytes).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: A client that has not sent its whole body after this long gets 408.
+BODY_TIMEOUT_S = 30.0
+#: At most this many images or tensors in one request.
+MAX_BATCH = 256
+#: Paths anyone may call when a token is required (probes and scrapers carry no secrets).
+OPEN_PATHS = ("/v2/health/", "/metrics")
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, status_code=404)
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"{request.method} is not allowed here"}, status_code=405)
+
+
+def check_token(request: Request, token: str) -> None:
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+        raise HTTPError(401, "missing or wrong bearer token")
+
+
+def _too_large() -> HTTPError:
+    return HTTPError(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+
+
+async def read_body(request: Request) -> bytes:
+    """The whole body, refused past MAX_BODY_BYTES (413) or BODY_TIMEOUT_S (408). Starlette
+    keeps it, so ``request.form()`` reads it from memory afterwards."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+
+    async def receive_all() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        body = await asyncio.wait_for(receive_all(), BODY_TIMEOUT_S)
+    except TimeoutError:
+        raise HTTPError(408, f"request body not received within {BODY_TIMEOUT_S:g} s") from None
+    request._body = body  # Starlette's own cache of the body, which form() reads
+    return body
+
+
+async def json_body(request: Request) -> Any:
+    body = await read_body(request)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput(f"malformed JSON: {exc}") from None
+
+
+def numbers(data: Any) -> np.ndarray:
+    """A JSON array of numbers (flat or nested) as a flat float32 array, or BadInput."""
+    try:
+        array = np.asarray(data, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise BadInput('"data" must be numbers (flat or nested lists)') from None
+    if array.dtype != np.float32 or data is None or isinstance(data, (str, bytes)):
+        raise BadInput('"data" must be numbers (flat or nested lists)')
+    return array.ravel()
+
+
+__all__ = [
+    "BODY_TIMEOUT_S",
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "OPEN_PATHS",
+    "HTTPError",
+    "check_token",
+    "json_body",
+    "not_allowed",
+    "not_found",
+    "numbers",
+    "read_body",
+]

@@ -1,0 +1,62 @@
+"""What every protocol's routes share: the model being served, the batcher and the metrics.
+
+A protocol module turns its requests into a batch and calls ``Service.predict``; the
+service counts the answers and remembers them for the prediction log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from automl.serve._batching import MicroBatcher
+from automl.serve._holder import ModelHolder
+from automl.serve._http import MAX_BATCH, HTTPError
+from automl.serve._metrics import Metrics
+from automl.serve._model import BadInput, ServedModel
+
+#: A route: (path, handler, method). A handler returns a Response or a JSON-able value.
+RouteSpec = tuple[str, Callable[[Request], Awaitable[Any]], str]
+
+
+@dataclass
+class Service:
+    holder: ModelHolder
+    metrics: Metrics
+    batcher: MicroBatcher
+    #: Where each answered request's inputs are saved as ``<request id>.npy`` (opt-in).
+    keep_inputs: Path | None = None
+
+    def model_named(self, name: str) -> ServedModel:
+        model = self.holder.current
+        if name != model.info.name:
+            raise HTTPError(404, f"unknown model {name!r}; this server serves {model.info.name!r}")
+        return model
+
+    async def predict(self, request: Request, model: ServedModel, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for ``batch``; each answer is counted in the metrics and kept
+        on ``request.state`` for the prediction log."""
+        if len(batch) > MAX_BATCH:
+            raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
+        probabilities = await self.batcher.predict(model, batch)
+        if self.keep_inputs is not None:
+            name = "".join(c for c in request.state.request_id if c.isalnum() or c in "-_")
+            path = self.keep_inputs / f"{name or uuid.uuid4().hex}.npy"
+            await run_in_threadpool(np.save, path, batch)
+        top = probabilities.argmax(axis=1)
+        request.state.model, request.state.answers = model, []
+        for row, index in zip(probabilities, top):
+            label, confidence = model.info.class_names[index], float(row[index])
+            self.metrics.confidence.observe(confidence)
+            self.metrics.predictions.labels(model.info.name, label).inc()
+            request.state.answers.append((label, confidence))
+        return probabilities
+
+
+__all__ = ["RouteSpec", "Service"]

@@ -1,0 +1,91 @@
+"""KServe's Open Inference Protocol v2 (REST): health, model metadata, readiness, infer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+
+from automl.serve._http import MAX_BATCH, json_body, numbers
+from automl.serve._model import BadInput
+from automl.serve._service import RouteSpec, Service
+
+#: The v2 metadata's ``platform`` for each model format.
+PLATFORMS = {
+    "onnx": "onnxruntime_onnx",
+    "tflite": "tflite",
+    "keras": "tensorflow_keras",
+    "savedmodel": "tensorflow_savedmodel",
+}
+
+
+def routes(service: Service) -> list[RouteSpec]:
+    holder = service.holder
+
+    async def live(request: Request) -> dict:
+        return {"live": True}
+
+    async def ready(request: Request) -> dict:
+        return {"ready": holder.ready}
+
+    async def model_metadata(request: Request) -> dict:
+        info = service.model_named(request.path_params["name"]).info
+        return {
+            "name": info.name,
+            "versions": [info.version],
+            "platform": PLATFORMS[info.format],
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": info.input_shape}],
+            "outputs": [
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(info.class_names)]}
+            ],
+            "parameters": {"sha256": info.sha256, "class_names": list(info.class_names)},
+        }
+
+    async def model_ready(request: Request) -> dict:
+        model = service.model_named(request.path_params["name"])
+        return {"name": model.info.name, "ready": holder.ready}
+
+    async def infer(request: Request) -> dict:
+        model = service.model_named(request.path_params["name"])
+        body = await json_body(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+            raise BadInput('"inputs" must be a list with one tensor')
+        tensor = inputs[0]
+        if tensor.get("datatype") != "FP32":
+            raise BadInput(f'datatype must be "FP32", got {tensor.get("datatype")!r}')
+        shape = tensor.get("shape")
+        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+            raise BadInput('"shape" must be a list of non-negative integers')
+        if int(np.prod(shape)) > MAX_BATCH * np.prod(model.info.input_shape[1:]):
+            raise BadInput(f"at most {MAX_BATCH} inputs per request")
+        data = numbers(tensor.get("data"))
+        if data.size != int(np.prod(shape)):
+            raise BadInput(f"shape {shape} needs {int(np.prod(shape))} values, got {data.size}")
+        probabilities = await service.predict(request, model, data.reshape(shape))
+        response: dict[str, Any] = {
+            "model_name": model.info.name,
+            "model_version": model.info.version,
+            "outputs": [
+                {
+                    "name": "probabilities",
+                    "shape": list(probabilities.shape),
+                    "datatype": "FP32",
+                    "data": probabilities.ravel().tolist(),
+                }
+            ],
+        }
+        response["id"] = str(body.get("id") or request.state.request_id)
+        return response
+
+    return [
+        ("/v2/health/live", live, "GET"),
+        ("/v2/health/ready", ready, "GET"),
+        ("/v2/models/{name}", model_metadata, "GET"),
+        ("/v2/models/{name}/ready", model_ready, "GET"),
+        ("/v2/models/{name}/infer", infer, "POST"),
+    ]
+
+
+__all__ = ["PLATFORMS", "routes"]
