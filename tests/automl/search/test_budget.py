@@ -18,7 +18,7 @@ from automl.search._budget import (
     predicted_seconds_per_image,
     screening_rungs,
 )
-from automl.search._study import screening_winner
+from automl.search._selection import screening_winner
 
 TRAIN = 54_000
 

@@ -1,0 +1,91 @@
+"""Which screened candidate the final run trains: compared only at equal fidelity, and a
+challenger must beat the first known-good configuration by more than the validation split
+can tell apart."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import optuna
+from optuna.trial import TrialState as OptunaState
+
+from automl.search._budget import COST_ATTRS, PHASE_ATTR, epochs_through
+
+
+def screening_winner(
+    trials: list[optuna.trial.FrozenTrial], validation_images: int | None = None
+) -> optuna.trial.FrozenTrial | None:
+    """The best candidate at the highest rung that at least two candidates reached.
+
+    Scores are compared only at equal fidelity. The highest rung alone would crown whichever
+    candidate got there first (successive halving promotes the first arrivals unopposed), so
+    the comparison is made where there was competition: a candidate there that went further
+    is judged by its score at that rung like the others.
+
+    Given the validation split's size, a sampled candidate must beat the first known-good
+    configuration there (the portfolio's, or a warm start's: enqueued before the sampler's) by
+    more than that split can tell apart: one standard error of the difference of two
+    accuracies for a single challenger (on 400 validation images about 3 points), more for
+    several, as the best of several noisy scores is lucky (``lead_needed``). A closer lead is
+    noise, and the known-good configuration is the safer one to train for the rest of the
+    budget. If it went further than that rung, it is held to its last score: on a slow host
+    the small-data default (a slow starter) reached 0.83 at its third rung alone, and lost to
+    the strong default's 0.74 at the first, where it had 0.63 (BENCHMARKS.md, session 19).
+    """
+    screened = [
+        t
+        for t in trials
+        if t.user_attrs.get(PHASE_ATTR) != "final"
+        and t.state in (OptunaState.COMPLETE, OptunaState.PRUNED)
+        and t.intermediate_values
+        and all(name in t.user_attrs for name in COST_ATTRS)
+    ]
+    if not screened:
+        return None
+    reached = sorted((max(t.intermediate_values) for t in screened), reverse=True)
+    step = reached[1] if len(reached) > 1 else reached[0]
+    contenders = [t for t in screened if step in t.intermediate_values]
+    best = max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
+    first = first_known_good(contenders)
+    if not validation_images or first is None:
+        return best
+    high = best.intermediate_values[step]
+    low = max(
+        first.intermediate_values[step], first.intermediate_values[max(first.intermediate_values)]
+    )
+    needed = lead_needed(high, low, validation_images, challengers=len(contenders) - 1)
+    return best if high - low > needed else first
+
+
+def first_known_good(
+    trials: list[optuna.trial.FrozenTrial],
+) -> optuna.trial.FrozenTrial | None:
+    """The earliest enqueued trial (the portfolio's, or a warm start's), if any."""
+    known = [t for t in trials if "fixed_params" in t.system_attrs]
+    return min(known, key=lambda t: t.number) if known else None
+
+
+#: How often a lone challenger no better than the known-good one displaces it by chance: a
+#: lead of more than one standard error.
+CHANCE_WIN = 1 - NormalDist().cdf(1.0)
+
+
+def lead_needed(p: float, q: float, images: int, challengers: int) -> float:
+    """The lead over the known-good score ``q`` that ``challengers`` candidates no better than
+    it would all miss as often as one misses one standard error (Sidak's correction): one
+    standard error for one challenger, 1.6 for three, 2.1 for ten. The best of several is
+    chosen by its score, so its lead is partly luck (and on small data a fast starter's lead
+    after 4 epochs may not last the final's 30-50: BENCHMARKS.md, session 10)."""
+    standard_error = math.sqrt((p * (1 - p) + q * (1 - q)) / images)
+    z = NormalDist().inv_cdf((1 - CHANCE_WIN) ** (1 / max(1, challengers)))
+    return z * standard_error
+
+
+def quick_final_epochs(epochs: int, winner: optuna.trial.FrozenTrial) -> int:
+    """A quick search's final run: ``--epochs``, but never fewer epochs than its winner
+    trained through its screening rungs."""
+    return max(epochs, epochs_through(max(winner.intermediate_values, default=0)))
+
+
+__all__ = ["first_known_good", "lead_needed", "quick_final_epochs", "screening_winner"]
