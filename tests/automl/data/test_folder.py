@@ -258,12 +258,12 @@ def test_images_are_decoded_once_and_a_changed_file_makes_a_new_cache(
 ) -> None:
     root = write_tree(tmp_path / "c", {"a": 4, "b": 4})
     first = build(root, tmp_path)
-    import automl.data._folder as folder
+    import automl.data._cache as cache
 
     def refuse(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(folder, "_decode_into", refuse)
+    monkeypatch.setattr(cache, "_decode_into", refuse)
     again = build(root, tmp_path)  # a cache hit: nothing decoded
     assert again.folder == first.folder and np.array_equal(again.images, first.images)
     monkeypatch.undo()
