@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from dashboard.monitoring import MIN_DRIFT_SAMPLE, js_distance, monitoring, psi
+from dashboard.views import MIN_DRIFT_SAMPLE, js_distance, monitoring, psi
 from storage import EvaluationRecord, PredictionRecord
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)

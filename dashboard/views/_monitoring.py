@@ -194,6 +194,7 @@ def _share(counts: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "JS_ALARM",
+    "LOW_CONFIDENCE",
     "MIN_DRIFT_SAMPLE",
     "PSI_ALARM",
     "Drift",
