@@ -65,7 +65,7 @@ def export(store: TrialStore, study: str, number: int, fmt: str) -> ExportedFile
             data, file_name, mime = result.path.read_bytes(), name, "application/octet-stream"
         shutil.rmtree(scratch, ignore_errors=True)
     summary = (
-        f"Verified on 256 test images: top-1 agreement {result.top1_agreement:.2%}, "
+        f"Verified on {result.verified_images} test images: top-1 agreement {result.top1_agreement:.2%}, "
         f"max probability difference {result.max_abs_diff:.1e}."
     )
     return ExportedFile(file_name, data, mime, result.sha256, summary, card)

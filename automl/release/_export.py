@@ -43,6 +43,8 @@ class ExportResult:
     sha256: str
     max_abs_diff: float
     top1_agreement: float
+    #: Test images the file was checked on against the Keras model (up to VERIFY_IMAGES).
+    verified_images: int
 
 
 def card_paths(model_path: Path) -> tuple[Path, Path]:
@@ -120,12 +122,23 @@ def export_model(
         study_name, trial.number, fmt, record_as or str(out.resolve()), digest, size
     )
 
-    card = _model_card(store, study_name, trial.number, fmt, out, digest, max_diff, agreement)
+    card = _model_card(
+        store, study_name, trial.number, fmt, out, digest, max_diff, agreement, len(sample)
+    )
     card_json, card_md = card_paths(out)
     _write_atomic(card_json, json.dumps(card, indent=2, default=str) + "\n")
     _write_atomic(card_md, _card_markdown(card))
     return ExportResult(
-        out, card_json, card_md, fmt, trial.number, because, digest, max_diff, agreement
+        out,
+        card_json,
+        card_md,
+        fmt,
+        trial.number,
+        because,
+        digest,
+        max_diff,
+        agreement,
+        len(sample),
     )
 
 
@@ -264,6 +277,7 @@ def _model_card(
     digest: str,
     max_diff: float,
     agreement: float,
+    verified_images: int,
 ) -> dict[str, Any]:
     study = store.get_study(study_name)
     trial = store.trial(study_name, number)
@@ -323,7 +337,7 @@ def _model_card(
             "measured_with": "Keras on the machine that ran `automl evaluate`",
         },
         "verification": {
-            "images": VERIFY_IMAGES,
+            "images": verified_images,
             "top1_agreement": agreement,
             "max_abs_probability_diff": max_diff,
         },

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
     from automl.serve._holder import ModelHolder
     from automl.serve._http import MAX_BATCH, MAX_BODY_BYTES
     from automl.serve._model import RUNTIMES, BadInput, ModelInfo, ServedModel
-    from automl.serve._server import is_loopback, model_holder, read_token, serve
+    from automl.serve._server import (
+        ServeConfig,
+        is_loopback,
+        model_holder,
+        read_token,
+        serve,
+    )
 
 __all__ = [
     "MAX_BATCH",
@@ -19,6 +25,7 @@ __all__ = [
     "BadInput",
     "ModelHolder",
     "ModelInfo",
+    "ServeConfig",
     "ServedModel",
     "create_app",
     "is_loopback",
@@ -35,6 +42,12 @@ __getattr__ = lazy_getattr(
         "automl.serve._http": ("MAX_BATCH", "MAX_BODY_BYTES"),
         "automl.serve._holder": ("ModelHolder",),
         "automl.serve._model": ("RUNTIMES", "BadInput", "ModelInfo", "ServedModel"),
-        "automl.serve._server": ("is_loopback", "model_holder", "read_token", "serve"),
+        "automl.serve._server": (
+            "ServeConfig",
+            "is_loopback",
+            "model_holder",
+            "read_token",
+            "serve",
+        ),
     },
 )

@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from automl._errors import AutoMLError
 from automl.serve._holder import ModelHolder
-from automl.serve._model import ServedModel
+from automl.serve._model import RUNTIMES, ServedModel
 from storage import TrialStore
 
 #: How often a server that follows a study's champion looks for a new one.
 CHAMPION_POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where and how ``automl serve`` answers; the command's flags default to these fields."""
+
+    #: Loopback unless asked: any other address needs a token (or an explicit --no-auth).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: What runs a study's champion (BENCHMARKS.md compares them).
+    runtime: str = "onnx"
+    #: Concurrent requests share one model call, waiting up to this long (0: off; 2 ms gave
+    #: 3-10 % more requests per second in bench/bench_serve.py).
+    batch_window_ms: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise AutoMLError(f"--port must be 1-65535, got {self.port}")
+        if not 0 <= self.batch_window_ms <= 1000:
+            raise AutoMLError(f"--batch-window-ms must be 0-1000, got {self.batch_window_ms:g}")
+        if self.runtime not in RUNTIMES:
+            raise AutoMLError(
+                f"unknown --runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}"
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -111,4 +136,4 @@ def serve(
         holder.close()
 
 
-__all__ = ["CHAMPION_POLL_S", "is_loopback", "model_holder", "read_token", "serve"]
+__all__ = ["CHAMPION_POLL_S", "ServeConfig", "is_loopback", "model_holder", "read_token", "serve"]

@@ -64,7 +64,7 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 
 
 def stage(name: str) -> int:
-    if name in ENTRY_POINTS:
+    if name in ENTRY_POINTS or name.startswith("automl.cli."):
         return 5
     for prefix, number in STAGES.items():
         if name == prefix or name.startswith(prefix + "."):

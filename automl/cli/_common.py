@@ -1,0 +1,92 @@
+"""What every command shares: the parser that exits 2 with one line, the command table's
+shape, the --storage flag, opening a study's store, and the trials table."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, Field, dataclass, fields
+from typing import Any
+
+from automl._table import render_table
+from storage import TrialStore, default_storage_url, fraction_text
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = " ".join(self.prog.split()[1:])
+        see = f"automl {command} -h" if command else "automl -h"
+        self.exit(EXIT_USAGE, f"automl: error: {message} (see {see})\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``automl`` command: its help line, its flags, and what it runs (exit code back)."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def defaults_of(config: type) -> dict[str, Any]:
+    """A config dataclass's field defaults: the one place a flag's default is written."""
+
+    def default(field: Field) -> Any:
+        if field.default is not MISSING:
+            return field.default
+        if field.default_factory is not MISSING:
+            return field.default_factory()
+        return None
+
+    return {field.name: default(field) for field in fields(config)}
+
+
+def add_storage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        default=default_storage_url(),
+        help="database URL (default: $AUTOML_STORAGE or sqlite:///automl.db)",
+    )
+
+
+def study_store(args: argparse.Namespace) -> TrialStore:
+    """The existing store, holding ``--study``: a wrong URL or name is one line (exit 2) at
+    once, before TensorFlow starts."""
+    store = TrialStore(args.storage, create=False)
+    store.get_study(args.study)
+    return store
+
+
+def trials_table(trials: Sequence, title: str) -> str:
+    headers = ["trial", "phase", "state", "val acc", "test acc", "data", "epochs", "images"]
+    headers += ["pruned at", "params", "secs"]
+    rows = [
+        [
+            t.number,
+            t.phase,
+            t.state.value,
+            t.value,
+            t.test_accuracy,
+            fraction_text(t.data_fraction),
+            t.epochs_run,
+            t.images_seen or None,
+            t.pruned_at_epoch,
+            t.param_count,
+            f"{t.duration_s:.1f}" if t.duration_s is not None else None,
+        ]
+        for t in trials
+    ]
+    return f"\n{title}\n{render_table(headers, rows)}"
+
+
+__all__ = [
+    "EXIT_USAGE",
+    "Command",
+    "Parser",
+    "add_storage",
+    "defaults_of",
+    "study_store",
+    "trials_table",
+]
