@@ -4,11 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Unset variables pass no flag: every default lives in the command's config (automl -h).
 TASK ?=
 STORAGE ?=
-HOST ?= 127.0.0.1
-PORT ?= 8501
-SERVE_PORT ?= 8080
 # Test processes (pytest-xdist): many tests wait on subprocesses, servers and time budgets,
 # so two keep 2 cores busier than one (BENCHMARKS.md, session 13). 0: all in this process.
 # A module's tests stay in one process, in order (some share module-scoped state).
@@ -35,7 +33,7 @@ SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(WARM_START),--warm-start $(WARM_START)) \
 	$(if $(VERBOSE),--verbose)
 
-.PHONY: install search dashboard serve test lint format bench clean
+.PHONY: install search dashboard serve test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,15 +47,21 @@ search: $(STAMP)
 	$(BIN)/automl search $(SEARCH_FLAGS)
 
 dashboard: $(STAMP)
-	$(BIN)/automl dashboard --host $(HOST) --port $(PORT) $(if $(STORAGE),--storage $(STORAGE))
+	$(BIN)/automl dashboard $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) \
+		$(if $(STORAGE),--storage $(STORAGE))
 
 serve: $(STAMP)
 	$(BIN)/automl serve $(if $(MODEL),--model $(MODEL),--study $(or $(STUDY),$(TASK),mnist)) \
-		--host $(HOST) --port $(SERVE_PORT) $(if $(RUNTIME),--runtime $(RUNTIME)) \
+		$(if $(HOST),--host $(HOST)) $(if $(SERVE_PORT),--port $(SERVE_PORT)) \
+		$(if $(RUNTIME),--runtime $(RUNTIME)) \
 		$(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) $(if $(STORAGE),--storage $(STORAGE))
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadscope $(PYTEST_ARGS)
+
+# The fast tier (no training, no servers beyond one in-process app, no browser): after each change.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadscope -m fast $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,22 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+#: Fixtures that train a model: a test that uses one is slow, whatever it does itself.
+TRAINING_FIXTURES = {"digits_study"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test says what it costs: ``e2e`` under tests/e2e/ and for the browser, ``slow``
+    where it trains (marked by hand, or through a fixture that trains), ``fast`` otherwise."""
+    for item in items:
+        if "e2e" in item.path.parts or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.e2e)
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if not (item.get_closest_marker("slow") or item.get_closest_marker("e2e")):
+            item.add_marker(pytest.mark.fast)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'automl.db'}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 ROUNDS = 60
 
 
@@ -27,6 +29,7 @@ def _connect_each_round(folder: str, barrier, results) -> None:
     results.put(modes)
 
 
+@pytest.mark.slow
 def test_processes_switching_a_new_file_to_wal_at_once_all_connect(tmp_path: Path) -> None:
     # Unserialised, about one connection in 60 failed with "database is locked" (SQLite does
     # not wait when two connections both ask for the whole file): a failure in most runs.

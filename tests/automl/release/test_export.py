@@ -268,6 +268,7 @@ def test_trials_without_models_or_completion(study, sqlite_url: str) -> None:
         export_model(empty, "empty", "keras", Path("/tmp/never.keras"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_every_searchable_activation_exports(tmp_path: Path, fmt: str) -> None:
     """The converters must handle every activation the search may pick."""

@@ -69,6 +69,7 @@ def damaged(
     return url, store, artifacts
 
 
+@pytest.mark.slow
 def test_doctor_finds_without_changing_then_repairs(damaged, capsys) -> None:
     url, store, artifacts = damaged
     before = sorted((f.kind, f.trial) for f in diagnose(store, "s"))

@@ -27,6 +27,7 @@ def _open(url: str, barrier, results) -> None:
         results.put(f"{type(exc).__name__}: {exc}"[:300])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_four_processes_create_the_schema_together(
     backend: str, request: pytest.FixtureRequest

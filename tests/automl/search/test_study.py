@@ -93,6 +93,7 @@ def test_a_timed_search_screens_then_trains_the_winner(tmp_path) -> None:
     assert 1 <= len(first) <= 3 and first[0] == study.trials[-1].params  # the final's config
 
 
+@pytest.mark.slow
 def test_a_budget_too_short_to_screen_still_trains_the_first_known_good_config(
     tmp_path, monkeypatch
 ) -> None:

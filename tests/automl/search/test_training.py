@@ -60,6 +60,7 @@ def _objective(
     return Objective(config, digits, store, keeper, plan=plan), store, config
 
 
+@pytest.mark.slow
 def test_pruned_trial_stops_at_its_epoch(tmp_path: Path, digits) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=5)
     study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(2))
@@ -97,6 +98,7 @@ def test_hyperband_prunes_the_weak_and_keeps_the_strong() -> None:
     assert study.best_trial.params["quality"] == best_quality
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path, digits) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=2)
     study = optuna.create_study(direction="maximize")
@@ -117,6 +119,7 @@ def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path, digits) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_database_lost_mid_trial_fails_it_and_queues_it_again(tmp_path: Path, digits) -> None:
     """Optuna's storage re-raises a lost connection as StorageInternalError: the trial fails
     saying so, and its configuration runs once more, as for a lost machine (a CI failure)."""
@@ -139,6 +142,7 @@ def test_a_database_lost_mid_trial_fails_it_and_queues_it_again(tmp_path: Path, 
     assert study.trials[1].system_attrs["failed_trial"] == 0
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
     tmp_path: Path, digits
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_model_that_cannot_be_saved_fails_its_trial_with_the_reason(
     assert store.artifacts("t") == []
 
 
+@pytest.mark.slow
 def test_a_label_smoothed_trial_saves_a_model_that_loads_without_this_package(
     tmp_path: Path, digits
 ) -> None:
@@ -196,6 +201,7 @@ def test_oversized_candidate_is_pruned_before_training(tmp_path: Path, digits) -
     assert trial.param_count > 10_000 and trial.epochs_run == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["folder", "s3"])
 def test_best_k_models_are_kept_with_their_hashes(
     tmp_path: Path, digits, backend: str, request: pytest.FixtureRequest
@@ -275,6 +281,7 @@ def test_budget_cosine_decays_to_its_floor_on_the_last_epoch_that_fits(monkeypat
     assert len(rates) == 6 and rates[-1] == pytest.approx(0.05)
 
 
+@pytest.mark.slow
 def test_the_deadline_ends_a_trial_and_its_reason_says_so(tmp_path: Path, digits) -> None:
     """Ended inside an epoch (the reporter checks every batch) or after the last epoch that
     fits (the schedule), whichever comes first on this host: both are the time limit."""
@@ -295,6 +302,7 @@ def _plan(seconds: float = 600.0, **kwargs):
     return BudgetPlan.from_timeout(time.time(), seconds, **kwargs)
 
 
+@pytest.mark.slow
 def test_a_screening_trial_climbs_the_rungs_on_growing_fractions(
     tmp_path: Path, digits, monkeypatch
 ) -> None:
@@ -329,6 +337,7 @@ def test_a_screening_trial_climbs_the_rungs_on_growing_fractions(
     assert trial.data_fraction == 0.5
 
 
+@pytest.mark.slow
 def test_screening_stops_before_a_rung_it_cannot_finish(
     tmp_path: Path, digits, monkeypatch
 ) -> None:
@@ -347,6 +356,7 @@ def test_screening_stops_before_a_rung_it_cannot_finish(
     assert store.artifacts("t")
 
 
+@pytest.mark.slow
 def test_a_first_rung_that_cannot_finish_is_given_up_at_once(tmp_path: Path, digits) -> None:
     plan = _plan(1.0, final_share=0.5)  # half a second of screening: less than one rung
     objective, store, _ = _objective(tmp_path, digits, plan=plan)
@@ -359,6 +369,7 @@ def test_a_first_rung_that_cannot_finish_is_given_up_at_once(tmp_path: Path, dig
     assert trial.epochs_run == 0  # abandoned mid-epoch: no validation pass was spent on it
 
 
+@pytest.mark.slow
 def test_a_first_rung_cut_after_one_of_its_epochs_is_pruned(
     tmp_path: Path, digits, monkeypatch
 ) -> None:
@@ -379,6 +390,7 @@ def test_a_first_rung_cut_after_one_of_its_epochs_is_pruned(
     assert trial.reason == "screening time ran out during rung 1"
 
 
+@pytest.mark.slow
 def test_a_candidate_too_slow_for_the_final_phase_is_pruned_early(tmp_path: Path, digits) -> None:
     # 0.2 s for the final phase: no candidate could train 3 full-data epochs in it.
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(600.0, final_share=0.2 / 600))
@@ -420,6 +432,7 @@ def test_a_candidate_predicted_far_too_slow_is_pruned_before_it_trains(
     assert frozen.user_attrs["activation_values"] > 1_000
 
 
+@pytest.mark.slow
 def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Path, digits) -> None:
     objective, store, _ = _objective(tmp_path, digits, plan=_plan(), epochs=4)
     study = optuna.create_study(direction="maximize", pruner=PruneAtEpoch(1))  # never asked
@@ -442,6 +455,7 @@ def test_the_final_trial_trains_on_all_the_data_until_its_deadline(tmp_path: Pat
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.25 * rates[0]
 
 
+@pytest.mark.slow
 def test_a_final_its_run_left_queued_is_closed_untrained_by_the_next(
     tmp_path: Path, digits
 ) -> None:
@@ -462,6 +476,7 @@ def test_a_final_its_run_left_queued_is_closed_untrained_by_the_next(
     assert current.state is TrialState.COMPLETE and current.epochs_run == 1  # its run goes on
 
 
+@pytest.mark.slow
 def test_balanced_class_weights_reach_the_fit(tmp_path: Path, digits, monkeypatch) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=1, class_weight="balanced")
     seen = {}
