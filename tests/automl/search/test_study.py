@@ -123,44 +123,6 @@ def test_a_budget_too_short_to_screen_still_trains_the_first_known_good_config(
     assert result.model_path is not None and result.test_accuracy is not None
 
 
-def test_the_progress_line_reads_phase_counts_best_and_the_running_trial(
-    tmp_path, monkeypatch
-) -> None:
-    import io
-    import time
-
-    from automl.search import _study
-    from automl.search._budget import BudgetPlan
-    from storage import TrialState, TrialStore
-
-    monkeypatch.setattr(_study.sys, "stderr", io.StringIO())  # where tqdm draws
-    store = TrialStore(f"sqlite:///{tmp_path / 'a.db'}")
-    store.ensure_study("s", "digits", 1, {})
-    for number, value in enumerate([0.8, 0.9, None]):
-        record = store.start_trial("s", number, phase="screening")
-        if value is not None:
-            store.record_epoch(record.id, 1, seconds=1.0, val_accuracy=value, data_fraction=0.25)
-            store.finish_trial(record.id, TrialState.COMPLETE, value=value, best_epoch=1)
-    store.finish_trial(store.trial("s", 2).id, TrialState.PRUNED)  # closed unscreened
-    final = store.start_trial("s", 3, phase="final")
-    store.record_epoch(final.id, 1, seconds=1.0, val_accuracy=0.5, data_fraction=1.0)
-    store.record_epoch(final.id, 2, seconds=1.0, val_accuracy=0.7, data_fraction=1.0)
-
-    plan = BudgetPlan.from_timeout(time.time() - 100.0, 600.0)
-    config = SearchConfig(task="digits", study_name="s", storage_url=store.url)
-    supervisor = _study._Supervisor(config, store, lambda line: None, plan, initial=0)
-    supervisor.phase = "final"
-    supervisor.update_bar()
-    assert supervisor.bar.desc == "final" and supervisor.bar.n == 100
-    assert supervisor.bar.postfix.split("; ") == [
-        "500 s left",
-        "2 screened",
-        "trial 3 epoch 2 on all of the data, val acc 0.7000",
-        "best val acc 0.9000 (trial 1)",
-    ]
-    supervisor.close()
-
-
 @pytest.mark.slow
 def test_the_next_worker_gets_ready_while_one_trains_and_goes_home_if_unused(
     tmp_path, monkeypatch
