@@ -82,9 +82,9 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
 
 
 class _RDBStorage(optuna.storages.RDBStorage):
-    """Optuna's storage, with a heartbeat that outlives a lost connection. Optuna beats in a
-    thread that any error ends (with a traceback): after a database restart a live trial would
-    go stale, and another machine would fail it and run it again."""
+    """Optuna's storage, with a heartbeat that outlives a lost connection (Optuna beats in a
+    thread that any error ends, with a traceback: after a database restart a live trial would
+    go stale, and another machine would fail it and run it again)."""
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
@@ -133,6 +133,29 @@ def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> No
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     callback(study, trial)
+
+
+def retries_first(study: optuna.Study) -> optuna.Study:
+    """``study``, taking from its queue a configuration queued again after its worker died
+    before anything queued earlier (the portfolio, a warm start): Optuna takes the lowest
+    trial number, which would leave the retry behind them all."""
+
+    def pop_waiting_trial_id() -> int | None:
+        waiting = study._storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(optuna.trial.TrialState.WAITING,)
+        )
+        for trial in sorted(waiting, key=lambda t: "failed_trial" not in t.system_attrs):
+            try:  # another worker may take it first, as in Optuna's own loop
+                if study._storage.set_trial_state_values(
+                    trial._trial_id, state=optuna.trial.TrialState.RUNNING
+                ):
+                    return trial._trial_id
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+        return None
+
+    study._pop_waiting_trial_id = pop_waiting_trial_id  # type: ignore[method-assign]
+    return study
 
 
 def reconcile(store: TrialStore, study: optuna.Study) -> int:

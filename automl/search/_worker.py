@@ -127,16 +127,19 @@ def _run(
         make_pruner,
         make_sampler,
         open_optuna_storage,
+        retries_first,
         study_callbacks,
     )
     from automl.search._training import Objective
 
     store = TrialStore(config.storage_url)
-    study = optuna.load_study(
-        study_name=config.name,
-        storage=open_optuna_storage(store),
-        sampler=make_sampler(config, job.worker_index),
-        pruner=make_pruner(config),
+    study = retries_first(
+        optuna.load_study(
+            study_name=config.name,
+            storage=open_optuna_storage(store),
+            sampler=make_sampler(config, job.worker_index),
+            pruner=make_pruner(config),
+        )
     )
     artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
     keeper = ArtifactKeeper(store, config.name, artifacts, config.keep_best)

@@ -72,3 +72,24 @@ def test_a_heartbeat_outlives_a_lost_connection(tmp_path: Path) -> None:
     faults.append(sqlite3.ProgrammingError("a bug"))
     with pytest.raises(optuna.exceptions.StorageInternalError):
         storage.record_heartbeat(trial_id)
+
+
+def test_a_retried_configuration_runs_before_the_queue_it_rejoined(tmp_path: Path) -> None:
+    """A worker died during trial 0: its configuration is queued again, and the next trial
+    asked for is that retry, not the portfolio queued before it."""
+    from automl.search import open_optuna_storage
+    from automl.search._optuna import retries_first, retry_dead_trial
+    from storage import TrialStore
+
+    storage = open_optuna_storage(TrialStore(f"sqlite:///{tmp_path / 'a.db'}"))
+    study = retries_first(optuna.create_study(storage=storage))
+    for x in (1.0, 2.0, 3.0):  # the portfolio
+        study.enqueue_trial({"x": x})
+    dead = study.ask()
+    dead.suggest_float("x", 0, 10)
+    storage.set_trial_state_values(dead._trial_id, optuna.trial.TrialState.FAIL)
+    retry_dead_trial(study, storage.get_trial(dead._trial_id))
+    following = [study.ask() for _ in range(3)]
+    assert [t.suggest_float("x", 0, 10) for t in following] == [1.0, 2.0, 3.0]
+    retried = storage.get_trial(following[0]._trial_id)
+    assert retried.system_attrs["failed_trial"] == 0
