@@ -25,11 +25,17 @@ class BudgetCosine(keras.callbacks.Callback):
     epoch from the pace of the last few (growing or shrinking, at most ``epochs``), so a run
     whose first epochs were slow (tracing, a busy host) still uses all its time; the decay
     left is spread over the epochs left, so the rate never rises when the plan grows. With a
-    deadline it also ends training after the last epoch that fits, rather than cutting the
-    next one short: the rate is at its floor when the time is up.
+    deadline the time left after the last whole epoch is used too: when at least
+    ``PARTIAL_MIN`` of an epoch fits, one more epoch runs at the floor rate and is cut short so
+    that its validation ends at the deadline; otherwise training ends after the last whole
+    epoch. Either way the rate is at its floor when the time is up.
     """
 
     PACE_EPOCHS = 3  # the median of this many recent epochs: one slow epoch does not count
+    #: The least share of an epoch worth starting in the time left before the deadline.
+    PARTIAL_MIN = 0.25
+    # Its batch hook only reads the clock: Keras may keep dispatching steps asynchronously.
+    async_safe = True
 
     def __init__(
         self, base_lr: float, epochs: int, deadline: float | None = None, floor: float = 0.05
@@ -40,6 +46,10 @@ class BudgetCosine(keras.callbacks.Callback):
         self._progress = 0.0
         self.out_of_time = False  # it ended training: the next epoch would pass the deadline
         self._begins: list[float] = []
+        self._validations: list[float] = []  # seconds each epoch's validation took
+        self._test_started = 0.0
+        self._cut_at: float | None = None  # a last, partial epoch stops training then
+        self._last_batch_end: float | None = None
 
     def rate(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (0-based); called once per epoch, in order."""
@@ -47,7 +57,7 @@ class BudgetCosine(keras.callbacks.Callback):
         self._begins.append(now)
         pace = self._pace(self._begins)
         if pace is not None:
-            fits = epoch + int(max(0.0, self.deadline - now) / pace)  # type: ignore[operator]
+            fits = epoch + self._epochs_that_fit(self.deadline - now, pace)  # type: ignore[operator]
             self._planned = max(epoch + 1, min(self.epochs, fits))
         if epoch > 0:
             self._progress += (1.0 - self._progress) / max(1, self._planned - epoch)
@@ -64,13 +74,43 @@ class BudgetCosine(keras.callbacks.Callback):
             return None
         return float(np.median(gaps[-self.PACE_EPOCHS :]))
 
+    def _epochs_that_fit(self, seconds: float, pace: float) -> int:
+        """Whole epochs in ``seconds``, and a partial one if at least PARTIAL_MIN of it fits."""
+        whole, part = divmod(max(0.0, seconds) / pace, 1.0)
+        return int(whole) + (1 if part >= self.PARTIAL_MIN else 0)
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.model.optimizer.learning_rate = self.rate(epoch)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._cut_at is None:
+            return
+        now = time.time()
+        step = now - self._last_batch_end if self._last_batch_end is not None else 0.0
+        self._last_batch_end = now
+        if now + step >= self._cut_at:  # the next batch would end past it
+            self.model.stop_training = self.out_of_time = True
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._test_started = time.time()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self._validations.append(time.time() - self._test_started)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         now = time.time()
         pace = self._pace([*self._begins, now])
-        if pace is not None and now + pace > self.deadline:  # type: ignore[operator]
+        if self._cut_at is not None:  # the partial epoch has ended
+            self.model.stop_training = self.out_of_time = True
+            return
+        if pace is None or now + pace <= self.deadline:  # type: ignore[operator]
+            return
+        left = self.deadline - now  # type: ignore[operator]
+        if epoch + 1 < self.epochs and left >= self.PARTIAL_MIN * pace:
+            # One more epoch, cut short so that its validation (as long as the last one's)
+            # ends at the deadline.
+            self._cut_at = self.deadline - (self._validations[-1] if self._validations else 0.0)
+        else:
             self.model.stop_training = self.out_of_time = True
 
 
@@ -127,6 +167,7 @@ class TrialReporter(keras.callbacks.Callback):
         self.deadline_hit = False
         self._best_weights: list[np.ndarray] | None = None
         self._epoch_started = 0.0
+        self._batches = 0  # batches of the current epoch so far
         # What the next fit trains on; set by ``use`` (a screening trial changes it per rung).
         self.data_fraction = 1.0
         self.images_per_epoch = 0
@@ -143,8 +184,10 @@ class TrialReporter(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started = time.perf_counter()
+        self._batches = 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches = batch + 1
         # The search's deadline is checked every batch, not every epoch: a slow epoch must not
         # overrun the user's budget. Keras still validates the partial epoch and ends it.
         if self.deadline is not None and time.time() >= self.deadline:
@@ -155,7 +198,11 @@ class TrialReporter(keras.callbacks.Callback):
         logs = logs or {}
         step = epoch + 1  # epochs are counted from 1 everywhere a user sees them
         self.epochs_run = step
-        self.images_seen += self.images_per_epoch
+        steps = (getattr(self, "params", None) or {}).get("steps")
+        if steps and 0 < self._batches < steps:  # an epoch cut short: the images it trained on
+            self.images_seen += round(self.images_per_epoch * self._batches / steps)
+        else:
+            self.images_seen += self.images_per_epoch
         self.store.record_epoch(
             self.trial_id,
             step,

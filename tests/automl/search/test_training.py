@@ -248,6 +248,51 @@ def _run_schedule(cosine, clock: dict, epoch_seconds: list[float]) -> list[float
     return rates
 
 
+def _run_batches(cosine, clock: dict, first_epoch_s: float, deadline: float) -> list[float]:
+    """Epochs of 10 batches and a 1-second validation (the first epoch slower: tracing), as
+    ``fit`` calls the schedule's hooks, until it stops training; returns the rates set."""
+    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=None), stop_training=False)
+    cosine.set_model(model)
+    rates: list[float] = []
+    for epoch in range(1000):
+        cosine.on_epoch_begin(epoch)
+        rates.append(model.optimizer.learning_rate)
+        for batch in range(10):
+            clock["now"] += (first_epoch_s if epoch == 0 else 10.0) / 10 - 0.1
+            cosine.on_train_batch_end(batch)
+            if model.stop_training:
+                break
+        cosine.on_test_begin()
+        clock["now"] += 1.0
+        cosine.on_test_end()
+        cosine.on_epoch_end(epoch)
+        if model.stop_training:
+            return rates
+    raise AssertionError("never stopped")
+
+
+@pytest.mark.parametrize(("left", "partial"), [(6.0, True), (2.0, False)])
+def test_budget_cosine_uses_the_time_after_the_last_whole_epoch(
+    monkeypatch, left: float, partial: bool
+) -> None:
+    """30 whole epochs end 305 s in; with 6 s left (0.6 of an epoch) a 31st runs at the floor
+    rate and is cut so that its validation ends at the deadline; with 2 s left (under
+    PARTIAL_MIN) training ends after the 30th, as before."""
+    from automl.search import BudgetCosine, _callbacks
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(_callbacks.time, "time", lambda: clock["now"])
+    deadline = 1305.0 + left
+    cosine = BudgetCosine(1.0, epochs=100_000, deadline=deadline)
+    rates = _run_batches(cosine, clock, first_epoch_s=15.0, deadline=deadline)
+    assert len(rates) == (31 if partial else 30) and cosine.out_of_time
+    assert rates[-1] == pytest.approx(0.05) and rates == sorted(rates, reverse=True)
+    if partial:  # cut before the batch that would end past deadline - validation
+        assert deadline - 0.9 <= clock["now"] <= deadline
+    else:
+        assert clock["now"] == pytest.approx(1305.0)
+
+
 def test_budget_cosine_decays_to_its_floor_on_the_last_epoch_that_fits(monkeypatch) -> None:
     from automl.search import BudgetCosine, _callbacks
 
