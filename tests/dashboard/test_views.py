@@ -36,12 +36,43 @@ def test_frames_and_figures(sqlite_url: str) -> None:
     assert list(comparison.columns) == ["trial 0", "trial 1"]
     assert set(views.differing_rows(comparison)) <= set(comparison.index)
     front = views.pareto_front(trials)
+    completed = [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE and t.value is not None and t.param_count
+    ]
+    beaten = {  # by another trial at least as small and at least as accurate, and better in one
+        t.number
+        for t in completed
+        for o in completed
+        if o.param_count <= t.param_count
+        and o.value >= t.value
+        and (o.param_count, o.value) != (t.param_count, t.value)
+    }
+    assert front and {t.number for t in front} == {
+        t.number for t in completed if t.number not in beaten
+    }
     assert [t.param_count for t in front] == sorted(t.param_count for t in front)
     assert [t.value for t in front] == sorted(t.value for t in front)
     history = views.history_figure(trials)
     assert history.layout.xaxis.title.text == "Trial number"
     parallel = views.parallel_figure(frame)
     assert parallel.data[0].dimensions[-1].label == "val accuracy"
+
+
+def test_the_pareto_front_is_the_trials_nothing_beats_on_size_and_accuracy() -> None:
+    complete, pruned = TrialState.COMPLETE, TrialState.PRUNED
+    points = [
+        TrialPoint(0, complete, 0.90, 1_000),  # front: the smallest
+        TrialPoint(1, complete, 0.85, 2_000),  # beaten by 0: bigger and worse
+        TrialPoint(2, complete, 0.93, 5_000),  # front
+        TrialPoint(3, pruned, 0.99, 500),  # not completed: never on the front
+        TrialPoint(4, complete, 0.93, 9_000),  # beaten by 2: bigger, no better
+        TrialPoint(5, complete, 0.95, 20_000),  # front: the most accurate
+        TrialPoint(6, complete, None, 100),  # no score
+    ]
+    assert [p.number for p in views.pareto_front(points)] == [0, 2, 5]
+    assert views.pareto_front(points[3:4]) == []
 
 
 def test_selection_survives_paging_and_big_charts_sample() -> None:

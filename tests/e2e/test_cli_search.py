@@ -44,7 +44,13 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
     # Trials ran in more than one worker process (memory stays bounded).
     study = optuna.load_study(study_name="digits", storage=url)
     assert len({t.user_attrs["worker_pid"] for t in study.trials}) >= 2
-    assert study.trials[0].params["filters_0"] == 32  # the strong default ran first
+    # The portfolio's first for a small data set (the small-data net) ran first, as queued.
+    from automl.data import get_task
+    from automl.search import portfolio
+
+    first = portfolio(get_task("digits").input_shape, training_images=1_000)[0]
+    assert study.trials[0].system_attrs["fixed_params"] == first
+    assert study.trials[0].params["filters_0"] == first["filters_0"]
 
     listing = cli("trials", "--study", "digits", "--storage", url)
     assert listing.returncode == 0 and "COMPLETE" in listing.stdout

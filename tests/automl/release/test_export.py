@@ -82,13 +82,14 @@ def test_one_champion_with_history(study) -> None:
             ),
             {"s": study_id},
         )
-    best = store.best_trial(name, with_artifact=True)
-    store.promote(name, best.number)
 
 
 @pytest.fixture(scope="module")
 def exports(study, tmp_path_factory):
+    """Every format of the best trial, made its champion here (the export takes the champion):
+    no test relies on another having promoted it."""
     store, name, _ = study
+    store.promote(name, store.best_trial(name, with_artifact=True).number, note="exported")
     out = tmp_path_factory.mktemp("exports")
     results = {}
     for fmt in FORMATS:

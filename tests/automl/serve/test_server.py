@@ -286,7 +286,16 @@ def test_concurrent_requests_share_a_model_call(
     calls: list[int] = []
     model = served.holder.current
     original = model.run
-    model.run = lambda batch: calls.append(len(batch)) or original(batch)  # type: ignore[method-assign]
+
+    def slow_first_call(batch: np.ndarray) -> np.ndarray:
+        """The first call holds the model for a second: the requests that arrive meanwhile
+        queue and share the next call, however slowly the host starts the client threads."""
+        calls.append(len(batch))
+        if len(calls) == 1:
+            time.sleep(1.0)
+        return original(batch)
+
+    model.run = slow_first_call  # type: ignore[method-assign]
     kept = tmp_path / "inputs"
     kept.mkdir()
     app = create_app(served.holder, None, None, batch_window_ms=50, keep_inputs=kept)
@@ -423,8 +432,9 @@ def test_onnx_is_served_without_tensorflow(served: Served, tmp_path: Path, sourc
                 if client.call("/v2/health/ready") == (200, {"ready": True}):
                     break
             except OSError:  # not listening yet
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+                pass
+            assert time.monotonic() < deadline, "the server was not ready within 60 s"
+            time.sleep(0.2)
         body, headers = _multipart([("seven.png", _png(np.full((8, 8), 200, np.uint8)))])
         status, answer = client.call("/predict", body, headers=headers)
         assert status == 200 and len(answer["predictions"]) == 1, answer
