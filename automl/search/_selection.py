@@ -5,6 +5,7 @@ can tell apart."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import optuna
@@ -13,9 +14,18 @@ from optuna.trial import TrialState as OptunaState
 from automl.search._budget import COST_ATTRS, PHASE_ATTR, epochs_through
 
 
-def screening_winner(
+@dataclass(frozen=True)
+class Selection:
+    """The candidate the final run trains, and what the study's log says of a close call
+    (empty when the choice was clear)."""
+
+    winner: optuna.trial.FrozenTrial | None
+    note: str = ""
+
+
+def choose_winner(
     trials: list[optuna.trial.FrozenTrial], validation_images: int | None = None
-) -> optuna.trial.FrozenTrial | None:
+) -> Selection:
     """The best candidate at the highest rung that at least two candidates reached.
 
     Scores are compared only at equal fidelity. The highest rung alone would crown whichever
@@ -23,15 +33,22 @@ def screening_winner(
     the comparison is made where there was competition: a candidate there that went further
     is judged by its score at that rung like the others.
 
-    Given the validation split's size, a sampled candidate must beat the first known-good
-    configuration there (the portfolio's, or a warm start's: enqueued before the sampler's) by
-    more than that split can tell apart: one standard error of the difference of two
-    accuracies for a single challenger (on 400 validation images about 3 points), more for
-    several, as the best of several noisy scores is lucky (``lead_needed``). A closer lead is
-    noise, and the known-good configuration is the safer one to train for the rest of the
-    budget. If it went further than that rung, it is held to its last score: on a slow host
-    the small-data default (a slow starter) reached 0.83 at its third rung alone, and lost to
-    the strong default's 0.74 at the first, where it had 0.63 (BENCHMARKS.md, session 19).
+    Given the validation split's size, two further rules (each said in the log):
+
+    - Candidates within one standard error of the best at that rung are a tie on that score
+      alone: among them the one with the best mean of that rung's score and the rung's before
+      wins, twice the evidence of one validation pass (on the 20-configuration fidelity
+      benchmark the mean of the last two rungs ranked the good configurations as full-data
+      training does better than the last rung alone: Spearman 0.83 against 0.80).
+    - A sampled candidate must beat the first known-good configuration there (the
+      portfolio's, or a warm start's: enqueued before the sampler's) by more than the split can
+      tell apart: one standard error of the difference of two accuracies for a single
+      challenger (on 400 validation images about 3 points), more for several, as the best of
+      several noisy scores is lucky (``lead_needed``). A closer lead is noise, and the
+      known-good configuration is the safer one to train for the rest of the budget. If it went
+      further than that rung, it is held to its last score: on a slow host the small-data
+      default (a slow starter) reached 0.83 at its third rung alone, and lost to the strong
+      default's 0.74 at the first, where it had 0.63.
     """
     screened = [
         t
@@ -42,20 +59,64 @@ def screening_winner(
         and all(name in t.user_attrs for name in COST_ATTRS)
     ]
     if not screened:
-        return None
+        return Selection(None)
     reached = sorted((max(t.intermediate_values) for t in screened), reverse=True)
     step = reached[1] if len(reached) > 1 else reached[0]
     contenders = [t for t in screened if step in t.intermediate_values]
-    best = max(contenders, key=lambda t: (t.intermediate_values[step], -t.number))
+
+    def score(t: optuna.trial.FrozenTrial) -> float:
+        return t.intermediate_values[step]
+
+    best = max(contenders, key=lambda t: (score(t), -t.number))
+    if not validation_images:
+        return Selection(best)
+    notes = []
+    tied = [
+        t
+        for t in contenders
+        if score(best) - score(t) <= standard_error(score(best), score(t), validation_images)
+    ]
+    if len(tied) > 1:
+        earlier = [s for s in sorted({s for t in tied for s in t.intermediate_values}) if s < step]
+        before = earlier[-1] if earlier else None
+
+        def evidence(t: optuna.trial.FrozenTrial) -> float:
+            scores = [score(t)]
+            if before is not None and before in t.intermediate_values:
+                scores.append(t.intermediate_values[before])
+            return sum(scores) / len(scores)
+
+        chosen = max(tied, key=lambda t: (evidence(t), score(t), -t.number))
+        if before is not None:
+            listed = ", ".join(f"trial {t.number} {score(t):.4f}" for t in tied)
+            notes.append(
+                f"{listed} at step {step} are within one standard error of each other on "
+                f"{validation_images} validation images; trial {chosen.number} has the best "
+                f"mean with step {before} ({evidence(chosen):.4f})"
+            )
+            best = chosen
     first = first_known_good(contenders)
-    if not validation_images or first is None:
-        return best
-    high = best.intermediate_values[step]
-    low = max(
-        first.intermediate_values[step], first.intermediate_values[max(first.intermediate_values)]
-    )
+    if first is None or best is first:
+        return Selection(best, "; ".join(notes))
+    high = score(best)
+    low = max(score(first), first.intermediate_values[max(first.intermediate_values)])
     needed = lead_needed(high, low, validation_images, challengers=len(contenders) - 1)
-    return best if high - low > needed else first
+    if high - low > needed:
+        return Selection(best, "; ".join(notes))
+    notes.append(
+        f"trial {best.number} screened higher than the first known-good trial {first.number} "
+        f"by {high - low:.4f}, less than the {needed:.4f} that {validation_images} validation "
+        f"images can tell apart among {len(contenders) - 1} challengers: trial {first.number} "
+        "is kept"
+    )
+    return Selection(first, "; ".join(notes))
+
+
+def screening_winner(
+    trials: list[optuna.trial.FrozenTrial], validation_images: int | None = None
+) -> optuna.trial.FrozenTrial | None:
+    """``choose_winner``'s candidate alone."""
+    return choose_winner(trials, validation_images).winner
 
 
 def first_known_good(
@@ -77,9 +138,13 @@ def lead_needed(p: float, q: float, images: int, challengers: int) -> float:
     standard error for one challenger, 1.6 for three, 2.1 for ten. The best of several is
     chosen by its score, so its lead is partly luck (and on small data a fast starter's lead
     after 4 epochs may not last the final's 30-50: BENCHMARKS.md, session 10)."""
-    standard_error = math.sqrt((p * (1 - p) + q * (1 - q)) / images)
     z = NormalDist().inv_cdf((1 - CHANCE_WIN) ** (1 / max(1, challengers)))
-    return z * standard_error
+    return z * standard_error(p, q, images)
+
+
+def standard_error(p: float, q: float, images: int) -> float:
+    """Of the difference of two accuracies ``p`` and ``q`` measured on ``images`` images."""
+    return math.sqrt((p * (1 - p) + q * (1 - q)) / images)
 
 
 def quick_final_epochs(epochs: int, winner: optuna.trial.FrozenTrial) -> int:
@@ -88,4 +153,12 @@ def quick_final_epochs(epochs: int, winner: optuna.trial.FrozenTrial) -> int:
     return max(epochs, epochs_through(max(winner.intermediate_values, default=0)))
 
 
-__all__ = ["first_known_good", "lead_needed", "quick_final_epochs", "screening_winner"]
+__all__ = [
+    "Selection",
+    "choose_winner",
+    "first_known_good",
+    "lead_needed",
+    "quick_final_epochs",
+    "screening_winner",
+    "standard_error",
+]

@@ -37,7 +37,7 @@ from automl.search._preflight import (
     checked_images,
 )
 from automl.search._search_space import SEARCH_SPACE_VERSION, SMALL_DATA_IMAGES, portfolio
-from automl.search._selection import first_known_good, quick_final_epochs, screening_winner
+from automl.search._selection import choose_winner, first_known_good, quick_final_epochs
 from automl.search._supervisor import Supervisor
 from automl.search._warm_start import warm_start_params
 from automl.search._worker import WorkerJob
@@ -222,7 +222,8 @@ def _final_phase(
         and t.state in (OptunaState.WAITING, OptunaState.RUNNING, OptunaState.COMPLETE)
     }
     candidates = [t for t in trials if t.number not in claimed]
-    winner = screening_winner(candidates, validation_images)
+    selection = choose_winner(candidates, validation_images)
+    winner = selection.winner
     # A budget too short to finish one rung still ends with a model: the known-good
     # configuration screened first, trained unscreened for the time that is left.
     fallback = winner is None
@@ -254,16 +255,10 @@ def _final_phase(
         },
     )
     limit = f", at most {epochs} epochs" if quick else ""
-    top = screening_winner(candidates)
     if fallback:
         kept = " (no candidate finished a screening rung: the first known-good one, unscreened)"
-    elif top is not None and top.number != winner.number:
-        kept = (
-            f" (trial {top.number} screened higher, by less than {validation_images} "
-            "validation images can tell apart)"
-        )
     else:
-        kept = ""
+        kept = f" ({selection.note})" if selection.note else ""
     log(
         f"final phase: trial {winner.number}'s configuration on all the data, "
         f"{left:.0f} s left{limit}{kept}"

@@ -18,7 +18,7 @@ from automl.search._budget import (
     predicted_seconds_per_image,
     screening_rungs,
 )
-from automl.search._selection import screening_winner
+from automl.search._selection import Selection, choose_winner, screening_winner
 
 TRAIN = 54_000
 
@@ -118,7 +118,7 @@ def test_only_a_candidate_predicted_well_over_the_limit_is_dropped_unmeasured() 
 
 
 def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialState.PRUNED):
-    return optuna.trial.create_trial(
+    trial = optuna.trial.create_trial(
         state=state,
         value=max(values.values()) if state == optuna.trial.TrialState.COMPLETE else None,
         params={"x": float(number)},
@@ -126,6 +126,8 @@ def _screened(number: int, values: dict[int, float], state=optuna.trial.TrialSta
         intermediate_values=values,
         user_attrs=dict.fromkeys(COST_ATTRS, 0.001),
     )
+    trial.number = number
+    return trial
 
 
 def test_the_winner_is_the_best_where_at_least_two_candidates_competed() -> None:
@@ -162,6 +164,35 @@ def test_a_known_good_configuration_is_kept_unless_clearly_beaten() -> None:
     assert screening_winner([default, sampled], validation_images=6000).params == {"x": 1.0}
     clear = _screened(2, {1: 0.80, 3: 0.84, 9: 0.85}, complete)
     assert screening_winner([default, sampled, clear], 400).params == {"x": 2.0}
+
+
+def test_challengers_within_noise_are_told_apart_by_their_last_two_rungs() -> None:
+    complete = optuna.trial.TrialState.COMPLETE
+    ahead = _screened(1, {1: 0.70, 3: 0.80, 9: 0.881}, complete)  # ahead by 0.2 points...
+    steady = _screened(2, {1: 0.70, 3: 0.86, 9: 0.879}, complete)  # ...of this one, 6 behind
+    assert screening_winner([ahead, steady]).params == {"x": 1.0}  # by the last score alone
+    # On 6,000 validation images 0.2 points is a third of a standard error: a tie, decided by
+    # the mean of the last two rungs, and the log says so.
+    chosen = choose_winner([ahead, steady], 6000)
+    assert chosen.winner is steady
+    assert "trial 1 0.8810, trial 2 0.8790 at step 9 are within one standard error" in chosen.note
+    assert "trial 2 has the best mean with step 3 (0.8695)" in chosen.note
+    # Clear of each other (8 points): the last rung decides, nothing to say.
+    behind = _screened(3, {1: 0.70, 3: 0.90, 9: 0.80}, complete)
+    assert choose_winner([ahead, behind], 6000) == Selection(ahead)
+
+
+def test_the_log_says_why_a_higher_challenger_was_set_aside() -> None:
+    complete = optuna.trial.TrialState.COMPLETE
+    default = _screened(0, {1: 0.73, 3: 0.76, 9: 0.77}, complete)
+    default.system_attrs["fixed_params"] = {"x": 0.0}
+    sampled = _screened(1, {1: 0.79, 3: 0.79, 9: 0.795}, complete)
+    chosen = choose_winner([default, sampled], 400)
+    assert chosen.winner is default
+    assert (
+        "trial 1 screened higher than the first known-good trial 0 by 0.0250, less than the "
+        "0.0292 that 400 validation images can tell apart among 1 challengers: trial 0 is kept"
+    ) in chosen.note
 
 
 def test_the_best_of_several_challengers_needs_a_larger_lead() -> None:
