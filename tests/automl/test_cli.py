@@ -72,6 +72,43 @@ def test_search_flags_default_to_the_config_fields() -> None:
         (["serve", "--study", "s", "--host", "0.0.0.0"], "--token-file"),
         (["serve", "--study", "s", "--token-file", "{tmp}/none"], "cannot read --token-file"),
         (["dashboard", "--port", "many"], "invalid int value: 'many'"),
+        # moved from the end-to-end tests: the same checks, in-process
+        (["search", "--task", "imagenet"], "unknown task 'imagenet'; known tasks: mnist"),
+        (["search", "--task", "digits", "--trials", "0"], "--trials must be positive"),
+        (["search", "--task", "digits", "--epochs", "-3"], "--epochs must be positive"),
+        (["search", "--task", "digits", "--timeout", "0"], "--timeout must be positive"),
+        (["search", "--task", "digits", "--workers", "0"], "--workers must be at least 1"),
+        (["search", "--task", "digits", "--trials", "many"], "invalid int value"),
+        (["search", "--task", "digits", "--sampler", "magic"], "unknown sampler 'magic'"),
+        (["search", "--task", "digits", "--storage", "::nonsense"], "malformed storage URL"),
+        (
+            ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
+            "cannot open database",
+        ),
+        (["search", "--task", "mnist", "--data-dir", "/no/such/dir"], "is not a directory"),
+        (["search", "--task", "digits", "--study", "bad name!"], "invalid study name"),
+        (["trials", "--study", "nope", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
+        (["studies", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
+        (["search", "--data", "/no/such/place"], "no such folder or manifest: /no/such/place"),
+        (["search", "--data", "{tmp}", "--resize", "squash"], "unknown --resize 'squash'"),
+        (["search", "--data", "{tmp}", "--background", "bluish"], "not a colour: 'bluish'"),
+        (["search", "--data", "{tmp}"], "no images in"),
+        (
+            [
+                "search",
+                "--task",
+                "digits",
+                "--warm-start",
+                "nope",
+                "--storage",
+                "sqlite:///{tmp}/a.db",
+            ],
+            "--warm-start: no database at",
+        ),
+        (
+            ["search", "--task", "digits", "--warm-start", "digits"],
+            "names the study being searched",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -47,6 +47,14 @@ def test_with_oidc_configured_the_viewer_signs_in_with_streamlit(
     assert not app.exception
     assert any(b.label == "Sign in to promote and export" for b in app.button)
     assert _buttons(app) == {"promote": True, "export": True}
+    # The provider's answer, as Streamlit hands it to the app after st.login's round trip
+    # (AppTest seeds st.user; no identity provider is reachable from a test).
+    app.user = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada"}
+    app.run()
+    assert not app.exception
+    assert any(c.value == "Signed in as ada@example.com" for c in app.sidebar.caption)
+    assert any(b.label == "Sign out" for b in app.button)
+    assert _buttons(app) == {"promote": False, "export": False}
 
 
 def test_promote_and_export_need_a_signed_in_viewer(

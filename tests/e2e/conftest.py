@@ -53,3 +53,16 @@ def wait_until(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def assert_loads_and_predicts(model_file: Path, input_shape=(8, 8, 1), classes: int = 10) -> None:
+    """The file is a working model, not just the right bytes: Keras loads it on its own and it
+    answers a batch with one probability row per image."""
+    import keras
+    import numpy as np
+
+    model = keras.models.load_model(model_file)
+    batch = np.random.default_rng(0).random((3, *input_shape), dtype=np.float32)
+    probabilities = np.asarray(model.predict(batch, verbose=0))
+    assert probabilities.shape == (3, classes)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)

@@ -20,6 +20,8 @@ import pytest
 from storage import PredictionRecord, TrialStore
 from tests.conftest import copy_study
 
+from .conftest import assert_loads_and_predicts
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("AUTOML_TEST_OUTPUT", ROOT / "test-output")) / "browser"
@@ -196,6 +198,7 @@ def test_browse_compare_promote_export(dashboard, tmp_path: Path) -> None:
     recorded = store.exports(study)[0]
     assert recorded.format == "keras" and recorded.sha256 == digest
     assert recorded.trial_number == best.number and recorded.size_bytes == target.stat().st_size
+    assert_loads_and_predicts(target)
 
 
 def _compare_chart(page):

@@ -178,56 +178,6 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
     assert {e.trial_number for e in store.epochs("digits", [0])} == {0}
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["search", "--task", "imagenet"], "unknown task 'imagenet'; known tasks: mnist"),
-        (["search", "--task", "digits", "--trials", "0"], "--trials must be positive"),
-        (["search", "--task", "digits", "--epochs", "-3"], "--epochs must be positive"),
-        (["search", "--task", "digits", "--timeout", "0"], "--timeout must be positive"),
-        (["search", "--task", "digits", "--workers", "0"], "--workers must be at least 1"),
-        (["search", "--task", "digits", "--trials", "many"], "invalid int value"),
-        (["search", "--task", "digits", "--sampler", "magic"], "unknown sampler 'magic'"),
-        (["search", "--task", "digits", "--storage", "::nonsense"], "malformed storage URL"),
-        (
-            ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
-            "cannot open database",
-        ),
-        (["search", "--task", "mnist", "--data-dir", "/no/such/dir"], "is not a directory"),
-        (["search", "--task", "digits", "--study", "bad name!"], "invalid study name"),
-        (["trials", "--study", "nope", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
-        (["studies", "--storage", "sqlite:///{tmp}/none.db"], "no database"),
-        (["search", "--data", "/no/such/place"], "no such folder or manifest: /no/such/place"),
-        (["search", "--data", "{tmp}", "--resize", "squash"], "unknown --resize 'squash'"),
-        (["search", "--data", "{tmp}", "--background", "bluish"], "not a colour: 'bluish'"),
-        (["search", "--data", "{tmp}"], "no images in"),
-        (
-            [
-                "search",
-                "--task",
-                "digits",
-                "--warm-start",
-                "nope",
-                "--storage",
-                "sqlite:///{tmp}/a.db",
-            ],
-            "--warm-start: no database at",
-        ),
-        (
-            ["search", "--task", "digits", "--warm-start", "digits"],
-            "names the study being searched",
-        ),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli, args, message) -> None:
-    result = cli(*(a.replace("{tmp}", str(tmp_path)) for a in args), cwd=tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "automl.db").exists()  # nothing stored before the input is checked
-
-
 def test_a_file_that_is_not_a_database_is_one_line_on_every_command(tmp_path: Path, cli) -> None:
     notes = tmp_path / "notes.db"
     notes.write_text("my shopping list\n")

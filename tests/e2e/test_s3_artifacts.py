@@ -17,7 +17,7 @@ from automl.cli import main
 from dashboard import actions
 from storage import TrialStore
 
-from .conftest import AUTOML, wait_until
+from .conftest import AUTOML, assert_loads_and_predicts, wait_until
 
 SEARCH = ["search", "--task", "digits", "--study", "s3", "--epochs", "2", "--timeout", "none",
           "--pruner", "none"]  # fmt: skip
@@ -66,6 +66,9 @@ def test_models_in_a_bucket_from_search_to_prediction(
     champion = store.champion("s3")
     download = actions.export(store, "s3", champion.number, "keras")  # the dashboard's button
     assert download.file_name == f"s3-trial{champion.number}.keras" and download.data
+    (elsewhere / download.file_name).write_bytes(download.data)
+    for model_file in (elsewhere / "m.keras", elsewhere / download.file_name):
+        assert_loads_and_predicts(model_file)
 
     # A model changed in the bucket is refused, not loaded.
     (artifact,) = [a for a in artifacts if a.trial_number == champion.number]

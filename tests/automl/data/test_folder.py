@@ -64,6 +64,23 @@ def test_sixteen_bit_greyscale_is_rescaled_not_clipped(tmp_path: Path) -> None:
     assert grey[0, 0] == 0 and grey[0, 15] == 255 and 126 <= grey[0, 5] <= 130
 
 
+def test_an_animated_gif_decodes_its_first_frame(tmp_path: Path) -> None:
+    red, blue = Image.new("RGB", (16, 16), (255, 0, 0)), Image.new("RGB", (16, 16), (0, 0, 255))
+    red.save(tmp_path / "a.gif", save_all=True, append_images=[blue], duration=100, loop=0)
+    assert Image.open(tmp_path / "a.gif").n_frames == 2
+    pixels = decode_image(tmp_path / "a.gif", RGB).reshape(-1, 3)
+    assert (pixels[:, 0] > 200).all() and (pixels[:, 2] < 50).all()  # red, the first frame
+
+
+def test_a_webp_with_alpha_decodes_on_the_background(tmp_path: Path) -> None:
+    image = np.zeros((16, 16, 4), np.uint8)
+    image[:, :8] = (0, 200, 0, 255)  # opaque green on the left, transparent on the right
+    Image.fromarray(image, "RGBA").save(tmp_path / "a.webp", lossless=True)
+    pixels = decode_image(tmp_path / "a.webp", RGB)
+    assert (pixels[:, :6, 1] > 180).all() and (pixels[:, :6, 0] < 30).all()
+    assert (pixels[:, 10:] == 255).all()  # the transparent half on the white background
+
+
 def test_transparency_is_composited_on_the_background(tmp_path: Path) -> None:
     Image.new("RGBA", (16, 16), (255, 0, 0, 0)).save(tmp_path / "clear.png")
     black = ImageOptions(image_size=16, color_mode="rgb", background=parse_background("black"))

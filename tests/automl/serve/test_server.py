@@ -385,12 +385,36 @@ def test_a_new_champion_is_served_without_a_restart(served: Served) -> None:
     other = next(
         a.trial_number for a in store.artifacts(study) if str(a.trial_number) != before.info.version
     )
-    store.promote(study, other, "hot swap test")
-    assert served.holder.refresh()
-    _, meta = served.call(f"/v2/models/{study}", headers=AUTH)
-    assert meta["versions"] == [str(other)] and meta["parameters"]["sha256"] != before.info.sha256
+    served.holder.follow(0.2)  # the follower `automl serve` starts (every 5 s there)
+    try:
+        store.promote(study, other, "hot swap test")
+        deadline = time.monotonic() + 60
+        while True:  # no hand-made refresh: the follower's own thread swaps it in
+            _, meta = served.call(f"/v2/models/{study}", headers=AUTH)
+            if meta["versions"] == [str(other)]:
+                break
+            assert time.monotonic() < deadline, "the new champion was not served within 60 s"
+            time.sleep(0.2)
+    finally:
+        served.holder.close()
+    assert meta["parameters"]["sha256"] != before.info.sha256
     assert not served.holder.refresh()  # nothing new: nothing reloaded
     assert store.trial(study, other).state is TrialState.COMPLETE
+
+
+def test_off_loopback_a_token_is_needed_unless_no_auth_says_otherwise(tmp_path: Path) -> None:
+    from automl import AutoMLError
+    from automl.serve import read_token
+
+    assert read_token(None, "127.0.0.1", no_auth=False) is None  # loopback: no token needed
+    with pytest.raises(AutoMLError, match="needs --token-file FILE, or --no-auth"):
+        read_token(None, "0.0.0.0", no_auth=False)
+    assert read_token(None, "0.0.0.0", no_auth=True) is None  # exposed on purpose
+    (tmp_path / "t").write_text("  short  \n")
+    with pytest.raises(AutoMLError, match="too short"):
+        read_token(tmp_path / "t", "0.0.0.0", no_auth=False)
+    (tmp_path / "t").write_text(TOKEN + "\n")
+    assert read_token(tmp_path / "t", "0.0.0.0", no_auth=False) == TOKEN
 
 
 def test_serve_refuses_bad_input_on_one_line(tmp_path: Path, capsys) -> None:

@@ -1,0 +1,160 @@
+"""The commands after a search, as a user runs them: evaluate (and --cv), a warm start, the
+dashboard, and automl serve's flags (a token, each runtime, no batching window, a tampered
+model refused)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from storage import TrialStore
+from tests.conftest import copy_study
+
+from .conftest import AUTOML
+
+TOKEN = "a-token-of-twenty-four-c"
+
+
+@pytest.fixture(scope="module")
+def study(digits_study, tmp_path_factory) -> tuple[str, str, Path]:
+    """A private copy of the shared digits study: (storage URL, study name, its folder)."""
+    folder = tmp_path_factory.mktemp("release_cli")
+    return copy_study(digits_study, folder), digits_study.name, folder
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(url: str, token: str | None = None, body: dict | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@contextmanager
+def _running(args: list[str], ready_path: str, cwd: Path) -> Iterator[str]:
+    """``automl ARGS --port P`` until it answers ``ready_path`` (60 s at most), then stopped."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [*AUTOML, *args, "--port", str(port)], cwd=cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                if _get(address + ready_path)[0] == 200:
+                    break
+            except OSError:  # not listening yet
+                pass
+            assert time.monotonic() < deadline, f"{args[0]} was not ready within 60 s"
+            time.sleep(0.3)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_evaluate_prints_the_test_metrics_and_cross_validates(study, cli) -> None:
+    url, name, folder = study
+    result = cli("evaluate", "--study", name, "--cv", "2", "--storage", url, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "on the held-out test split" in out and "test accuracy 0." in out
+    assert "confusion matrix" in out and "2-fold cross-validation: 0." in out
+    record = TrialStore(url).evaluation(name, TrialStore(url).best_trial(name).number)
+    assert record is not None and record.cv_folds == 2 and len(record.cv_scores) == 2
+
+
+def test_a_warm_start_screens_the_earlier_studys_best_first(study, cli) -> None:
+    url, name, folder = study
+    result = cli(
+        "search", "--task", "digits", "--study", "warm", "--warm-start", name, "--trials", "1",
+        "--epochs", "1", "--timeout", "none", "--no-default-start", "--storage", url, cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"warm start: the 3 best configurations of {name!r} first" in result.stdout
+    store = TrialStore(url)
+    ranked = sorted((t for t in store.trials(name) if t.value is not None), key=lambda t: -t.value)
+    (first,) = store.trials("warm")
+    assert first.params == ranked[0].params  # the earlier study's best, not a sampled one
+
+
+def test_the_dashboard_command_serves_the_app(study) -> None:
+    url, _, folder = study
+    with _running(["dashboard", "--storage", url], "/_stcore/health", folder) as address:
+        status, page = _get(address + "/")
+        assert status == 200 and "<title>" in page
+
+
+def _infer(address: str, name: str, token: str | None = None) -> tuple[int, str]:
+    image = [0.0] * 64
+    body = {"inputs": [{"name": "input", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": image}]}
+    return _get(f"{address}/v2/models/{name}/infer", token, body)
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "keras"])
+def test_serve_answers_on_every_runtime_without_a_batching_window(study, runtime: str) -> None:
+    url, name, folder = study
+    args = ["serve", "--study", name, "--runtime", runtime, "--batch-window-ms", "0"]
+    with _running([*args, "--storage", url], "/v2/health/ready", folder) as address:
+        status, answer = _infer(address, name)
+        assert status == 200, answer
+        probabilities = json.loads(answer)["outputs"][0]["data"]
+        assert len(probabilities) == 10 and abs(sum(probabilities) - 1.0) < 1e-4
+        assert (
+            json.loads(_get(f"{address}/v2/models/{name}")[1])["platform"]
+            == {
+                "tflite": "tflite",
+                "keras": "tensorflow_keras",
+            }[runtime]
+        )
+
+
+def test_serve_with_a_token_file_refuses_requests_without_it(study, cli, tmp_path: Path) -> None:
+    url, name, folder = study
+    model = tmp_path / "m.onnx"
+    exported = cli("export", "--study", name, "--format", "onnx", "--out", str(model),
+                   "--storage", url, cwd=folder)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    args = ["serve", "--model", str(model), "--token-file", str(token_file), "--storage", url]
+    with _running(args, "/v2/health/ready", folder) as address:  # probes stay open
+        assert _infer(address, name)[0] == 401
+        assert _infer(address, name, "wrong-token-of-24-chars!")[0] == 401
+        status, answer = _infer(address, name, TOKEN)
+        assert status == 200, answer
+
+    # The same file changed after its export: refused on one line, nothing served.
+    model.write_bytes(model.read_bytes() + b"\0")
+    refused = cli("serve", "--model", str(model), "--port", str(_free_port()), "--storage", url,
+                  cwd=folder, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "card" in refused.stderr, (
+        refused.stderr
+    )
