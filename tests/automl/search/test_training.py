@@ -100,6 +100,8 @@ def test_hyperband_prunes_the_weak_and_keeps_the_strong() -> None:
 
 
 @pytest.mark.slow
+# A learning rate of 1e12 lies outside the space on purpose: it makes the loss NaN.
+@pytest.mark.filterwarnings("ignore:Fixed parameter learning_rate:UserWarning")
 def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path, digits) -> None:
     objective, store, _ = _objective(tmp_path, digits, epochs=2)
     study = optuna.create_study(direction="maximize")
