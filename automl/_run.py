@@ -40,7 +40,9 @@ def run_search(
         try:
             if evaluation is None or best.test_accuracy is None:
                 quiet_logs(config.verbose)  # TensorFlow, first needed in this process here
-                evaluation = evaluate_trial(store, config.name, best.number, config.data_dir)
+                evaluation = evaluate_trial(
+                    store, config.name, best.number, config.data_dir, data=result.data
+                )
             else:
                 verified_artifact(store, config.name, best.number)
         except AutoMLError as exc:  # the artifact store went away: the study itself is done

@@ -79,15 +79,21 @@ def measure_latency(model, sample: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate_trial(
-    store: TrialStore, study_name: str, number: int, data_dir: Path | None = None
+    store: TrialStore,
+    study_name: str,
+    number: int,
+    data_dir: Path | None = None,
+    data: DataSplits | None = None,
 ) -> EvaluationRecord:
+    """Score a trial's saved model on the test split and store it. ``data``: the study's splits
+    when the caller already holds them (the search that just ran), else they are loaded."""
     import keras
 
     from automl.data import evaluation_dataset
 
     _, model_file = verified_artifact(store, study_name, number)
-    study = store.get_study(study_name)
-    data = load_study_data(study, data_dir)
+    if data is None:
+        data = load_study_data(store.get_study(study_name), data_dir)
     model = keras.models.load_model(model_file)
     probabilities = model.predict(
         evaluation_dataset(data.x_test, scale=data.pixel_scale), verbose=0

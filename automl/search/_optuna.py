@@ -103,11 +103,11 @@ def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
     grace = _seconds("AUTOML_HEARTBEAT_GRACE_S", GRACE_S)
 
     def fail_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """Optuna failed a trial whose heartbeat stopped: queue it again, close our row."""
-        retry_dead_trial(study, trial)
-        store.mark_interrupted(
-            study.study_name,
-            {trial.number: TrialState.FAIL},
+        """Optuna failed a trial whose heartbeat stopped (another machine's, or one lost)."""
+        close_dead_trial(
+            store,
+            study,
+            trial,
             f"its worker sent no heartbeat for {grace} s (process killed or machine lost)",
         )
 
@@ -123,6 +123,23 @@ def open_optuna_storage(store: TrialStore) -> optuna.storages.RDBStorage:
             )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise AutoMLError(f"cannot open the Optuna storage: {exc}") from None
+
+
+def close_dead_trial(
+    store: TrialStore, study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str
+) -> bool:
+    """The one place a trial whose worker is gone is closed in both records: Optuna has
+    failed ``trial``; its configuration is queued once more (once) and our row, if still
+    running, is closed as failed with ``reason``. Returns whether it was queued again.
+    Optuna's heartbeat check calls it for a lost machine, the supervisor for a local worker
+    that died; ``reconcile`` closes what a killed search left."""
+    queued = len(study.get_trials(deepcopy=False))
+    retry_dead_trial(study, trial)
+    retried = len(study.get_trials(deepcopy=False)) > queued
+    record = store.trial(study.study_name, trial.number)
+    if record.state is TrialState.RUNNING:
+        store.finish_trial(record.id, TrialState.FAIL, reason=reason)
+    return retried
 
 
 def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

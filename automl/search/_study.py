@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import optuna
 from optuna.trial import TrialState as OptunaState
@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from automl._quiet import quiet_logs
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
-from automl.data import ImageFolderTask
+from automl.data import DataSplits, ImageFolderTask
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import (
     EPOCH_CAP_ATTR,
@@ -53,6 +53,9 @@ class SearchResult:
     data_summary: str | None
     seconds: float
     test_accuracy: float | None = None  # filled in by ``automl.run_search``, which scores it
+    #: The splits the search checked before it began, to score its best model without
+    #: reading them again (uint8 or memory-mapped: a few tens of MB for Fashion-MNIST).
+    data: DataSplits | None = field(default=None, repr=False, compare=False)
 
     @property
     def test_loss(self) -> float | None:
@@ -84,12 +87,12 @@ def run_study(
     quiet_logs(config.verbose, start_tensorflow=False)
     if isinstance(task, ImageFolderTask):
         config = checked_images(config, task, log)
-    # Loaded here once, so that bad data is refused before anything is stored (the workers
-    # load it again; 8-bit images cost a quarter of float32, a folder's cache is only mapped).
+    # Loaded here once, so that bad data is refused before anything is stored, and kept to
+    # score the best model at the end (each worker process loads its own copy; 8-bit images
+    # cost a quarter of float32, a folder's cache is only mapped).
     data = task.load(config.data_dir, config.validation_fraction, config.seed)
     data_summary, validation_images = data.describe(), len(data.y_val)
     training_images = len(data.y_train)
-    del data
     log(f"data: {data_summary}")
     if config.timeout_s and config.final_share is None:
         small = training_images < SMALL_DATA_IMAGES
@@ -106,7 +109,7 @@ def run_study(
         if on_ready is not None:
             on_ready()
         _optimize(config, store, study, log, validation_images)
-        return _finish(config, store, started, data_summary)
+        return replace(_finish(config, store, started, data_summary), data=data)
     finally:
         store.close()
 

@@ -18,7 +18,7 @@ from optuna.trial import TrialState as OptunaState
 from automl._errors import AutoMLError, Terminated
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
-from automl.search._optuna import open_optuna_storage, retry_dead_trial
+from automl.search._optuna import close_dead_trial, open_optuna_storage
 from automl.search._progress import SearchProgress
 from automl.search._worker import WorkerJob, worker_main
 from storage import TrialState, TrialStore
@@ -143,6 +143,9 @@ class Supervisor:
         return False
 
     def _close_orphan(self, number: int | None, reason: str) -> None:
+        """The trial a dead worker was running: failed, as Optuna fails one whose heartbeat
+        stopped, and its configuration queued once more; one that Optuna had already closed
+        (it finished before the worker died) keeps its state, and only our row is closed."""
         if number is None:
             return
         storage = open_optuna_storage(self.store)
@@ -150,17 +153,15 @@ class Supervisor:
             storage.get_study_id_from_name(self.config.name), number
         )
         retried = ""
-        if not storage.get_trial(trial_id).state.is_finished():
+        if storage.get_trial(trial_id).state.is_finished():
+            record = self.store.trial(self.config.name, number)
+            if record.state is TrialState.RUNNING:
+                self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
+        else:
             storage.set_trial_state_values(trial_id, OptunaState.FAIL)
-            # As Optuna does for a trial whose heartbeat stopped: its parameters once more.
             study = optuna.load_study(study_name=self.config.name, storage=storage)
-            queued = len(study.get_trials(deepcopy=False))
-            retry_dead_trial(study, storage.get_trial(trial_id))
-            if len(study.get_trials(deepcopy=False)) > queued:
+            if close_dead_trial(self.store, study, storage.get_trial(trial_id), reason):
                 retried = "; its configuration is queued to run again"
-        record = self.store.trial(self.config.name, number)
-        if record.state is TrialState.RUNNING:
-            self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
         self.log(f"trial {number} failed: {reason}{retried}")
 
 
