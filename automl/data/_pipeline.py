@@ -19,7 +19,7 @@ EVAL_BATCH_SIZE = 512
 #: Fixed parallelism instead of tf.data's autotuner. The autotuner runs a thread that an
 #: iterator waits for when it is destroyed, until the thread's next wake-up, which comes later
 #: the longer the fit ran: 0.7 s, 2 s and 6 s after a screening candidate's three fits on
-#: Fashion-MNIST, seconds a short budget cannot spare (BENCHMARKS.md, session 17). Gathering
+#: Fashion-MNIST, seconds a short budget cannot spare. Gathering
 #: a batch is light work that two calls in flight and two batches ready keep ahead of training.
 PARALLEL_CALLS = 2
 PREFETCH_BATCHES = 2

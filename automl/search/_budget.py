@@ -70,7 +70,7 @@ FINAL_SHARE = 0.5
 #: On small data, more: a full-data epoch is cheap, so the final run gains from every extra
 #: second, while 400 validation images can only tell apart leads that the first rungs show.
 #: Fashion-MNIST, 4,000 images, 300 s: 0.8903 and 0.8945 against 0.8796 and 0.8789 with 0.5,
-#: the same net in every final (BENCHMARKS.md, session 11).
+#: the same net in every final.
 SMALL_DATA_FINAL_SHARE = 0.75
 #: ...but never below this much screening: on a slow host the first rungs need it.
 MIN_SCREENING_S = 60.0
@@ -159,7 +159,7 @@ SIZE_ATTRS = tuple(field.name for field in fields(NetSize))
 #: A candidate is dropped before it trains only when its predicted pace is at least this far
 #: over the limit: on 23 measured Fashion-MNIST candidates each prediction from the ones
 #: measured before it was 0.47-1.36 times the measured pace, and one configuration measured
-#: twice differs by 1.45x (BENCHMARKS.md, session 20).
+#: twice differs by 1.45x (BENCHMARKS.md, "A candidate's pace, predicted before it trains").
 PREDICTION_MARGIN = 1.5
 #: ...and only once this many candidates of the study were measured.
 MIN_MEASURED = 3

@@ -137,7 +137,7 @@ class TrialReporter(keras.callbacks.Callback):
     learning rate has reached the schedule's floor, and the best-scoring epoch of a small
     validation split is mostly luck. On 400 validation images the best epoch came 6-8 epochs
     before the end and scored 0.2-0.6 points lower on the test split than the last, 3 seeds
-    of 3 (BENCHMARKS.md, session 25).
+    of 3 (BENCHMARKS.md, "The final run keeps its last epoch").
     """
 
     # Its batch hook only reads the clock: Keras may keep dispatching steps asynchronously.
@@ -267,10 +267,10 @@ class CostMeter(keras.callbacks.Callback):
     ``max_seconds_per_image`` (``too_slow``). The pace it decides on is the median of all the
     candidate's timed steps, once there are ``DECISION_STEPS`` of them: one step can take 1.4
     times another of the same fit, and on a busy host a stretch of steps runs slower; either
-    dropped candidates that were fast enough (BENCHMARKS.md, session 19).
+    dropped candidates that were fast enough.
 
     Steps timed while ``host_busy()`` said so (the next worker getting ready beside this one:
-    1.6 times slower steps for 12 s on 2 cores, BENCHMARKS.md, session 20) decide nothing, and
+    1.6 times slower steps for 12 s on 2 cores) decide nothing, and
     make the cost only if no other step was timed.
     """
 

@@ -66,8 +66,8 @@ def multiply_adds(model: keras.Model) -> int:
 def activation_values(model: keras.Model) -> int:
     """Values per image that the layers output: what the time of the layers that do a few
     operations per value (batch norm, activations, pooling, dropout) grows with. On a 2-core
-    host they took more of a small net's step than its convolutions (BENCHMARKS.md, session
-    20)."""
+    host they took more of a small net's step than its convolutions (BENCHMARKS.md, "A
+    candidate's pace, predicted before it trains")."""
     return sum(
         math.prod(layer.output.shape[1:])
         for layer in model.layers

@@ -90,7 +90,7 @@ def strong_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
 
 #: Below this many training images a full-data epoch is cheap, so the final phase trains for
 #: many epochs (3,600 Fashion-MNIST images: 50-200 in 150 s on 2 cores), and then a deeper net
-#: with a pooled head beats the strong default (BENCHMARKS.md, session 9).
+#: with a pooled head beats the strong default (BENCHMARKS.md, "The small-data net").
 SMALL_DATA_IMAGES = 10_000
 
 
@@ -99,7 +99,7 @@ def small_data_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
     one-pixel shifts and AdamW's weight decay 0.05: about twice the cost per image, and about a
     point better at equal time once it trains for dozens of epochs (3,600 Fashion-MNIST images,
     150 s: 0.895 against 0.884 on 10,000 other images; the shifts added 0.4 and 0.0 points with
-    two seeds, the decay 0.3 and 0.2 at 225 s: BENCHMARKS.md, sessions 10 and 16)."""
+    two seeds, the decay 0.3 and 0.2 at 225 s: BENCHMARKS.md, "The small-data net")."""
     params = strong_default(input_shape)
     params.update(
         convs_per_block=2,
@@ -128,11 +128,12 @@ def one_block_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
     1e-3, batch 64: the sampler's winner (seeded: its trial 7) of most 10-minute Fashion-MNIST
     searches on hosts where it trains 9-13 final epochs (0.925-0.933 test; 0.920 after 5 on a
     slow host), at 0.67-0.73 times the strong default's time per image (0.40-0.58 ms against
-    0.60-0.80 on a 2-core host; BENCHMARKS.md, sessions 16-23). Its screening scores undersell
+    0.60-0.80 on a 2-core host). Its screening scores undersell
     it: at the 1/2-data rung it scored 0.880 where a one-convolution net scored 0.885 and a
     64-filter one 0.893; trained for the final's 300 s, it reached 0.925 test, they 0.918 and
-    0.913 (session 23). Trained with label smoothing 0.1: for the final's 300 s it scored 0.5
-    and 0.8 points higher on the test split than without, with two seeds (session 24)."""
+    0.913. Trained with label smoothing 0.1: for the final's 300 s it scored 0.5
+    and 0.8 points higher on the test split than without, with two seeds (BENCHMARKS.md,
+    "Training recipes on the final run")."""
     params = _without_filters(strong_default(input_shape))
     params.update(
         n_blocks=1,

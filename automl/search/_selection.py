@@ -137,7 +137,7 @@ def lead_needed(p: float, q: float, images: int, challengers: int) -> float:
     it would all miss as often as one misses one standard error (Sidak's correction): one
     standard error for one challenger, 1.6 for three, 2.1 for ten. The best of several is
     chosen by its score, so its lead is partly luck (and on small data a fast starter's lead
-    after 4 epochs may not last the final's 30-50: BENCHMARKS.md, session 10)."""
+    after 4 epochs may not last the final's 30-50)."""
     z = NormalDist().inv_cdf((1 - CHANCE_WIN) ** (1 / max(1, challengers)))
     return z * standard_error(p, q, images)
 

@@ -79,7 +79,7 @@ class Supervisor:
         ready meanwhile: a new worker's imports and data loading take 5-15 s of a short budget
         on 2 cores. The first two start together, before anything trains: a worker getting
         ready beside a training one slows it, and the first candidate's pace (the strong
-        default's) is measured then (BENCHMARKS.md, session 19)."""
+        default's) is measured then."""
         worker = self._spare or self._start_worker()
         self._spare = self._start_worker(spare=True) if more_to_come else None
         process, messages = worker.process, worker.messages

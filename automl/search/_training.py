@@ -276,7 +276,7 @@ class Objective:
                     indices=indices,
                     callbacks=[schedule, meter],
                     # Only the rung's last score is reported: validating its first of two
-                    # epochs cost 6,000 images' pass per candidate (BENCHMARKS.md, session 17).
+                    # epochs cost 6,000 images' pass per candidate.
                     validate_at=[last],
                 )
             except FitAbandoned:

@@ -110,7 +110,7 @@ def _prepare(config: SearchConfig) -> DataSplits:
     data = config.open_task().load(config.data_dir, config.validation_fraction, config.seed)
     # TensorFlow's and Keras's modules are some 450,000 objects that live as long as the
     # process: frozen, they are skipped by the full collection after each trial (0.23 s -> 0.02 s
-    # a trial on 2 cores; BENCHMARKS.md, session 18).
+    # a trial on 2 cores).
     gc.freeze()
     return data
 

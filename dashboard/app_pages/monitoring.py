@@ -61,9 +61,7 @@ cols[3].metric("PSI", f"{drift.psi:.3f}" if drift else "—")
 
 st.plotly_chart(views.traffic_figure(view.per_minute), width="stretch")
 left, right = st.columns(2)
-left.plotly_chart(
-    views.shares_figure(view.classes, "class", "Predicted classes"), width="stretch"
-)
+left.plotly_chart(views.shares_figure(view.classes, "class", "Predicted classes"), width="stretch")
 right.plotly_chart(
     views.shares_figure(view.confidence, "confidence", "Top-1 confidence"), width="stretch"
 )

@@ -196,7 +196,7 @@ def test_the_log_says_why_a_higher_challenger_was_set_aside() -> None:
 
 
 def test_the_best_of_several_challengers_needs_a_larger_lead() -> None:
-    """A 5-minute search on 4,000 images (session 10): the small-data default 0.8175 after 4
+    """A 5-minute search on 4,000 images: the small-data default 0.8175 after 4
     epochs, the best of three sampled candidates 0.855. A lead of 3.75 points beats one
     standard error on 400 images (2.6 points), not the best-of-three bar (4.2 points)."""
     complete = optuna.trial.TrialState.COMPLETE
@@ -214,7 +214,7 @@ def test_the_best_of_several_challengers_needs_a_larger_lead() -> None:
 
 
 def test_a_known_good_configuration_that_went_further_keeps_its_last_score() -> None:
-    """A 5-minute search on 4,000 images on a slow host (session 19): the small-data default
+    """A 5-minute search on 4,000 images on a slow host: the small-data default
     alone through three rungs, the strong default stopped by the clock after the first."""
     complete = optuna.trial.TrialState.COMPLETE
     slow_starter = _screened(0, {1: 0.6325, 3: 0.805, 9: 0.83}, complete)

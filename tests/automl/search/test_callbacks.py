@@ -78,8 +78,7 @@ def test_a_fit_that_cannot_end_in_time_is_given_up(clock: Clock) -> None:
 
 
 def test_steps_timed_while_a_spare_worker_gets_ready_decide_nothing(clock: Clock) -> None:
-    """A net of 0.9 ms per image ran at 1.5 ms beside a worker getting ready (BENCHMARKS.md,
-    session 20): those steps neither drop it nor make its cost, unless no others were timed."""
+    """A net of 0.9 ms per image ran at 1.5 ms beside a worker getting ready: those steps neither drop it nor make its cost, unless no others were timed."""
     ready_at = clock.now + 2.0 + 20 * 0.1  # tracing, then 20 slow steps
     meter = CostMeter(64, max_seconds_per_image=0.001, host_busy=lambda: clock.now < ready_at)
     ran = _run(meter, clock, [2.0, *[0.1] * 20, *[0.05] * 30])
