@@ -54,11 +54,18 @@ def random_params(rng: random.Random) -> dict:
 
 
 def build_study(
-    url: str, study: str = "big", n_trials: int = 5000, n_epochs: int = 30, seed: int = 0
+    url: str,
+    study: str = "big",
+    n_trials: int = 5000,
+    n_epochs: int = 30,
+    seed: int = 0,
+    *,
+    param_values: bool = True,
 ) -> None:
     """A timed search's study: screening trials of every state on data fractions, a few final
     runs, the best ones with models and test evaluations. Values depend on the parameters, so
-    the analysis charts have something to find."""
+    the analysis charts have something to find. Trials go in bulk, past the store; with
+    ``param_values`` the store then lists their parameters' values as a search's would be."""
     rng = random.Random(seed)
     store = TrialStore(url)
     study_id = store.ensure_study(study, "fashion_mnist", 3, {"trials": n_trials}).id
@@ -132,6 +139,8 @@ def build_study(
                 )
             )  # fmt: skip
     store.promote(study, best[0]["number"], "bench")
+    if param_values:
+        store.rebuild_param_values(study)
     if not url.startswith("sqlite"):
         with store.engine.connect() as conn:  # what autovacuum does a minute after a bulk load
             conn.execute(text("ANALYZE"))

@@ -218,3 +218,31 @@ class PredictionRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ParamValueRow(Base):
+    """Each distinct value a study's trials gave a parameter that is not a real number, in the
+    text form the filters compare (``_queries.param_text``). Kept as trials record their
+    parameters, so the trials page lists a parameter's values by an index range instead of a
+    scan of every trial (migration 0007)."""
+
+    __tablename__ = "automl_param_values"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class ParamRangeRow(Base):
+    """The smallest and largest value of each numeric parameter of a study, kept likewise."""
+
+    __tablename__ = "automl_param_ranges"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)

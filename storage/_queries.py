@@ -7,12 +7,20 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, delete, func, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage._errors import StorageError
 from storage._mapping import as_utc, study_record
-from storage._models import ChampionRow, EvaluationRow, StudyRow, TrialRow
+from storage._models import (
+    ChampionRow,
+    EvaluationRow,
+    ParamRangeRow,
+    ParamValueRow,
+    StudyRow,
+    TrialRow,
+)
 from storage._records import (
     StudySummary,
     TrialFilter,
@@ -277,12 +285,103 @@ def record_setters(
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _insert(session: Session, table: type) -> Any:
+    """An INSERT that can skip or merge a row already there (both dialects say it alike)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def record_param_values(session: Session, trial: TrialRow, params: dict[str, Any]) -> None:
+    """Add a trial's parameters to its study's value lists and numeric ranges. Each value's
+    text comes from the database's own reading of the row, so it equals what the filters
+    compare; a value or range already there is kept (workers may race: both skip or merge)."""
+    for name, value in params.items():
+        if value is None:
+            continue
+        if not isinstance(value, float):  # categories, integers, flags, lists
+            text = param_text(name)
+            session.execute(
+                _insert(session, ParamValueRow)
+                .from_select(
+                    ["study_id", "name", "value"],
+                    select(TrialRow.study_id, literal(name), text).where(
+                        TrialRow.id == trial.id, text.is_not(None)
+                    ),
+                )
+                .on_conflict_do_nothing()
+            )
+        if _is_number(value):
+            upsert = _insert(session, ParamRangeRow).values(
+                study_id=trial.study_id, name=name, low=float(value), high=float(value)
+            )
+            session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["study_id", "name"],
+                    set_={
+                        "low": case(
+                            (upsert.excluded.low < ParamRangeRow.low, upsert.excluded.low),
+                            else_=ParamRangeRow.low,
+                        ),
+                        "high": case(
+                            (upsert.excluded.high > ParamRangeRow.high, upsert.excluded.high),
+                            else_=ParamRangeRow.high,
+                        ),
+                    },
+                )
+            )
+
+
+def rebuild_param_values(session: Session, study_id: int) -> None:
+    """A study's value lists and ranges made anew from all its trials (migration 0007, and
+    studies written without the store, like the dashboard benchmark's)."""
+    session.execute(delete(ParamValueRow).where(ParamValueRow.study_id == study_id))
+    session.execute(delete(ParamRangeRow).where(ParamRangeRow.study_id == study_id))
+    kinds: dict[str, Any] = {}
+    for params in session.scalars(
+        select(TrialRow.params)
+        .where(TrialRow.study_id == study_id)
+        .execution_options(yield_per=2000)
+    ):
+        for name, value in (params or {}).items():
+            if value is not None:
+                kinds.setdefault(name, value)
+    mine = TrialRow.study_id == study_id
+    for name, example in kinds.items():
+        if not isinstance(example, float):
+            text = param_text(name)
+            session.execute(
+                _insert(session, ParamValueRow)
+                .from_select(
+                    ["study_id", "name", "value"],
+                    select(TrialRow.study_id, literal(name), text)
+                    .where(mine, text.is_not(None))
+                    .distinct(),
+                )
+                .on_conflict_do_nothing()
+            )
+        if _is_number(example):
+            number = TrialRow.params[name].as_float()
+            low, high = session.execute(
+                select(func.min(number), func.max(number)).where(mine)
+            ).one()
+            if low is not None:
+                session.add(
+                    ParamRangeRow(study_id=study_id, name=name, low=float(low), high=float(high))
+                )
+
+
 __all__ = [
     "SORT_KEYS",
     "label_order",
     "param_label",
     "param_text",
     "param_type",
+    "rebuild_param_values",
+    "record_param_values",
     "record_setters",
     "sorted_trials",
     "study_row",

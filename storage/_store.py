@@ -33,6 +33,8 @@ from storage._models import (
     EpochRow,
     EvaluationRow,
     ExportRow,
+    ParamRangeRow,
+    ParamValueRow,
     PredictionRow,
     PromotionRow,
     StudyRow,
@@ -44,6 +46,8 @@ from storage._queries import (
     param_label,
     param_text,
     param_type,
+    rebuild_param_values,
+    record_param_values,
     sorted_trials,
     study_row,
     study_summaries,
@@ -191,10 +195,19 @@ class TrialStore:
             return trial_record(row, study_name)
 
     def set_trial_params(self, trial_id: int, params: dict[str, Any], param_count: int) -> None:
+        """A trial's parameters, and its study's lists of parameter values with them."""
         with self._scope() as session:
             row = session.get_one(TrialRow, trial_id)
             row.params = params
             row.param_count = param_count
+            session.flush()
+            record_param_values(session, row, params)
+
+    def rebuild_param_values(self, study_name: str) -> None:
+        """The study's parameter value lists and ranges made anew from its trials: for trials
+        written without ``set_trial_params`` (bulk loads, the dashboard benchmark)."""
+        with self._scope() as session:
+            rebuild_param_values(session, study_row(session, study_name).id)
 
     def record_epoch(
         self,
@@ -388,15 +401,23 @@ class TrialStore:
         with self._scope() as session:
             study = study_row(session, study_name)
             kind = param_type(session, study.id, name)
-            column = param_text(name)
             raw = list(
                 session.scalars(
-                    select(column)
-                    .where(TrialRow.study_id == study.id, column.is_not(None))
-                    .distinct()
+                    select(ParamValueRow.value)
+                    .where(ParamValueRow.study_id == study.id, ParamValueRow.name == name)
                     .limit(limit + 1)
                 )
             )
+            if not raw:  # a real number (never listed there), or a study not indexed
+                column = param_text(name)
+                raw = list(
+                    session.scalars(
+                        select(column)
+                        .where(TrialRow.study_id == study.id, column.is_not(None))
+                        .distinct()
+                        .limit(limit + 1)
+                    )
+                )
         if len(raw) > limit:
             return None
         return sorted(
@@ -414,7 +435,10 @@ class TrialStore:
             study = study_row(session, study_name)
             if param_type(session, study.id, name) not in (int, float):
                 return None
-            column = TrialRow.params[name].as_float()
+            kept = session.get(ParamRangeRow, (study.id, name))
+            if kept is not None:
+                return (kept.low, kept.high)
+            column = TrialRow.params[name].as_float()  # a study not indexed: read them all
             low, high = session.execute(
                 select(func.min(column), func.max(column)).where(TrialRow.study_id == study.id)
             ).one()

@@ -245,7 +245,7 @@ def _generated(url: str, n_trials: int = 400) -> TrialStore:
     sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
     from bench_dashboard import build_study
 
-    build_study(url, "big", n_trials=n_trials, n_epochs=4, seed=1)
+    build_study(url, "big", n_trials=n_trials, n_epochs=4, seed=1, param_values=False)
     return TrialStore(url)
 
 
@@ -285,6 +285,17 @@ def test_trial_pages_filter_sort_and_count_in_the_database(
     assert all(t.value is not None and t.value >= 0.8 for t in above.trials)
 
     # Parameters: categorical values as the store hands them back, numeric ranges, sorting.
+    # The generator writes trials in bulk, without the store's value lists: read from the
+    # trials themselves, then from the lists rebuilt, the answers are the same.
+    names = ("optimizer", "batch_norm", "dense_units", "filters", "learning_rate")
+    scanned = {n: (store.param_values("big", n), store.param_bounds("big", n)) for n in names}
+    store.rebuild_param_values("big")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM automl_param_values")).scalar() > 10
+        assert conn.execute(text("SELECT count(*) FROM automl_param_ranges")).scalar() >= 3
+    assert {n: (store.param_values("big", n), store.param_bounds("big", n)) for n in names} == (
+        scanned
+    )
     assert {"optimizer", "learning_rate", "filters", "batch_norm"} <= set(store.param_names("big"))
     optimizers = store.param_values("big", "optimizer")
     assert [label for _, label in optimizers] == ["adam", "adamw", "sgd"]
@@ -354,3 +365,37 @@ def test_trial_pages_filter_sort_and_count_in_the_database(
     store.record_epoch(running.id, 1, seconds=1.0, val_accuracy=0.5)
     assert store.study_stamp("big").updated_at > after.updated_at
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_recorded_parameters_keep_their_value_lists_and_ranges(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Trials recorded through the store keep each parameter's values and range as they go:
+    the trials page reads them without a scan, and they filter as the scan's would."""
+    store = TrialStore(request.getfixturevalue(f"{backend}_url"))
+    store.ensure_study("s", "digits", 1, {})
+    for number, (optimizer, units, rate, norm) in enumerate(
+        [("adam", 64, 1e-3, True), ("sgd", 0, 3e-2, False), ("adam", 256, 2e-4, True)]
+    ):
+        trial = store.start_trial("s", number)
+        params = {"optimizer": optimizer, "dense_units": units, "learning_rate": rate,
+                  "batch_norm": norm, "filters": [32, 64, 128][: number + 1]}  # fmt: skip
+        store.set_trial_params(trial.id, params, 1000)
+        store.set_trial_params(trial.id, params, 1000)  # a retried write adds nothing
+    with store.engine.connect() as conn:
+        listed = conn.execute(
+            text("SELECT name, count(*) FROM automl_param_values GROUP BY name ORDER BY name")
+        ).all()
+    assert listed == [("batch_norm", 2), ("dense_units", 3), ("filters", 3), ("optimizer", 2)]
+    assert [label for _, label in store.param_values("s", "optimizer")] == ["adam", "sgd"]
+    assert [label for _, label in store.param_values("s", "dense_units")] == ["0", "64", "256"]
+    assert [label for _, label in store.param_values("s", "batch_norm")] == ["false", "true"]
+    assert store.param_bounds("s", "learning_rate") == (2e-4, 3e-2)
+    assert store.param_bounds("s", "dense_units") == (0.0, 256.0)
+    sgd = next(raw for raw, label in store.param_values("s", "optimizer") if label == "sgd")
+    page = store.trial_page("s", TrialFilter(param="optimizer", param_values=(sgd,)))
+    assert [t.number for t in page.trials] == [1]
+    true = next(raw for raw, label in store.param_values("s", "batch_norm") if label == "true")
+    page = store.trial_page("s", TrialFilter(param="batch_norm", param_values=(true,)))
+    assert [t.number for t in page.trials] == [0, 2]
