@@ -20,6 +20,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 #: At most this many images or tensors in one request.
 MAX_BATCH = 256
+#: Requests answered at once; past this uvicorn answers 503 instead of queueing without end.
+MAX_CONCURRENT_REQUESTS = 256
 #: Paths anyone may call when a token is required (probes and scrapers carry no secrets).
 OPEN_PATHS = ("/v2/health/", "/metrics")
 
@@ -96,6 +98,7 @@ __all__ = [
     "BODY_TIMEOUT_S",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
+    "MAX_CONCURRENT_REQUESTS",
     "OPEN_PATHS",
     "HTTPError",
     "check_token",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from automl._errors import AutoMLError
 from automl.serve._holder import ModelHolder
+from automl.serve._http import MAX_CONCURRENT_REQUESTS
 from automl.serve._model import RUNTIMES, ServedModel
 from storage import TrialStore
 
@@ -130,7 +131,7 @@ def serve(
             port=port,
             log_level="warning",
             timeout_keep_alive=5,
-            limit_concurrency=256,  # past this, 503 instead of an ever-growing queue
+            limit_concurrency=MAX_CONCURRENT_REQUESTS,
         )
     finally:
         holder.close()
