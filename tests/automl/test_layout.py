@@ -118,3 +118,57 @@ def test_each_package_says_what_it_owns_and_exports_what_it_names(package: str) 
         assert len(module.__doc__.strip().splitlines()) == 1, module.__doc__
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+PROJECT = ROOT.parent
+
+
+def _project_imports() -> list[tuple[str, str]]:
+    """(importing module, imported module) for every import in automl/, storage/, dashboard/
+    (migrations aside: they belong to the store)."""
+    pairs = []
+    for top in ("automl", "storage", "dashboard"):
+        for path in (PROJECT / top).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            parts = path.relative_to(PROJECT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    pairs += [(name, alias.name) for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    pairs.append((name, node.module))
+                    pairs += [(name, f"{node.module}.{alias.name}") for alias in node.names]
+    return pairs
+
+
+def test_no_package_imports_another_packages_private_module() -> None:
+    """``a.b._c`` is ``a.b``'s own: only modules inside ``a.b`` import it."""
+    crossing = []
+    for importer, imported in _project_imports():
+        parts = imported.split(".")
+        private = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
+        if private is None or parts[0] not in ("automl", "storage", "dashboard"):
+            continue
+        owner = ".".join(parts[:private])
+        if not (importer == owner or importer.startswith(owner + ".")):
+            crossing.append(f"{importer} imports {imported}")
+    assert not crossing, "\n".join(crossing)
+
+
+def test_the_store_and_the_dashboard_keep_to_their_side() -> None:
+    """The store imports no TensorFlow, Keras, Optuna or search code; the dashboard runs no
+    SQL of its own (its actions call the release stage's public functions)."""
+    wrong = [
+        f"{importer} imports {imported}"
+        for importer, imported in _project_imports()
+        if (
+            importer.startswith("storage")
+            and imported.split(".")[0] in ("tensorflow", "keras", "optuna", "automl")
+        )
+        or (
+            importer.startswith("dashboard")
+            and imported.split(".")[0] in ("sqlalchemy", "tensorflow", "keras")
+        )
+    ]
+    assert not wrong, "\n".join(wrong)
