@@ -29,7 +29,7 @@ _CHUNK = 256
 #: Images copied at a time when the cache is put in split order (memory stays flat).
 REORDER_CHUNK = 4096
 #: Bumped when the cache's layout changes, so that an older cache is rebuilt, not misread.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 # ---------------------------------------------------------------- parallel work

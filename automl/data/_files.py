@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,29 +30,45 @@ _IDX_DTYPES = {
 }
 
 
+#: The most an IDX or .npz array may declare: a header promising more is refused before
+#: anything is read (a real data set of small images is well under it).
+MAX_ARRAY_BYTES = 8 * 1024**3
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Decode one IDX file: 2 zero bytes, a dtype code, the number of dims, big-endian sizes."""
+    """Decode one IDX file: 2 zero bytes, a dtype code, the number of dims, big-endian sizes,
+    then exactly the data they promise. Never reads more than that: a gzip bomb (a few MB that
+    inflate to gigabytes) is refused after its first extra byte."""
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataError(f"{path} is not an IDX file (bad magic number)")
+            ndim = magic[3]
+            sizes = handle.read(4 * ndim)
+            if ndim == 0 or len(sizes) < 4 * ndim:
+                raise DataError(f"{path} is not an IDX file (truncated header)")
+            dims = [int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            expected = math.prod(dims) * dtype.itemsize
+            shape = "x".join(map(str, dims))
+            if expected > MAX_ARRAY_BYTES:
+                raise DataError(
+                    f"{path} declares {shape} values, {expected:,} bytes: more than the "
+                    f"{MAX_ARRAY_BYTES:,} an array may hold"
+                )
+            data = handle.read(expected)
+            extra = handle.read(1)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise DataError(f"{path} is not an IDX file (truncated header)")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header != expected:
+    if len(data) != expected or extra:
+        found = f"{len(data)}" if len(data) != expected else f"more than {expected}"
         raise DataError(
-            f"{path} is truncated or corrupt: header promises {expected} bytes of "
-            f"{'x'.join(map(str, dims))} data, file has {len(data) - header}"
+            f"{path} is truncated or corrupt: header promises {expected} bytes of {shape} data, "
+            f"file has {found}"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return np.frombuffer(data, dtype=dtype).reshape(dims)
 
 
 def _find(data_dir: Path, stem: str) -> Path | None:
@@ -87,6 +105,13 @@ def load_npz(path: Path) -> RawData:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
             if missing:
                 raise DataError(f"{path} lacks the arrays {', '.join(missing)}")
+            for key in NPZ_KEYS:  # the sizes the archive declares, before anything inflates
+                size = archive.zip.getinfo(f"{key}.npy").file_size
+                if size > MAX_ARRAY_BYTES:
+                    raise DataError(
+                        f"{path}: {key} inflates to {size:,} bytes, more than the "
+                        f"{MAX_ARRAY_BYTES:,} an array may hold"
+                    )
             arrays = {key: archive[key] for key in NPZ_KEYS}
     except DataError:
         raise

@@ -7,6 +7,9 @@ training. Pillow only; no TensorFlow.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,16 @@ MIN_SIDE = 8
 #: The automatic size: the median short side of the images, clamped to what a small CNN
 #: trains in minutes on a CPU.
 AUTO_SIZE_RANGE = (16, 64)
+#: Images past this many pixels as decoded are skipped, from their header, before any is
+#: decoded (a decompression bomb, a poster-sized scan): decoding costs 3 to 4 bytes a pixel in
+#: each decoding process. A JPEG counts at the scale it is decoded at: its decoder reduces it
+#: by up to 8 per side on the way (Pillow's ``draft``), since the model sees at most 512.
+MAX_DECODED_PIXELS = 40_000_000
+#: Rows of a deep (16-bit, 32-bit) greyscale image rescaled to 8 bits at a time.
+_ROWS_AT_A_TIME = 512
+#: A JPEG is decoded at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps this many times the
+#: model's side: the resize that follows still averages over several pixels.
+DRAFT_MARGIN = 2
 
 
 @dataclass(frozen=True)
@@ -105,19 +118,45 @@ def probe(path: Path) -> tuple[int, int, bool]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _bombs_are_ours(), Image.open(path) as image:
             width, height = image.size
+            check_decoded_size(image)
             grey = image.mode in GREY_MODES or (image.mode == "P" and _grey_palette(image))
             orientation = image.getexif().get(0x0112, 1)
     except UnidentifiedImageError:
         raise Unreadable("not an image") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Image.DecompressionBombError:  # Pillow's own limit, past 2 x 89 megapixels
+        raise Unreadable(f"too large (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+    except Unreadable:
+        raise
+    except Exception as exc:  # whatever a damaged or hostile header makes Pillow raise
         raise Unreadable(f"unreadable ({_short(exc)})") from None
     if orientation in (5, 6, 7, 8):  # rotated by 90 degrees: the stored sides swap
         width, height = height, width
     if min(width, height) < MIN_SIDE:
         raise Unreadable(f"smaller than {MIN_SIDE} pixels ({width}x{height})")
     return width, height, grey
+
+
+@contextmanager
+def _bombs_are_ours() -> Iterator[None]:
+    """Pillow warns of images past 89 megapixels: ``check_decoded_size`` decides instead."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def check_decoded_size(image) -> None:
+    """Raise Unreadable when the opened (not yet decoded) image would decode past
+    MAX_DECODED_PIXELS; a JPEG counts at its smallest decoding scale."""
+    width, height = image.size
+    pixels = width * height // (64 if image.format == "JPEG" else 1)
+    if pixels > MAX_DECODED_PIXELS:
+        raise Unreadable(
+            f"too large ({width}x{height} pixels; the limit is {MAX_DECODED_PIXELS:,} as decoded)"
+        )
 
 
 def _grey_palette(image) -> bool:
@@ -131,13 +170,21 @@ def decode_image(path: Path, options: ImageOptions) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _bombs_are_ours(), Image.open(path) as image:
+            check_decoded_size(image)
             image.seek(0)  # an animated GIF or multi-page TIFF: its first frame
+            if image.format == "JPEG" and options.image_size:  # decoded at a reduced scale
+                side = DRAFT_MARGIN * options.image_size
+                image.draft(image.mode, (side, side))
             image.load()  # a truncated file fails here, not later
             return prepare_image(image, options)
     except UnidentifiedImageError:
         raise Unreadable("not an image") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except Image.DecompressionBombError:
+        raise Unreadable(f"too large (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+    except Unreadable:
+        raise
+    except Exception as exc:  # whatever a damaged or hostile file makes a decoder raise
         raise Unreadable(f"unreadable ({_short(exc)})") from None
 
 
@@ -167,9 +214,13 @@ def _to_colour(image, options: ImageOptions):
     from PIL import Image
 
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image)  # as stored: 2 or 4 bytes a pixel
         top = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
-        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).round().astype(np.uint8))
+        grey = np.empty(values.shape, np.uint8)
+        for start in range(0, len(values), _ROWS_AT_A_TIME):  # never a float copy of it all
+            rows = values[start : start + _ROWS_AT_A_TIME].astype(np.float32)
+            grey[start : start + _ROWS_AT_A_TIME] = np.clip(rows / top * 255.0, 0, 255).round()
+        image = Image.fromarray(grey)
     if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
         image.mode == "P" and "transparency" in image.info
     ):

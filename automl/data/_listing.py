@@ -39,8 +39,18 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
 
 
-def _walk(folder: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
-    """Files under ``folder``, sorted; hidden files and folders are skipped and counted."""
+#: Why a link is skipped: a folder's data set is what lies in the folder.
+OUTSIDE = "a link to outside the folder"
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """A link (a file's, or a folder's) whose target lies outside ``root`` (resolved)."""
+    return path.is_symlink() and not path.resolve().is_relative_to(root)
+
+
+def _walk(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
+    """Files under ``folder``, sorted; hidden files and folders, and links out of ``root``,
+    are skipped and counted (links to folders are not followed)."""
     for current, dirs, files in os.walk(folder):
         for name in sorted(d for d in dirs if _hidden(d)):
             skipped.append((str(Path(current) / name), "hidden folder"))
@@ -49,15 +59,19 @@ def _walk(folder: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
             path = Path(current) / name
             if _hidden(name):
                 skipped.append((str(path), "hidden file"))
+            elif _outside(path, root):
+                skipped.append((str(path), OUTSIDE))
             else:
                 yield path
 
 
-def _class_folders(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+def _class_folders(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
     folders, loose = [], []
     for child in sorted(folder.iterdir()):
         if _hidden(child.name):
             skipped.append((str(child), "hidden"))
+        elif _outside(child, root):
+            skipped.append((str(child), OUTSIDE))
         elif child.is_dir():
             folders.append(child)
         else:
@@ -77,7 +91,8 @@ def _class_folders(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
 def list_folder(root: Path) -> Listing:
     """``root/<class>/**`` files, or ``root/{train,validation|val,test}/<class>/**``."""
     skipped: list[tuple[str, str]] = []
-    top = _class_folders(root, skipped)
+    real_root = root.resolve()
+    top = _class_folders(root, real_root, skipped)
     split_folders = [d for d in top if d.name.lower() in SPLIT_ALIASES]
     if split_folders and len(split_folders) != len(top):
         others = ", ".join(sorted(d.name for d in top if d not in split_folders))
@@ -87,9 +102,11 @@ def list_folder(root: Path) -> Listing:
     groups = [(d, SPLIT_ALIASES[d.name.lower()]) for d in split_folders] or [(root, None)]
     entries = []
     for folder, split in groups:
-        classes = top if split is None else _class_folders(folder, skipped)
+        classes = top if split is None else _class_folders(folder, real_root, skipped)
         for class_folder in classes:
-            entries.extend(Entry(p, class_folder.name, split) for p in _walk(class_folder, skipped))
+            entries.extend(
+                Entry(p, class_folder.name, split) for p in _walk(class_folder, real_root, skipped)
+            )
     return Listing(entries, skipped)
 
 

@@ -143,6 +143,39 @@ def test_a_folder_of_class_folders_skips_and_counts_bad_files(tmp_path: Path) ->
     assert data.images.shape == (25, 20, 20, 3)
 
 
+def test_images_too_large_to_decode_are_skipped_and_a_big_jpeg_is_decoded_reduced(
+    tmp_path: Path,
+) -> None:
+    """A decompression bomb (400 megapixels in a small PNG), a 49-megapixel PNG (over the
+    40-megapixel limit) and a 49-megapixel JPEG (decoded at 1/8 scale: under it)."""
+    root = write_tree(tmp_path / "drawings", {"cat": 10, "dog": 10})
+    Image.new("1", (20_000, 20_000)).save(root / "cat" / "bomb.png")
+    Image.new("L", (7_000, 7_000), 255).save(root / "dog" / "poster.png")
+    Image.new("RGB", (7_000, 7_000), (0, 0, 250)).save(root / "dog" / "photo.jpg", quality=50)
+    data = build(root, tmp_path, RGB)
+    listed = data.skipped_list.read_text()
+    assert "bomb.png\ttoo large (over" in listed
+    assert "poster.png\ttoo large (7000x7000 pixels; the limit is 40,000,000 as decoded)" in listed
+    assert data.skipped == 2 and len(data.labels) == 21  # the big JPEG is in, and blue
+    files = json.loads((data.folder / "meta.json").read_text())["files"]
+    photo = data.images[files.index(str(root / "dog" / "photo.jpg"))]
+    assert photo[..., 2].min() > 200 and photo[..., 0].max() < 40
+
+
+def test_links_out_of_the_folder_are_skipped_and_counted(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "photos", {"cat": 10, "dog": 10})
+    private = write_tree(tmp_path / "private", {"secret": 3})
+    (root / "cat" / "elsewhere.png").symlink_to(private / "secret" / "0.png")
+    (root / "bird").symlink_to(private / "secret", target_is_directory=True)
+    (root / "dog" / "again.png").symlink_to(root / "dog" / "0.png")  # inside: kept
+    data = build(root, tmp_path, RGB)
+    assert data.class_names == ("cat", "dog") and len(data.labels) == 21
+    listed = data.skipped_list.read_text()
+    assert f"{root / 'cat' / 'elsewhere.png'}\ta link to outside the folder" in listed
+    assert f"{root / 'bird'}\ta link to outside the folder" in listed
+    assert data.skipped == 2
+
+
 def test_greyscale_is_chosen_only_when_every_image_is(tmp_path: Path) -> None:
     root = tmp_path / "scans"
     for name in ("a", "b"):

@@ -159,3 +159,36 @@ def test_only_tasks_whose_mirror_images_occur_are_flipped() -> None:
         "cifar10": True,
         "digits": False,
     }
+
+
+def test_a_gzip_bomb_is_refused_after_what_its_header_declares(tmp_path: Path) -> None:
+    """10 images of 28x28 declared, then 64 MB of zeros that gzip packs into 64 KB: refused at
+    the first byte past the declared 7,840, never inflated whole."""
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    header = struct.pack(">BBBBIII", 0, 0, 0x08, 3, 10, 28, 28)
+    with gzip.open(bomb, "wb") as handle:
+        handle.write(header)
+        for _ in range(64):
+            handle.write(bytes(1024 * 1024))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(
+        DataError, match="header promises 7840 bytes of 10x28x28 data, file has more"
+    ):
+        read_idx(bomb)
+
+
+def test_an_array_declared_past_the_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automl.data import _files
+
+    huge = tmp_path / "huge-idx3-ubyte"
+    huge.write_bytes(struct.pack(">BBBBIII", 0, 0, 0x08, 3, 4_000_000_000, 4_000, 4_000))
+    with pytest.raises(DataError, match="declares 4000000000x4000x4000 values"):
+        read_idx(huge)
+    arrays = {key: np.zeros((40, 8, 8), np.uint8) for key in ("x_train", "x_test")}
+    arrays |= {key: np.arange(40) % 10 for key in ("y_train", "y_test")}
+    np.savez_compressed(tmp_path / "digits.npz", **arrays)
+    monkeypatch.setattr(_files, "MAX_ARRAY_BYTES", 1_000)  # 40 x 8 x 8 = 2,560 bytes inflate
+    with pytest.raises(DataError, match="x_train inflates to"):
+        _files.load_npz(tmp_path / "digits.npz")
