@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl._errors import AutoMLError
-from automl.search._artifact_store import ArtifactStore, fetch_verified, sha256_of, store_of
+from automl.search._artifact_store import ArtifactStore, fetch_verified, sha256_of
 from storage import ArtifactRecord, TrialFilter, TrialStore
 
 if TYPE_CHECKING:
@@ -50,12 +50,16 @@ class ArtifactKeeper:
         return saved
 
     def prune(self) -> None:
+        """Forget the models of trials no longer among the best k and delete their files, only
+        where this keeper puts a trial's model: a location recorded elsewhere (another store,
+        an edited database) is forgotten, never deleted."""
         keep = set(self._top_numbers())
         for artifact in self.store.artifacts(self.study_name):
             if artifact.trial_number not in keep:
                 self.store.delete_artifact(self.study_name, artifact.trial_number)
-                artifact_store, key = store_of(artifact.location)
-                artifact_store.remove(key)
+                key = model_key(self.study_name, artifact.trial_number)
+                if artifact.location == self.artifacts.location(key):
+                    self.artifacts.remove(key)
 
 
 def verified_artifact(

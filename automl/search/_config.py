@@ -19,7 +19,7 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("auto", "hyperband", "median", "sha", "none")
 CLASS_WEIGHTS = ("none", "balanced")
 DEFAULT_TRIALS = 20
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 def default_data_dir() -> Path | None:
@@ -100,7 +100,7 @@ class SearchConfig:
             raise AutoMLError(
                 f"unknown --class-weight {self.class_weight!r}; choose none or balanced"
             )
-        if self.study_name is not None and not _STUDY_NAME.match(self.study_name):
+        if self.study_name is not None and not _STUDY_NAME.fullmatch(self.study_name):
             raise AutoMLError(
                 f"invalid study name {self.study_name!r}: use letters, digits, '.', '_' or '-'"
             )

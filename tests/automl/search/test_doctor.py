@@ -109,3 +109,27 @@ def test_doctor_on_an_unknown_study_is_one_line(tmp_path: Path, capsys) -> None:
     TrialStore(url)
     assert main(["doctor", "--study", "nope", "--storage", url]) == 2
     assert capsys.readouterr().err.strip().startswith("automl: error:")
+
+
+def test_pruning_deletes_only_where_the_keeper_puts_models(tmp_path: Path) -> None:
+    """A recorded location outside the models' folder (an edited database) is forgotten when
+    its trial drops out of the best k, never deleted."""
+    from automl.search import ArtifactKeeper, open_artifact_store
+
+    store = TrialStore(f"sqlite:///{tmp_path / 'a.db'}")
+    store.ensure_study("s", "digits", 1, {})
+    artifacts = open_artifact_store(tmp_path / "artifacts")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("not a model")
+    kept_file = tmp_path / "artifacts" / "s" / "trial-00001.keras"
+    kept_file.parent.mkdir(parents=True)
+    kept_file.write_bytes(b"model")
+    for number, value in enumerate([0.5, 0.6, 0.9]):
+        trial = store.start_trial("s", number)
+        store.finish_trial(trial.id, TrialState.COMPLETE, value=value)
+    store.save_artifact("s", 0, str(precious), 11, "0" * 64)  # points outside the folder
+    store.save_artifact("s", 1, str(kept_file), 5, "1" * 64)
+    ArtifactKeeper(store, "s", artifacts, keep=1).prune()  # only trial 2 is among the best 1
+    assert store.artifacts("s") == []
+    assert precious.read_text() == "not a model"  # forgotten, not deleted
+    assert not kept_file.exists()  # its own file: deleted
