@@ -45,6 +45,11 @@ class Service:
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await self.batcher.predict(model, batch)
+        if not np.isfinite(probabilities).all():  # inputs far outside [0, 1] overflow a layer
+            raise BadInput(
+                "the model's output is not a number for these inputs: send images scaled to "
+                "[0, 1] as in training"
+            )
         if self.keep_inputs is not None:
             name = "".join(c for c in request.state.request_id if c.isalnum() or c in "-_")
             path = self.keep_inputs / f"{name or uuid.uuid4().hex}.npy"

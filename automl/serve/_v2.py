@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
 from starlette.requests import Request
 
 from automl.serve._http import MAX_BATCH, json_body, numbers
@@ -56,13 +56,17 @@ def routes(service: Service) -> list[RouteSpec]:
         if tensor.get("datatype") != "FP32":
             raise BadInput(f'datatype must be "FP32", got {tensor.get("datatype")!r}')
         shape = tensor.get("shape")
-        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        if not (
+            isinstance(shape, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
             raise BadInput('"shape" must be a list of non-negative integers')
-        if int(np.prod(shape)) > MAX_BATCH * np.prod(model.info.input_shape[1:]):
+        values = math.prod(shape)  # Python integers: no overflow, however large the sizes
+        if values > MAX_BATCH * math.prod(model.info.input_shape[1:]):
             raise BadInput(f"at most {MAX_BATCH} inputs per request")
         data = numbers(tensor.get("data"))
-        if data.size != int(np.prod(shape)):
-            raise BadInput(f"shape {shape} needs {int(np.prod(shape))} values, got {data.size}")
+        if data.size != values:
+            raise BadInput(f"shape {shape} needs {values} values, got {data.size}")
         probabilities = await service.predict(request, model, data.reshape(shape))
         response: dict[str, Any] = {
             "model_name": model.info.name,

@@ -197,7 +197,7 @@ def test_predict_with_files_and_metrics(served: Served, digits_images) -> None:
     assert first["file"] == "a.png" and first["label"] == str(int(expected[0].argmax()))
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
 
-    status, text = served.call("/metrics")
+    status, text = served.call("/metrics", headers=AUTH)
     assert status == 200
     families = {f.name: f for f in text_string_to_metric_families(text)}
     requests = {
@@ -235,12 +235,25 @@ def test_predict_with_files_and_metrics(served: Served, digits_images) -> None:
         ("/v1/models/{name}:predict", {"rows": []}, 400, 'either "instances"'),
         ("/predict", b"plain", 400, "multipart"),
         ("/no/such/path", None, 404, "no such endpoint"),
+        # Hostile bodies: each once a 500 with a traceback.
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 8, 8, 1],
+          "datatype": "FP32", "data": [3e38] * 64}]}, 400, "output is not a number"),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [4294967296,
+          4294967296], "datatype": "FP32", "data": []}]}, 400, "at most 256 inputs"),
+        ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [],
+          "datatype": "FP32", "data": [0.5]}]}, 400, "expected inputs of shape"),
+        ("/v2/models/{name}/infer", b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+        ("/v2/models/{name}/infer", b'{"inputs": [{"name": "input", "shape": [1, 8, 8, 1], '
+          b'"datatype": "FP32", "data": [' + b"9" * 400 + b"]}]}", 400, "fit FP32"),
+        ("/v1/models/{name}:predict", {"instances": [[[[1e39]]]]}, 400, "each instance must"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_a_4xx_json_error(served: Served, path, body, status, message) -> None:
     got, answer = served.call(path.format(name=served.study), body, headers=AUTH)
     assert got == status and message in answer["error"], answer
     assert served.call("/v2/health/live") == (200, {"live": True})  # still serving
+    _, text = served.call("/metrics", headers=AUTH)
+    assert "NaN" not in text  # a refused answer never reaches the confidence histogram
 
 
 def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
@@ -270,7 +283,8 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
         f"/v2/models/{served.study}", headers={"Authorization": "Bearer wrong-token-here"}
     )
     assert status == 401
-    assert served.call("/metrics")[0] == 200  # probes and scrapers need no token
+    assert served.call("/v2/health/ready")[0] == 200  # probes need no token...
+    assert served.call("/metrics")[0] == 401  # ...but who asked for what is not for anyone
     assert served.call("/v2/health/live", method="POST")[0] == 405
 
 
