@@ -53,7 +53,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-inputs",
         type=Path,
         metavar="DIR",
-        help="save each answered request's inputs (as the model saw them) as DIR/<request id>.npy",
+        help="save each answered request's inputs (as the model saw them) as DIR/<request id>-<12 hex>.npy",
     )
     add_storage(parser)
 

@@ -56,7 +56,7 @@ def create_app(
     trial store's ``record_predictions``), in batches from a background thread.
     ``batch_window_ms``: how long a request waits for others to share its model call.
     ``keep_inputs``: a folder where each answered request's inputs, as the model saw them, are
-    saved as ``<request id>.npy`` (opt-in: they may be personal data)."""
+    saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data)."""
     metrics = Metrics.create()
     service = Service(holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs)
     prediction_log = (

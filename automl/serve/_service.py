@@ -50,9 +50,9 @@ class Service:
                 "the model's output is not a number for these inputs: send images scaled to "
                 "[0, 1] as in training"
             )
-        if self.keep_inputs is not None:
+        if self.keep_inputs is not None:  # named by the server: no client overwrites another's
             name = "".join(c for c in request.state.request_id if c.isalnum() or c in "-_")
-            path = self.keep_inputs / f"{name or uuid.uuid4().hex}.npy"
+            path = self.keep_inputs / f"{name}-{uuid.uuid4().hex[:12]}.npy"
             await run_in_threadpool(np.save, path, batch)
         top = probabilities.argmax(axis=1)
         request.state.model, request.state.answers = model, []

@@ -325,6 +325,14 @@ def test_concurrent_requests_share_a_model_call(
     try:
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(infer, range(8)))
+        # Two clients naming their requests alike (or like a path) keep two files, in the folder.
+        same = {"inputs": [{"name": "input", "shape": [1, 8, 8, 1], "datatype": "FP32",
+                            "data": images[0].ravel().tolist()}]}  # fmt: skip
+        for _ in range(2):
+            status, _ = other.call(
+                f"/v2/models/{served.study}/infer", same, headers={"X-Request-Id": "../../same"}
+            )
+            assert status == 200
     finally:
         model.run = original  # type: ignore[method-assign]
         server.should_exit = True  # type: ignore[attr-defined]
@@ -336,7 +344,9 @@ def test_concurrent_requests_share_a_model_call(
     assert [status for status, _ in results[6:]] == [400, 400]
     assert sum(calls) == 6 and max(calls) > 1  # fewer model calls than requests
     saved = sorted(kept.glob("*.npy"))
-    assert len(saved) == 6  # the two refused requests kept nothing
+    assert len(saved) == 8  # the two refused requests kept nothing
+    assert sorted(p.name[:5] for p in saved if p.name.startswith("same")) == ["same-", "same-"]
+    assert {p.parent for p in kept.rglob("*.npy")} == {kept}
     assert any(np.allclose(np.load(path), images[:1]) for path in saved)
 
 
