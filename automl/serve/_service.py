@@ -42,6 +42,7 @@ class Service:
     async def predict(self, request: Request, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         """Class probabilities for ``batch``; each answer is counted in the metrics and kept
         on ``request.state`` for the prediction log."""
+        batch = np.atleast_1d(batch)  # a tensor of shape [] is refused by its shape, below
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await self.batcher.predict(model, batch)
