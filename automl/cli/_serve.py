@@ -40,6 +40,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--token-file", type=Path, help="a file holding the bearer token")
     parser.add_argument(
+        "--allowed-hosts",
+        type=lambda text: tuple(text.split(",")),
+        default=SERVE["allowed_hosts"],
+        help="the host names it answers to, comma-separated, or '*' (default: the loopback "
+        "names when bound to loopback, else any)",
+    )
+    parser.add_argument(
         "--batch-window-ms",
         type=float,
         default=SERVE["batch_window_ms"],
@@ -63,7 +70,9 @@ def serve(args: argparse.Namespace) -> int:
     from automl.serve import model_holder, read_token
     from automl.serve import serve as run_server
 
-    config = ServeConfig(args.host, args.port, args.runtime, args.batch_window_ms)
+    config = ServeConfig(
+        args.host, args.port, args.runtime, args.batch_window_ms, args.allowed_hosts
+    )
     token = read_token(args.token_file, config.host, args.no_auth)
     if args.keep_inputs is not None:
         try:
@@ -90,6 +99,7 @@ def serve(args: argparse.Namespace) -> int:
             store,
             config.batch_window_ms,
             args.keep_inputs,
+            config.allowed_hosts,
         )
     finally:
         store.close()

@@ -28,9 +28,11 @@ from automl.serve import _predict, _v1, _v2
 from automl.serve._batching import MicroBatcher
 from automl.serve._holder import ModelHolder
 from automl.serve._http import (
+    LOOPBACK_HOSTS,
     MAX_BATCH,
     OPEN_PATHS,
     HTTPError,
+    check_origin,
     check_token,
     not_allowed,
     not_found,
@@ -50,13 +52,16 @@ def create_app(
     write_log: Callable[[Sequence[PredictionRecord]], None] | None = None,
     batch_window_ms: float = 0.0,
     keep_inputs: Path | None = None,
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
 ) -> Starlette:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
     trial store's ``record_predictions``), in batches from a background thread.
     ``batch_window_ms``: how long a request waits for others to share its model call.
     ``keep_inputs``: a folder where each answered request's inputs, as the model saw them, are
-    saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data)."""
+    saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data).
+    ``allowed_hosts``: the Host names it answers to (``*``: any); unsafe requests from other
+    web sites are refused whatever they are."""
     metrics = Metrics.create()
     service = Service(holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs)
     prediction_log = (
@@ -93,6 +98,7 @@ def create_app(
             ]
             metrics.in_flight.inc()
             try:
+                check_origin(request, allowed_hosts)
                 if token and not request.url.path.startswith(OPEN_PATHS):
                     check_token(request, token)
                 result = await handler(request)

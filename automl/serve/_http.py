@@ -30,6 +30,14 @@ INLINE_JSON_BYTES = 64 * 1024
 OPEN_PATHS = ("/v2/health/",)
 
 
+#: The names a server bound to loopback answers to: any other Host header is a browser led
+#: there by a rebound DNS name (DNS rebinding), refused.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: Methods that change nothing: a cross-site page may send them (they answer nothing secret
+#: past the token check).
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -42,6 +50,36 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"{request.method} is not allowed here"}, status_code=405)
+
+
+def host_name(header: str) -> str:
+    """``example.com:8080`` -> ``example.com``; ``[::1]:8080`` -> ``::1``; lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def check_origin(request: Request, allowed_hosts: tuple[str, ...]) -> None:
+    """Refuse a request whose Host is not one this server answers to (``*``: any), and an
+    unsafe one that a browser sent from another site: by ``Sec-Fetch-Site``, else by an
+    ``Origin`` whose host is not the request's own. Clients that are not browsers send
+    neither header and are not affected."""
+    host = host_name(request.headers.get("host", ""))
+    if "*" not in allowed_hosts and host not in allowed_hosts:
+        raise HTTPError(421, f"this server does not answer to the host name {host!r}")
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise HTTPError(403, f"refused: a {site} request from a web page")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        origin_host = host_name(origin.split("://", 1)[-1].split("/", 1)[0])
+        if origin_host != host:
+            raise HTTPError(403, f"refused: a request from a web page at {origin!r}")
+    elif origin == "null":
+        raise HTTPError(403, "refused: a request from a web page with an opaque origin")
 
 
 def check_token(request: Request, token: str) -> None:
@@ -111,12 +149,16 @@ def numbers(data: Any) -> np.ndarray:
 __all__ = [
     "BODY_TIMEOUT_S",
     "INLINE_JSON_BYTES",
+    "LOOPBACK_HOSTS",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
     "MAX_CONCURRENT_REQUESTS",
     "OPEN_PATHS",
+    "SAFE_METHODS",
     "HTTPError",
+    "check_origin",
     "check_token",
+    "host_name",
     "json_body",
     "not_allowed",
     "not_found",

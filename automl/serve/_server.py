@@ -9,7 +9,7 @@ from pathlib import Path
 
 from automl._errors import AutoMLError
 from automl.serve._holder import ModelHolder
-from automl.serve._http import MAX_CONCURRENT_REQUESTS
+from automl.serve._http import LOOPBACK_HOSTS, MAX_CONCURRENT_REQUESTS, host_name
 from automl.serve._model import RUNTIMES, ServedModel
 from storage import TrialStore
 
@@ -29,12 +29,21 @@ class ServeConfig:
     #: Concurrent requests share one model call, waiting up to this long (0: off; 2 ms gave
     #: 3-10 % more requests per second in bench/bench_serve.py).
     batch_window_ms: float = 2.0
+    #: The Host names it answers to; empty: the loopback names when bound to loopback, any
+    #: other way (a token guards it there). A browser led by a rebound DNS name is refused.
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise AutoMLError(f"--port must be 1-65535, got {self.port}")
         if not 0 <= self.batch_window_ms <= 1000:
             raise AutoMLError(f"--batch-window-ms must be 0-1000, got {self.batch_window_ms:g}")
+        if not self.allowed_hosts:
+            default = LOOPBACK_HOSTS if is_loopback(self.host) else ("*",)
+            object.__setattr__(self, "allowed_hosts", default)
+        object.__setattr__(
+            self, "allowed_hosts", tuple(host_name(h) for h in self.allowed_hosts if h.strip())
+        )
         if self.runtime not in RUNTIMES:
             raise AutoMLError(
                 f"unknown --runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}"
@@ -98,6 +107,7 @@ def serve(
     store: TrialStore | None,
     batch_window_ms: float = 0.0,
     keep_inputs: Path | None = None,
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
@@ -126,6 +136,7 @@ def serve(
                 store.record_predictions if store else None,
                 batch_window_ms,
                 keep_inputs,
+                allowed_hosts,
             ),
             host=host,
             port=port,

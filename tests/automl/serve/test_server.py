@@ -283,6 +283,14 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
         f"/v2/models/{served.study}", headers={"Authorization": "Bearer wrong-token-here"}
     )
     assert status == 401
+    # A web page on another site, or one led here by a rebound DNS name, is refused.
+    status, answer = served.call(
+        f"/v2/models/{served.study}/infer", b"{}",
+        headers={**AUTH, "Origin": "https://attacker.example", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert status == 403 and "attacker.example" in answer["error"]
+    status, answer = served.call("/v2/health/live", headers={"Host": "attacker.example:80"})
+    assert status == 421 and "attacker.example" in answer["error"]
     assert served.call("/v2/health/ready")[0] == 200  # probes need no token...
     assert served.call("/metrics")[0] == 401  # ...but who asked for what is not for anyone
     assert served.call("/v2/health/live", method="POST")[0] == 405
