@@ -10,6 +10,7 @@ from automl.data._files import load_npz, read_idx
 from automl.data._folder import IMAGES_TASK, ImageFolderTask
 from automl.data._images import (
     COLOR_MODES,
+    MAX_DECODED_PIXELS,
     RESIZE_POLICIES,
     ImageOptions,
     Unreadable,
@@ -27,6 +28,7 @@ __all__ = [
     "COLOR_MODES",
     "EVAL_BATCH_SIZE",
     "IMAGES_TASK",
+    "MAX_DECODED_PIXELS",
     "RESIZE_POLICIES",
     "TASKS",
     "CleaningReport",

@@ -148,14 +148,14 @@ def _bombs_are_ours() -> Iterator[None]:
         yield
 
 
-def check_decoded_size(image) -> None:
+def check_decoded_size(image, max_pixels: int = MAX_DECODED_PIXELS) -> None:
     """Raise Unreadable when the opened (not yet decoded) image would decode past
-    MAX_DECODED_PIXELS; a JPEG counts at its smallest decoding scale."""
+    ``max_pixels``; a JPEG counts at its smallest decoding scale."""
     width, height = image.size
     pixels = width * height // (64 if image.format == "JPEG" else 1)
-    if pixels > MAX_DECODED_PIXELS:
+    if pixels > max_pixels:
         raise Unreadable(
-            f"too large ({width}x{height} pixels; the limit is {MAX_DECODED_PIXELS:,} as decoded)"
+            f"too large ({width}x{height} pixels; the limit is {max_pixels:,} as decoded)"
         )
 
 
@@ -165,13 +165,16 @@ def _grey_palette(image) -> bool:
     return all(r == g == b for r, g, b in triples)
 
 
-def decode_image(path: Path, options: ImageOptions) -> np.ndarray:
-    """The file as the model sees it: ``size x size x channels`` uint8. Raises Unreadable."""
+def decode_image(
+    path: Path, options: ImageOptions, max_pixels: int = MAX_DECODED_PIXELS
+) -> np.ndarray:
+    """The file as the model sees it: ``size x size x channels`` uint8. Raises Unreadable,
+    also for an image past ``max_pixels`` as decoded (judged from its header)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with _bombs_are_ours(), Image.open(path) as image:
-            check_decoded_size(image)
+            check_decoded_size(image, max_pixels)
             image.seek(0)  # an animated GIF or multi-page TIFF: its first frame
             if image.format == "JPEG" and options.image_size:  # decoded at a reduced scale
                 side = DRAFT_MARGIN * options.image_size
@@ -193,10 +196,10 @@ def prepare_image(image, options: ImageOptions) -> np.ndarray:
     from PIL import Image, ImageOps
 
     assert options.resolved, "resolve the image size and colour mode first"
-    image = ImageOps.exif_transpose(image)
-    image = _to_colour(image, options)
     size = options.image_size
     assert size is not None
+    image = _reduced(ImageOps.exif_transpose(image), DRAFT_MARGIN * size)
+    image = _to_colour(image, options)
     fill = options.background if image.mode == "RGB" else _luma(options.background)
     if options.resize == "stretch":
         image = image.resize((size, size), Image.Resampling.BILINEAR)
@@ -206,6 +209,32 @@ def prepare_image(image, options: ImageOptions) -> np.ndarray:
         image = ImageOps.pad(image, (size, size), Image.Resampling.BILINEAR, color=fill)
     array = np.asarray(image, dtype=np.uint8)
     return array.reshape(size, size, options.channels)
+
+
+#: Modes Pillow's ``reduce`` averages as they are; with alpha, premultiplied first (else the
+#: colour of transparent pixels would bleed into the edges).
+_REDUCIBLE = {
+    "L": None,
+    "RGB": None,
+    "CMYK": None,
+    "I": None,
+    "F": None,
+    "RGBA": "RGBa",
+    "LA": "La",
+}
+
+
+def _reduced(image, side: int):
+    """A large image averaged down by a whole factor while its short side stays at least
+    ``side``: what follows (colour conversion, transparency, the resize) then works on a few
+    hundred pixels a side, not on the full decode several times over."""
+    factor = min(image.size) // side
+    if factor < 2 or image.mode not in _REDUCIBLE:
+        return image
+    premultiplied = _REDUCIBLE[image.mode]
+    if premultiplied is None:
+        return image.reduce(factor)
+    return image.convert(premultiplied).reduce(factor).convert(image.mode)
 
 
 def _to_colour(image, options: ImageOptions):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from automl._errors import AutoMLError
 from automl._quiet import quiet_logs
-from automl.data import ImageOptions, Unreadable, decode_image
+from automl.data import MAX_DECODED_PIXELS, ImageOptions, Unreadable, decode_image
 from automl.release import (
     SUFFIXES,
     Runtime,
@@ -31,6 +32,18 @@ from automl.search import model_cache_dir, verified_artifact
 from storage import TrialStore
 
 RUNTIMES = ("onnx", "tflite", "keras")
+#: An image a server decodes may have this many pixels per model input pixel (as decoded: a
+#: JPEG at its reduced scale), and never fewer than SERVE_MIN_PIXELS: past 32 times the
+#: model's side a resize only averages more pixels into each one it keeps. Decoding costs up
+#: to 8 bytes a pixel (RGBA composited on the background), so a request's images stay small.
+SERVE_PIXELS_PER_INPUT_PIXEL = 32 * 32
+#: Enough for a 4K screenshot (3840x2160) and, at its JPEG decoding scale, any camera photo.
+SERVE_MIN_PIXELS = 9_000_000
+#: Images decoded at once across every request: half the cores (at least one), the rest wait
+#: their turn. The model needs cores too, and memory stays bounded: 16 clients sending the
+#: largest images at once raised the server's memory by 130-140 MB (with one per core, 160-230;
+#: BENCHMARKS.md, "Serving hostile images").
+_DECODES = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) // 2))
 
 
 class BadInput(AutoMLError):
@@ -151,8 +164,14 @@ class ServedModel:
 
     def decode(self, data: bytes) -> np.ndarray:
         """An image file's bytes -> HxWxC float32 in [0, 1], prepared as in training."""
-        try:  # past the decoded-pixel limit it is refused from its header, never decoded
-            pixels = decode_image(io.BytesIO(data), self.info.options)  # type: ignore[arg-type]
+        info = self.info
+        limit = min(
+            MAX_DECODED_PIXELS,
+            max(SERVE_MIN_PIXELS, SERVE_PIXELS_PER_INPUT_PIXEL * info.height * info.width),
+        )
+        try:  # past the limit it is refused from its header, never decoded
+            with _DECODES:
+                pixels = decode_image(io.BytesIO(data), info.options, limit)  # type: ignore[arg-type]
         except Unreadable as exc:
             raise BadInput(
                 f"not a usable image (PNG, JPEG, GIF, BMP, TIFF or WebP): {exc}"

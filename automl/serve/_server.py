@@ -50,6 +50,25 @@ class ServeConfig:
             )
 
 
+def return_freed_memory() -> None:
+    """Have glibc give large freed blocks back at once: each decoded image is tens of MB, and
+    with glibc's defaults every worker thread keeps its own arena of them (a burst of 16 large
+    images left the server 850 MB larger, and so it stayed; with two arenas and a fixed 128 KB
+    threshold for mmap'd blocks, 150-230 MB, given back after; BENCHMARKS.md). No-op off
+    glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    mallopt(m_arena_max, 2)
+    mallopt(m_mmap_threshold, 128 * 1024)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -111,6 +130,8 @@ def serve(
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
+
+    return_freed_memory()
 
     from automl.serve._app import create_app
 
