@@ -262,7 +262,7 @@ def test_oversized_bodies_bombs_and_tokens(served: Served) -> None:
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(
-            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: x\r\n"
+            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {TOKEN}\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n{{".encode()
         )
         reply = ""
@@ -403,7 +403,7 @@ def test_a_client_that_never_finishes_its_body_gets_408(
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(
-            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: x\r\n"
+            f"POST /v2/models/{served.study}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f'Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n{{"inp'.encode()
         )
         reply = raw.recv(65536).decode()
