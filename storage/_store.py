@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -634,6 +634,12 @@ class TrialStore:
                 .limit(limit)
             ).all()
             return [prediction_record(row) for row in reversed(rows)]
+
+    def prune_predictions(self, before: datetime) -> int:
+        """Delete the answers logged before ``before``; returns how many were deleted."""
+        with self._scope() as session:
+            result = session.execute(delete(PredictionRow).where(PredictionRow.created_at < before))
+            return int(result.rowcount or 0)
 
     def served_models(self) -> list[str]:
         """Names of the models that have logged answers, most recent first."""

@@ -8,6 +8,7 @@ import argparse
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from automl._errors import AutoMLError
@@ -57,6 +58,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-auth", action="store_true", help="off loopback, serve without a token (not advised)"
     )
     parser.add_argument(
+        "--log-retention-days",
+        type=float,
+        default=SERVE["log_retention_days"],
+        help="days an answer stays in the prediction log, older ones deleted hourly "
+        "(0: for ever; default %(default)g)",
+    )
+    parser.add_argument(
         "--keep-inputs",
         type=Path,
         metavar="DIR",
@@ -71,7 +79,12 @@ def serve(args: argparse.Namespace) -> int:
     from automl.serve import serve as run_server
 
     config = ServeConfig(
-        args.host, args.port, args.runtime, args.batch_window_ms, args.allowed_hosts
+        args.host,
+        args.port,
+        args.runtime,
+        args.batch_window_ms,
+        args.allowed_hosts,
+        args.log_retention_days,
     )
     token = read_token(args.token_file, config.host, args.no_auth)
     if args.keep_inputs is not None:
@@ -100,9 +113,30 @@ def serve(args: argparse.Namespace) -> int:
             config.batch_window_ms,
             args.keep_inputs,
             config.allowed_hosts,
+            config.log_retention_days,
         )
     finally:
         store.close()
+    return 0
+
+
+def _prune_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        required=True,
+        metavar="DAYS",
+        help="delete the prediction-log entries older than this many days",
+    )
+    add_storage(parser)
+
+
+def prune_log(args: argparse.Namespace) -> int:
+    if not args.older_than >= 0:
+        raise AutoMLError(f"--older-than must be 0 days or more, got {args.older_than:g}")
+    before = datetime.now(timezone.utc) - timedelta(days=args.older_than)
+    deleted = TrialStore(args.storage, create=False).prune_predictions(before)
+    print(f"deleted {deleted:,} prediction-log entries from before {before:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
@@ -148,6 +182,11 @@ COMMANDS = {
         "answer predictions over HTTP (KServe v2, TF Serving REST, /predict)",
         _serve_arguments,
         serve,
+    ),
+    "prune-log": Command(
+        "delete old prediction-log entries (automl serve also does, hourly)",
+        _prune_log_arguments,
+        prune_log,
     ),
     "dashboard": Command("serve the results dashboard", _dashboard_arguments, dashboard),
     "hash-password": Command(

@@ -53,6 +53,7 @@ def create_app(
     batch_window_ms: float = 0.0,
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+    prune_log: Callable[[], int] | None = None,
 ) -> Starlette:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
@@ -61,11 +62,14 @@ def create_app(
     ``keep_inputs``: a folder where each answered request's inputs, as the model saw them, are
     saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data).
     ``allowed_hosts``: the Host names it answers to (``*``: any); unsafe requests from other
-    web sites are refused whatever they are."""
+    web sites are refused whatever they are. ``prune_log``: deletes log entries past their
+    retention (the writer calls it hourly)."""
     metrics = Metrics.create()
     service = Service(holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs)
     prediction_log = (
-        PredictionLog(write_log, on_drop=metrics.log_dropped.inc) if write_log else None
+        PredictionLog(write_log, on_drop=metrics.log_dropped.inc, prune=prune_log)
+        if write_log
+        else None
     )
     if prediction_log is not None:
         metrics.log_pending.set_function(lambda: prediction_log.pending)

@@ -2,13 +2,15 @@
 
 A request only appends to a bounded buffer. A background thread writes what is there every
 second; while the database is slow or down the buffer fills, and past its bound the oldest
-entries are dropped and counted, so a prediction is never failed or held up by the log.
+entries are dropped and counted, so a prediction is never failed or held up by the log. The
+same thread deletes entries past their retention, at start and every hour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -20,6 +22,7 @@ log = logging.getLogger("automl.serve")
 MAX_PENDING = 50_000
 FLUSH_EVERY_S = 1.0
 BATCH = 2_000
+PRUNE_EVERY_S = 3600.0
 
 
 class PredictionLog:
@@ -28,8 +31,11 @@ class PredictionLog:
         write: Callable[[Sequence[PredictionRecord]], None],
         on_drop: Callable[[int], None] = lambda n: None,
         max_pending: int = MAX_PENDING,
+        prune: Callable[[], int] | None = None,
     ) -> None:
+        """``prune``: deletes the entries past their retention (returns how many)."""
         self._write = write
+        self._prune = prune
         self._on_drop = on_drop
         self._pending: deque[PredictionRecord] = deque()
         self._max = max_pending
@@ -86,7 +92,17 @@ class PredictionLog:
         return True
 
     def _run(self) -> None:
-        while not self._stop.wait(FLUSH_EVERY_S):
+        pruned_at = float("-inf")
+        while True:
+            if self._prune is not None and time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                pruned_at = time.monotonic()
+                try:
+                    if deleted := self._prune():
+                        log.info("deleted %d prediction-log entries past their retention", deleted)
+                except Exception as exc:  # the database is away: next time
+                    log.warning("could not prune the prediction log: %s", exc)
+            if self._stop.wait(FLUSH_EVERY_S):
+                return
             self.flush()
 
     def close(self) -> None:

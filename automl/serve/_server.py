@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from automl._errors import AutoMLError
@@ -32,6 +34,8 @@ class ServeConfig:
     #: The Host names it answers to; empty: the loopback names when bound to loopback, any
     #: other way (a token guards it there). A browser led by a rebound DNS name is refused.
     allowed_hosts: tuple[str, ...] = ()
+    #: Days an answer stays in the prediction log (0: for ever); older ones are deleted hourly.
+    log_retention_days: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -44,6 +48,10 @@ class ServeConfig:
         object.__setattr__(
             self, "allowed_hosts", tuple(host_name(h) for h in self.allowed_hosts if h.strip())
         )
+        if self.log_retention_days < 0:
+            raise AutoMLError(
+                f"--log-retention-days must be 0 (keep) or more, got {self.log_retention_days:g}"
+            )
         if self.runtime not in RUNTIMES:
             raise AutoMLError(
                 f"unknown --runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}"
@@ -67,6 +75,13 @@ def return_freed_memory() -> None:
     m_mmap_threshold, m_arena_max = -3, -8
     mallopt(m_arena_max, 2)
     mallopt(m_mmap_threshold, 128 * 1024)
+
+
+def _pruner(store: TrialStore | None, days: float) -> Callable[[], int] | None:
+    """Deletes the store's prediction-log entries older than ``days`` (None: keep them)."""
+    if store is None or days <= 0:
+        return None
+    return lambda: store.prune_predictions(datetime.now(timezone.utc) - timedelta(days=days))
 
 
 def is_loopback(host: str) -> bool:
@@ -127,6 +142,7 @@ def serve(
     batch_window_ms: float = 0.0,
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+    log_retention_days: float = 0.0,
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
     import uvicorn
@@ -158,6 +174,7 @@ def serve(
                 batch_window_ms,
                 keep_inputs,
                 allowed_hosts,
+                _pruner(store, log_retention_days),
             ),
             host=host,
             port=port,

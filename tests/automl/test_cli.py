@@ -72,6 +72,9 @@ def test_search_flags_default_to_the_config_fields() -> None:
         (["serve", "--study", "s", "--host", "0.0.0.0"], "--token-file"),
         (["serve", "--study", "s", "--token-file", "{tmp}/none"], "cannot read --token-file"),
         (["dashboard", "--port", "many"], "invalid int value: 'many'"),
+        (["prune-log", "--older-than", "-1"], "--older-than must be 0 days or more"),
+        (["prune-log", "--older-than", "7"], "no database at"),
+        (["serve", "--study", "s", "--log-retention-days", "-2"], "--log-retention-days must be"),
         (["search", "--task", "digits", "--study", "trailing\n"], "invalid study name"),
         # moved from the end-to-end tests: the same checks, in-process
         (["search", "--task", "imagenet"], "unknown task 'imagenet'; known tasks: mnist"),

@@ -67,3 +67,43 @@ def test_a_flush_during_the_writers_flush_writes_each_entry_once() -> None:
     finally:
         log.close()
     assert sorted(written) == sorted(f"r{i}" for i in range(150))
+
+
+def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_command(
+    sqlite_url: str, capsys
+) -> None:
+    from datetime import timedelta
+
+    from automl.cli import main
+    from automl.serve._server import _pruner
+
+    store = TrialStore(sqlite_url)
+    now = datetime.now(timezone.utc)
+    entries = [
+        PredictionRecord("m", "ab" * 32, f"r{days}", "/predict", 200, 1.0,
+                         now - timedelta(days=days), "cat", 0.9)
+        for days in (0, 3, 10, 40, 90)
+    ]  # fmt: skip
+    store.record_predictions(entries)
+    assert _pruner(store, 0) is None  # 0 days: kept for ever
+    pruned = threading.Event()
+    prune = _pruner(store, 30)
+
+    def prune_and_tell() -> int:
+        deleted = prune()
+        pruned.set()
+        return deleted
+
+    log = PredictionLog(store.record_predictions, prune=prune_and_tell)
+    try:
+        assert pruned.wait(timeout=10)  # at the writer's start, then hourly
+    finally:
+        log.close()
+    left = [r.request_id for r in store.predictions("m", now - timedelta(days=365))]
+    assert left == ["r10", "r3", "r0"]
+    assert main(["prune-log", "--older-than", "7", "--storage", sqlite_url]) == 0
+    assert "deleted 1 prediction-log entries from before" in capsys.readouterr().out
+    assert [r.request_id for r in store.predictions("m", now - timedelta(days=365))] == [
+        "r3",
+        "r0",
+    ]
