@@ -1,27 +1,93 @@
 """Who may change things in a dashboard reachable from the network. No Streamlit here.
 
-Off loopback the dashboard is read-only until the viewer signs in: with Streamlit's own
-``st.login`` when an OIDC provider is configured in ``.streamlit/secrets.toml`` ([auth]),
-otherwise with a password whose scrypt hash is in AUTOML_DASHBOARD_PASSWORD_HASH (make one
-with ``automl hash-password``). Without either, nobody can promote or export from it.
+The dashboard is public unless its server listens on loopback alone, however it was started
+(``automl dashboard``, or ``streamlit run`` whose default is every interface). A public one is
+read-only until the viewer signs in: with Streamlit's own ``st.login`` when an OIDC provider is
+configured in ``.streamlit/secrets.toml`` ([auth]), and then only accounts on the allowlist
+(ACCOUNTS_VARIABLE); otherwise with a password whose scrypt hash is in
+AUTOML_DASHBOARD_PASSWORD_HASH (make one with ``automl hash-password``), wrong guesses slowed
+down. Without either, nobody can promote or export from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import sys
+import threading
+import time
 
+#: "1" makes a dashboard public (read-only until sign-in) whatever address it listens on.
 PUBLIC_VARIABLE = "AUTOML_DASHBOARD_PUBLIC"
 HASH_VARIABLE = "AUTOML_DASHBOARD_PASSWORD_HASH"
+#: With OIDC: the accounts that may change things, comma-separated e-mail addresses and
+#: ``@domain`` entries (``[automl] accounts`` in secrets.toml does the same). Empty: none.
+ACCOUNTS_VARIABLE = "AUTOML_DASHBOARD_ACCOUNTS"
 _N, _R, _P = 2**14, 8, 1  # scrypt's interactive-login cost: about 50 ms a check
 
 
-def is_public() -> bool:
-    """Set by ``automl dashboard`` when it binds an address other than loopback."""
-    return os.environ.get(PUBLIC_VARIABLE) == "1"
+def is_public(server_address: str | None) -> bool:
+    """Whether the dashboard's server can be reached from the network: it listens on an
+    address other than loopback, or on every interface (no address: Streamlit's default)."""
+    if os.environ.get(PUBLIC_VARIABLE) == "1":
+        return True
+    address = (server_address or "").strip().strip("[]")
+    if address == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:  # empty (every interface) or a host name: public
+        return True
+
+
+def account_allowed(email: str | None, accounts: str | None) -> bool:
+    """Whether a signed-in account is on the allowlist: ``a@example.com`` or ``@example.com``
+    entries, compared without case. No list: nobody (an OIDC provider knows more accounts
+    than should change a study)."""
+    if not email or "@" not in email:
+        return False
+    email = email.strip().lower()
+    domain = "@" + email.rsplit("@", 1)[1]
+    allowed = {entry.strip().lower() for entry in (accounts or "").split(",") if entry.strip()}
+    return email in allowed or domain in allowed
+
+
+class SignInThrottle:
+    """Wrong passwords slow the next attempts, for every viewer of the process at once (a
+    guesser opens as many sessions as it likes): after FREE wrong ones, each next attempt
+    waits twice as long as the one before, up to MAX_WAIT_S; a right one resets it."""
+
+    FREE = 3
+    MAX_WAIT_S = 300.0
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._next_at = 0.0
+
+    def wait_s(self) -> float:
+        """Seconds before the next attempt is heard (0: now)."""
+        with self._lock:
+            return max(0.0, self._next_at - self._clock())
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._failures > self.FREE:
+                wait = min(self.MAX_WAIT_S, 2.0 ** (self._failures - self.FREE))
+                self._next_at = self._clock() + wait
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failures, self._next_at = 0, 0.0
+
+
+#: The process's one throttle: every session's attempts count together.
+THROTTLE = SignInThrottle()
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -72,8 +138,12 @@ def main() -> int:
 
 
 __all__ = [
+    "ACCOUNTS_VARIABLE",
     "HASH_VARIABLE",
     "PUBLIC_VARIABLE",
+    "THROTTLE",
+    "SignInThrottle",
+    "account_allowed",
     "check_password",
     "is_public",
     "password_configured",

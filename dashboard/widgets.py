@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard import auth, data
@@ -37,18 +39,38 @@ def _oidc_configured() -> bool:
         return False
 
 
+def _accounts() -> str:
+    """The OIDC allowlist: ``[automl] accounts`` in secrets.toml, else the environment's."""
+    try:
+        listed = st.secrets.get("automl", {}).get("accounts")
+    except Exception:  # no secrets.toml
+        listed = None
+    if isinstance(listed, list | tuple):
+        listed = ",".join(listed)
+    return listed or os.environ.get(auth.ACCOUNTS_VARIABLE, "")
+
+
 def may_change() -> bool:
-    """Whether this viewer may promote, evaluate and export. On loopback, always; off it,
-    only once signed in (OIDC via st.login, else the dashboard password). Shown in the
-    sidebar."""
-    if not auth.is_public():
+    """Whether this viewer may promote, evaluate and export. On a dashboard that listens on
+    loopback alone, always; otherwise only once signed in (OIDC via st.login, with an account
+    on the allowlist, else the dashboard password). Shown in the sidebar; the pages check it
+    again where they act, not only in the buttons' state."""
+    if not auth.is_public(st.get_option("server.address")):
         return True
     box = st.sidebar.container(border=True)
     if _oidc_configured():
         if st.user.get("is_logged_in"):  # absent, not False, before any sign-in
-            box.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
+            who = st.user.get("email") or st.user.get("name")
+            allowed = auth.account_allowed(st.user.get("email"), _accounts())
+            if allowed:
+                box.caption(f"Signed in as {who}")
+            else:
+                box.caption(
+                    f"Signed in as {who}, who is not among the accounts that may change "
+                    f"things here ({auth.ACCOUNTS_VARIABLE} or [automl] accounts): read-only."
+                )
             box.button("Sign out", on_click=st.logout, key="sign_out")
-            return True
+            return allowed
         box.button("Sign in to promote and export", on_click=st.login, key="sign_in")
         return False
     if not auth.password_configured():
@@ -66,8 +88,14 @@ def may_change() -> bool:
     with box.form("sign_in", border=False):
         password = st.text_input("Password to promote and export", type="password")
         if st.form_submit_button("Sign in"):
-            if auth.check_password(password):
+            wait = auth.THROTTLE.wait_s()
+            if wait > 0:
+                st.error(f"Too many wrong passwords: try again in {wait:.0f} s.")
+            elif auth.check_password(password):
+                auth.THROTTLE.succeeded()
                 st.session_state["signed_in"] = True
                 st.rerun()
-            st.error("Wrong password.")
+            else:
+                auth.THROTTLE.failed()
+                st.error("Wrong password.")
     return False

@@ -153,13 +153,10 @@ def _dashboard_arguments(parser: argparse.ArgumentParser) -> None:
 def dashboard(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
 
-    from automl.serve import is_loopback  # the same rule as automl serve's
-
     spec = find_spec("dashboard")  # located, not imported: it runs as its own process
     assert spec is not None and spec.origin is not None
     app = Path(spec.origin).parent / "app.py"
-    env = dict(os.environ, AUTOML_STORAGE=args.storage)
-    env["AUTOML_DASHBOARD_PUBLIC"] = "0" if is_loopback(args.host) else "1"
+    env = dict(os.environ, AUTOML_STORAGE=args.storage)  # public or not: the app reads --host
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", args.host,

@@ -95,7 +95,11 @@ if evaluation:
     )
     eright.plotly_chart(views.confusion_figure(evaluation), width="stretch")
 elif artifact:
-    if st.button("Evaluate on the test split", key="evaluate", disabled=not editable, help=LOCKED):
+    # Each action checks the viewer's right where it acts: a disabled button only looks shut.
+    if (
+        st.button("Evaluate on the test split", key="evaluate", disabled=not editable, help=LOCKED)
+        and editable
+    ):
         with st.spinner("Scoring the saved model on the held-out test split…"):
             actions.evaluate(store, study, number)
         data.refresh()
@@ -122,12 +126,15 @@ else:
     st.write("No champion yet: promote a trial to make it the study's model of record.")
 if artifact and trial.state.value == "COMPLETE" and not (champion and champion.number == number):
     note = st.text_input("Note for the promotion history (optional)", key="promote_note")
-    if st.button(
-        f"Promote trial {number} to champion",
-        type="primary",
-        key="promote",
-        disabled=not editable,
-        help=LOCKED,
+    if (
+        st.button(
+            f"Promote trial {number} to champion",
+            type="primary",
+            key="promote",
+            disabled=not editable,
+            help=LOCKED,
+        )
+        and editable
     ):
         with st.spinner("Evaluating and promoting…"):
             promotion = actions.promote(store, study, number, note)
@@ -140,7 +147,10 @@ if flash := st.session_state.pop("flash", None):
 if artifact and trial.state.value == "COMPLETE":
     st.subheader("Export")
     fmt = st.selectbox("Format", list(FORMATS), format_func=FORMATS.get, key="export_format")
-    if st.button("Export and verify", key="export", disabled=not editable, help=LOCKED):
+    if (
+        st.button("Export and verify", key="export", disabled=not editable, help=LOCKED)
+        and editable
+    ):
         with st.spinner(
             f"Exporting trial {number} as {fmt} and checking it against the Keras model…"
         ):

@@ -105,3 +105,15 @@ def big_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     build_study(url, "big", n_trials=300, n_epochs=3, seed=2)
     monkeypatch.setenv("AUTOML_STORAGE", url)
     return url
+
+
+@pytest.fixture(autouse=True)
+def listening_on():
+    """The dashboard's pages run as `automl dashboard` starts them, on loopback; a test calls
+    this fixture's value with another address (None: every interface, `streamlit run`'s)."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", before)
