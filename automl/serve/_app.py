@@ -30,6 +30,7 @@ from automl.serve._holder import ModelHolder
 from automl.serve._http import (
     LOOPBACK_HOSTS,
     MAX_BATCH,
+    MAX_CONCURRENT_REQUESTS,
     OPEN_PATHS,
     HTTPError,
     check_origin,
@@ -92,6 +93,8 @@ def create_app(
             entries = [PredictionRecord(**common)]  # a refused request counts for the error rate
         prediction_log.add(entries)
 
+    in_flight = [0]  # requests being answered: a 503 past MAX_CONCURRENT_REQUESTS
+
     def endpoint(
         template: str, handler: Callable[[Request], Awaitable[Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -101,7 +104,10 @@ def create_app(
                 :64
             ]
             metrics.in_flight.inc()
+            in_flight[0] += 1
             try:
+                if in_flight[0] > MAX_CONCURRENT_REQUESTS:  # really busy: shed the excess
+                    raise HTTPError(503, "too many requests at once: try again shortly")
                 check_origin(request, allowed_hosts)
                 if token and not request.url.path.startswith(OPEN_PATHS):
                     check_token(request, token)
@@ -118,6 +124,7 @@ def create_app(
                 response = JSONResponse({"error": "internal error (logged)"}, status_code=500)
             finally:
                 metrics.in_flight.dec()
+                in_flight[0] -= 1
             seconds = time.perf_counter() - started
             metrics.duration.labels(template).observe(seconds)
             metrics.requests.labels(template, str(response.status_code)).inc()

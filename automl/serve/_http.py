@@ -21,7 +21,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 #: At most this many images or tensors in one request.
 MAX_BATCH = 256
-#: Requests answered at once; past this uvicorn answers 503 instead of queueing without end.
+#: Requests answered at once; past this the app answers 503 instead of queueing without end
+#: (connections still sending their head do not count: ``_protocol``).
 MAX_CONCURRENT_REQUESTS = 256
 #: JSON bodies larger than this are parsed in a worker thread, off the event loop.
 INLINE_JSON_BYTES = 64 * 1024

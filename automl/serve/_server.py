@@ -11,8 +11,9 @@ from pathlib import Path
 
 from automl._errors import AutoMLError
 from automl.serve._holder import ModelHolder
-from automl.serve._http import LOOPBACK_HOSTS, MAX_CONCURRENT_REQUESTS, host_name
+from automl.serve._http import LOOPBACK_HOSTS, host_name
 from automl.serve._model import RUNTIMES, ServedModel
+from automl.serve._protocol import HeadDeadlineProtocol
 from storage import TrialStore
 
 #: How often a server that follows a study's champion looks for a new one.
@@ -180,7 +181,7 @@ def serve(
             port=port,
             log_level="warning",
             timeout_keep_alive=5,
-            limit_concurrency=MAX_CONCURRENT_REQUESTS,
+            http=HeadDeadlineProtocol,  # slow heads closed; the app caps requests in flight
         )
     finally:
         holder.close()

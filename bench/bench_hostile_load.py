@@ -1,0 +1,172 @@
+"""`automl serve` for well-behaved clients, alone and under attack: 8 keep-alive clients
+sending one-image KServe v2 requests, then the same while 1,000 slow connections trickle their
+headers a byte a second (reopened when the server closes them) and a client posts
+decompression bombs back to back. Loopback only; each phase stops after --seconds.
+
+    .venv/bin/python bench/bench_hostile_load.py --model m.onnx [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from PIL import Image
+
+
+def _server(model: Path) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
+         "--storage", f"sqlite:///{model.parent / 'load-predictions.db'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+def _client(port: int, name: str, side: int, until: float, latencies: list, errors: list) -> None:
+    body = json.dumps({"inputs": [{"name": "input", "shape": [1, side, side, 1],
+                                   "datatype": "FP32", "data": [0.5] * side * side}]})  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        try:
+            conn.request("POST", f"/v2/models/{name}/infer", body,
+                         {"Content-Type": "application/json"})  # fmt: skip
+            reply = conn.getresponse()
+            reply.read()
+            if reply.status != 200:
+                errors.append(reply.status)
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(type(exc).__name__)
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        latencies.append(time.perf_counter() - began)
+    conn.close()
+
+
+def _slow_connections(port: int, count: int, until: float, closed: list) -> None:
+    """``count`` connections sending a request head a byte a second; reopened when closed."""
+
+    def opened() -> socket.socket:
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn.setblocking(False)
+        conn.send(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        return conn
+
+    conns = [opened() for _ in range(count)]
+    while time.monotonic() < until:
+        for i, conn in enumerate(conns):
+            try:
+                conn.send(b"a")
+            except OSError:  # closed by the server: counted, and another takes its place
+                closed.append(1)
+                conn.close()
+                with contextlib.suppress(OSError):
+                    conns[i] = opened()
+        time.sleep(1.0)
+    for conn in conns:
+        conn.close()
+
+
+def _bombs(port: int, until: float, statuses: list) -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="b.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode() + buffer.getvalue() + (
+            f"\r\n--{boundary}--\r\n").encode()  # fmt: skip
+    while time.monotonic() < until:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict", body,
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                statuses.append(reply.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+        except OSError as exc:
+            statuses.append(type(exc).__name__)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: bool) -> None:
+    until = time.monotonic() + seconds
+    latencies: list[float] = []
+    errors: list = []
+    closed: list = []
+    bombs: list = []
+    threads = [
+        threading.Thread(target=_client, args=(port, name, side, until, latencies, errors))
+        for _ in range(8)
+    ]
+    if attack:
+        threads.append(threading.Thread(target=_slow_connections, args=(port, 1000, until, closed)))
+        threads.append(threading.Thread(target=_bombs, args=(port, until, bombs)))
+    peak = _rss_mb(pid)
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, _rss_mb(pid))
+        time.sleep(0.05)
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    label = "with 1,000 slow connections and bombs" if attack else "alone"
+    print(
+        f"{label}: {len(latencies) / seconds:.0f} req/s, p50 {cuts[49] * 1000:.1f} ms, "
+        f"p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms, errors {len(errors)}"
+        + (
+            f"; slow connections closed by the server {len(closed)}, bombs answered "
+            f"{ {s: bombs.count(s) for s in set(bombs)} }"
+            if attack
+            else ""
+        )
+        + f"; peak RSS {peak:.0f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
+    name, side = card.get("study") or args.model.stem, card["input"]["shape"][1]
+    process, port = _server(args.model)
+    try:
+        phase(port, process.pid, name, side, args.seconds, attack=False)
+        phase(port, process.pid, name, side, args.seconds, attack=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Slow clients on loopback: a request's head must arrive in time, and connections still
+sending theirs neither starve other clients nor stay open. Bounded: 200 connections, a few
+seconds, closed by the test whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import urllib.request
+
+import uvicorn
+
+from automl.serve import _protocol
+from automl.serve._protocol import HeadDeadlineProtocol
+
+
+async def _app(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_slow_heads_are_closed_and_never_hold_up_other_clients(monkeypatch) -> None:
+    monkeypatch.setattr(_protocol, "HEAD_TIMEOUT_S", 1.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        _app, host="127.0.0.1", port=port, log_level="error", http=HeadDeadlineProtocol,
+        limit_concurrency=None,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slow: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        opened = time.monotonic()
+        for _ in range(200):  # each sends part of a request line, then one byte now and then
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(conn)
+        for _ in range(3):  # a well-behaved client meanwhile: answered at once
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                assert reply.read() == b"ok"
+            for conn in slow:
+                with contextlib.suppress(OSError):  # still trickling: the deadline is for the head
+                    conn.sendall(b"a")
+            time.sleep(0.3)
+        # Past the deadline every slow connection has been closed by the server.
+        time.sleep(max(0.0, opened + 2.5 - time.monotonic()))
+        closed = 0
+        for conn in slow:
+            conn.settimeout(2)
+            try:
+                closed += conn.recv(1024) == b""
+            except ConnectionResetError:
+                closed += 1
+        assert closed == len(slow)
+    finally:
+        for conn in slow:
+            conn.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _response(conn: socket.socket) -> bytes:
+    """One whole response (the app's body comes chunked, ending in an empty chunk)."""
+    received = b""
+    while not received.endswith(b"0\r\n\r\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_a_kept_alive_connection_gets_a_new_deadline_for_each_head(monkeypatch) -> None:
+    """Two requests on one connection, the second's head sent slowly but in time: answered."""
+    monkeypatch.setattr(_protocol, "HEAD_TIMEOUT_S", 1.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(_app, host="127.0.0.1", port=port, log_level="error",
+                       http=HeadDeadlineProtocol, timeout_keep_alive=5)
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            conn.sendall(request)
+            assert b"200 OK" in _response(conn)
+            time.sleep(0.6)  # more than half the deadline after the first response...
+            conn.sendall(request[:10])
+            time.sleep(0.3)  # ...and the rest before it ends
+            conn.sendall(request[10:])
+            assert b"200 OK" in _response(conn)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
