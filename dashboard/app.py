@@ -2,9 +2,12 @@
 
 import streamlit as st
 
+from dashboard.widgets import require_known_host
+
 st.set_page_config(
     page_title="AutoML CNN search", page_icon=":material/model_training:", layout="wide"
 )
+require_known_host()
 pages = st.navigation(
     [
         st.Page("app_pages/studies.py", title="Studies", icon=":material/dataset:", default=True),

@@ -19,10 +19,15 @@ import secrets
 import sys
 import threading
 import time
+from urllib.parse import urlsplit
 
 #: "1" makes a dashboard public (read-only until sign-in) whatever address it listens on.
 PUBLIC_VARIABLE = "AUTOML_DASHBOARD_PUBLIC"
 HASH_VARIABLE = "AUTOML_DASHBOARD_PASSWORD_HASH"
+#: The host names the dashboard answers to, comma-separated (``*``: any). Unset: the loopback
+#: names when it listens on loopback (a page led there by a rebound DNS name is refused), any
+#: name otherwise (the sign-in guards what can change).
+HOSTS_VARIABLE = "AUTOML_DASHBOARD_HOSTS"
 #: With OIDC: the accounts that may change things, comma-separated e-mail addresses and
 #: ``@domain`` entries (``[automl] accounts`` in secrets.toml does the same). Empty: none.
 ACCOUNTS_VARIABLE = "AUTOML_DASHBOARD_ACCOUNTS"
@@ -41,6 +46,21 @@ def is_public(server_address: str | None) -> bool:
         return not ipaddress.ip_address(address).is_loopback
     except ValueError:  # empty (every interface) or a host name: public
         return True
+
+
+def host_allowed(address: str | None, server_address: str | None, allowed: str | None) -> bool:
+    """Whether the page was reached by a host name the dashboard answers to. ``address``: the
+    URL the browser shows (or a Host header); none (no browser): nothing to check."""
+    if not address:
+        return True
+    host = urlsplit(address if "//" in address else f"//{address}").hostname or ""
+    names = {name.strip().lower().strip("[]") for name in (allowed or "").split(",")}
+    names.discard("")
+    if not names:
+        if is_public(server_address):
+            return True
+        names = {"localhost", "127.0.0.1", "::1"}
+    return "*" in names or host in names
 
 
 def account_allowed(email: str | None, accounts: str | None) -> bool:
@@ -140,11 +160,13 @@ def main() -> int:
 __all__ = [
     "ACCOUNTS_VARIABLE",
     "HASH_VARIABLE",
+    "HOSTS_VARIABLE",
     "PUBLIC_VARIABLE",
     "THROTTLE",
     "SignInThrottle",
     "account_allowed",
     "check_password",
+    "host_allowed",
     "is_public",
     "password_configured",
     "password_hash",

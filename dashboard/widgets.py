@@ -11,6 +11,19 @@ from dashboard import auth, data
 REFRESH_S = 5
 
 
+def require_known_host() -> None:
+    """Stop every page reached by a host name the dashboard does not answer to: a web page led
+    to a loopback dashboard through a rebound DNS name (``auth.host_allowed``)."""
+    address = st.context.url or st.context.headers.get("Host")
+    allowed = os.environ.get(auth.HOSTS_VARIABLE)
+    if not auth.host_allowed(address, st.get_option("server.address"), allowed):
+        st.error(
+            f"This dashboard does not answer to {address!r}: open it by its own address, or "
+            f"list the name in {auth.HOSTS_VARIABLE}."
+        )
+        st.stop()
+
+
 def choose_study(label: str = "Study") -> str:
     """A study picker remembered across pages; stops the page when the store has none."""
     data.store()

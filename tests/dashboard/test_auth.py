@@ -149,3 +149,34 @@ def test_wrong_passwords_slow_down_every_next_attempt() -> None:
     assert throttle.wait_s() == SignInThrottle.MAX_WAIT_S
     throttle.succeeded()
     assert throttle.wait_s() == 0
+
+
+def test_the_host_names_a_dashboard_answers_to() -> None:
+    from dashboard.auth import host_allowed
+
+    loopback = "127.0.0.1"
+    assert host_allowed("http://localhost:8501/", loopback, None)
+    assert host_allowed("http://[::1]:8501/trials", loopback, None)
+    assert host_allowed("127.0.0.1:8501", loopback, None)  # a Host header
+    assert not host_allowed("http://attacker.example:8501/", loopback, None)  # rebound DNS
+    assert host_allowed(None, loopback, None)  # no browser, nothing to check
+    assert host_allowed("http://dash.example.com/", "0.0.0.0", None)  # public: sign-in guards
+    assert not host_allowed("http://other.example/", "0.0.0.0", "dash.example.com")
+    assert host_allowed("http://DASH.example.com:443/", "0.0.0.0", "dash.example.com")
+    assert host_allowed("http://anything/", loopback, "*")
+
+
+def test_a_page_reached_by_a_rebound_dns_name_is_refused(seeded_url: str) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.context["url"] = "http://attacker.example:8501/"
+    app.run()
+    assert not app.exception
+    assert any("does not answer to" in e.value for e in app.error)
+    assert not app.dataframe  # no study shown
+    app.context["url"] = "http://localhost:8501/"
+    app.run()
+    assert not app.exception and not app.error
