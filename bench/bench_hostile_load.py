@@ -1,7 +1,8 @@
 """`automl serve` for well-behaved clients, alone and under attack: 8 keep-alive clients
 sending one-image KServe v2 requests, then the same while 1,000 slow connections trickle their
 headers a byte a second (reopened when the server closes them) and a client posts
-decompression bombs back to back. Loopback only; each phase stops after --seconds.
+decompression bombs back to back; then while two clients post 10 MB JSON bodies back to back.
+Loopback only; each phase stops after --seconds.
 
     .venv/bin/python bench/bench_hostile_load.py --model m.onnx [--seconds 20]
 """
@@ -111,6 +112,26 @@ def _bombs(port: int, until: float, statuses: list) -> None:
             statuses.append(type(exc).__name__)
 
 
+def _big_bodies(port: int, name: str, until: float, statuses: list) -> None:
+    """JSON bodies just under the 10 MB limit: a tensor whose data does not fit its shape."""
+    data = ",".join(["0.5"] * 2_400_000)
+    body = ('{"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": ['
+            + data + "]}]}").encode()  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while time.monotonic() < until:
+        try:
+            conn.request("POST", f"/v2/models/{name}/infer", body,
+                         {"Content-Type": "application/json"})  # fmt: skip
+            reply = conn.getresponse()
+            reply.read()
+            statuses.append(reply.status)
+        except (OSError, http.client.HTTPException) as exc:
+            statuses.append(type(exc).__name__)
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.close()
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -118,7 +139,7 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: bool) -> None:
+def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: str) -> None:
     until = time.monotonic() + seconds
     latencies: list[float] = []
     errors: list = []
@@ -128,9 +149,12 @@ def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: boo
         threading.Thread(target=_client, args=(port, name, side, until, latencies, errors))
         for _ in range(8)
     ]
-    if attack:
+    if attack == "slow":
         threads.append(threading.Thread(target=_slow_connections, args=(port, 1000, until, closed)))
         threads.append(threading.Thread(target=_bombs, args=(port, until, bombs)))
+    elif attack == "big":
+        for _ in range(2):
+            threads.append(threading.Thread(target=_big_bodies, args=(port, name, until, bombs)))
     peak = _rss_mb(pid)
     for thread in threads:
         thread.start()
@@ -138,17 +162,21 @@ def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: boo
         peak = max(peak, _rss_mb(pid))
         time.sleep(0.05)
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    label = "with 1,000 slow connections and bombs" if attack else "alone"
+    label = {
+        "": "alone",
+        "slow": "with 1,000 slow connections and bombs",
+        "big": "with two clients posting 10 MB JSON bodies",
+    }[attack]
+    answered = {s: bombs.count(s) for s in set(bombs)}
+    extra = {
+        "": "",
+        "slow": f"; slow connections closed by the server {len(closed)}, bombs answered {answered}",
+        "big": f"; 10 MB bodies answered {answered}",
+    }[attack]
     print(
         f"{label}: {len(latencies) / seconds:.0f} req/s, p50 {cuts[49] * 1000:.1f} ms, "
-        f"p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms, errors {len(errors)}"
-        + (
-            f"; slow connections closed by the server {len(closed)}, bombs answered "
-            f"{ {s: bombs.count(s) for s in set(bombs)} }"
-            if attack
-            else ""
-        )
-        + f"; peak RSS {peak:.0f} MB"
+        f"p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms, "
+        f"errors {len(errors)}{extra}; peak RSS {peak:.0f} MB"
     )
 
 
@@ -161,8 +189,8 @@ def main() -> None:
     name, side = card.get("study") or args.model.stem, card["input"]["shape"][1]
     process, port = _server(args.model)
     try:
-        phase(port, process.pid, name, side, args.seconds, attack=False)
-        phase(port, process.pid, name, side, args.seconds, attack=True)
+        for attack in ("", "slow", "big"):
+            phase(port, process.pid, name, side, args.seconds, attack)
     finally:
         process.terminate()
         process.wait(timeout=30)

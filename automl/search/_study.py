@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,7 @@ class SearchResult:
 
 def _log(message: str) -> None:
     tqdm.write(message)  # prints above the progress bar instead of through it
+    sys.stdout.flush()  # a log file or a pipe sees each line when it happens
 
 
 def run_study(
