@@ -90,23 +90,32 @@ def check_token(request: Request, token: str) -> None:
         raise HTTPError(401, "missing or wrong bearer token")
 
 
-def _too_large() -> HTTPError:
-    return HTTPError(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+def _too_large(limit: int) -> HTTPError:
+    shown = f"{limit / (1024 * 1024):.1f} MB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
+    return HTTPError(413, f"request body over {shown}")
 
 
-async def read_body(request: Request) -> bytes:
-    """The whole body, refused past MAX_BODY_BYTES (413) or BODY_TIMEOUT_S (408). Starlette
+def numbers_body_limit(values_per_input: int) -> int:
+    """The largest JSON body of numbers worth parsing for a model: MAX_BATCH inputs of
+    ``values_per_input`` numbers at up to 24 characters each, plus 64 KB of the rest. Parsing
+    a JSON array holds the interpreter (its lock) for every number, in any thread: two clients
+    posting 10 MB of numbers raised everyone else's p99 to 1.1 s (BENCHMARKS.md)."""
+    return min(MAX_BODY_BYTES, 64 * 1024 + MAX_BATCH * values_per_input * 24)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, refused past ``limit`` bytes (413) or BODY_TIMEOUT_S (408). Starlette
     keeps it, so ``request.form()`` reads it from memory afterwards."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
 
     async def receive_all() -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _too_large()
+            if size > limit:
+                raise _too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -118,10 +127,11 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
-async def json_body(request: Request) -> Any:
-    """The body as JSON; a large one is parsed off the event loop, so that it does not hold up
-    every other request while it is (a 10 MB body takes about 0.4 s)."""
-    body = await read_body(request)
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The body as JSON, refused past ``limit`` bytes; a large one is parsed in a worker
+    thread, where waiting for it does not hold up the event loop's other requests (the parse
+    itself still takes the interpreter's lock: see ``numbers_body_limit``)."""
+    body = await read_body(request, limit)
     if len(body) > INLINE_JSON_BYTES:
         return await run_in_threadpool(_parse_json, body)
     return _parse_json(body)
@@ -164,5 +174,6 @@ __all__ = [
     "not_allowed",
     "not_found",
     "numbers",
+    "numbers_body_limit",
     "read_body",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from automl.serve._http import MAX_BATCH, json_body, numbers
+from automl.serve._http import MAX_BATCH, json_body, numbers, numbers_body_limit
 from automl.serve._model import BadInput
 from automl.serve._service import RouteSpec, Service
 
@@ -48,7 +48,7 @@ def routes(service: Service) -> list[RouteSpec]:
 
     async def infer(request: Request) -> dict:
         model = service.model_named(request.path_params["name"])
-        body = await json_body(request)
+        body = await json_body(request, numbers_body_limit(math.prod(model.info.input_shape[1:])))
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
             raise BadInput('"inputs" must be a list with one tensor')
