@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -23,24 +24,33 @@ async def _app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def test_slow_heads_are_closed_and_never_hold_up_other_clients(monkeypatch) -> None:
+@contextlib.contextmanager
+def _serving(monkeypatch) -> Iterator[int]:
+    """The protocol under uvicorn on a free loopback port, its head deadline 1 s; the port."""
     monkeypatch.setattr(_protocol, "HEAD_TIMEOUT_S", 1.0)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=port, log_level="error", http=HeadDeadlineProtocol,
-        limit_concurrency=None,
+    server = uvicorn.Server(
+        uvicorn.Config(_app, host="127.0.0.1", port=port, log_level="error",
+                       http=HeadDeadlineProtocol, timeout_keep_alive=5)
     )  # fmt: skip
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    slow: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 30
         while not server.started:
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_slow_heads_are_closed_and_never_hold_up_other_clients(monkeypatch) -> None:
+    slow: list[socket.socket] = []
+    with _serving(monkeypatch) as port:
         opened = time.monotonic()
         for _ in range(200):  # each sends part of a request line, then one byte now and then
             conn = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -62,12 +72,9 @@ def test_slow_heads_are_closed_and_never_hold_up_other_clients(monkeypatch) -> N
                 closed += conn.recv(1024) == b""
             except ConnectionResetError:
                 closed += 1
-        assert closed == len(slow)
-    finally:
         for conn in slow:
             conn.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        assert closed == len(slow)
 
 
 def _response(conn: socket.socket) -> bytes:
@@ -83,28 +90,12 @@ def _response(conn: socket.socket) -> bytes:
 
 def test_a_kept_alive_connection_gets_a_new_deadline_for_each_head(monkeypatch) -> None:
     """Two requests on one connection, the second's head sent slowly but in time: answered."""
-    monkeypatch.setattr(_protocol, "HEAD_TIMEOUT_S", 1.0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(_app, host="127.0.0.1", port=port, log_level="error",
-                       http=HeadDeadlineProtocol, timeout_keep_alive=5)
-    )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-            conn.sendall(request)
-            assert b"200 OK" in _response(conn)
-            time.sleep(0.6)  # more than half the deadline after the first response...
-            conn.sendall(request[:10])
-            time.sleep(0.3)  # ...and the rest before it ends
-            conn.sendall(request[10:])
-            assert b"200 OK" in _response(conn)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        conn.sendall(request)
+        assert b"200 OK" in _response(conn)
+        time.sleep(0.6)  # more than half the deadline after the first response...
+        conn.sendall(request[:10])
+        time.sleep(0.3)  # ...and the rest before it ends
+        conn.sendall(request[10:])
+        assert b"200 OK" in _response(conn)
