@@ -31,8 +31,8 @@ SLOW_TTL_S = 30
 STAMPED_TTL_S = 600
 
 
-def storage_url() -> str:
-    return default_storage_url()
+#: The store's URL, as every command reads it ($AUTOML_STORAGE, else the default).
+storage_url = default_storage_url
 
 
 @st.cache_resource(ttl=60, show_spinner=False)

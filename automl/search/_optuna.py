@@ -136,10 +136,15 @@ def close_dead_trial(
     queued = len(study.get_trials(deepcopy=False))
     retry_dead_trial(study, trial)
     retried = len(study.get_trials(deepcopy=False)) > queued
-    record = store.trial(study.study_name, trial.number)
+    close_running_row(store, study.study_name, trial.number, reason)
+    return retried
+
+
+def close_running_row(store: TrialStore, study_name: str, number: int, reason: str) -> None:
+    """Our row of a trial whose worker is gone, failed with ``reason`` if still running."""
+    record = store.trial(study_name, number)
     if record.state is TrialState.RUNNING:
         store.finish_trial(record.id, TrialState.FAIL, reason=reason)
-    return retried
 
 
 def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

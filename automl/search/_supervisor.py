@@ -18,10 +18,10 @@ from optuna.trial import TrialState as OptunaState
 from automl._errors import AutoMLError, Terminated
 from automl.search._budget import BudgetPlan
 from automl.search._config import SearchConfig
-from automl.search._optuna import close_dead_trial, open_optuna_storage
+from automl.search._optuna import close_dead_trial, close_running_row, open_optuna_storage
 from automl.search._progress import SearchProgress
 from automl.search._worker import WorkerJob, worker_main
-from storage import TrialState, TrialStore
+from storage import TrialStore
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,7 @@ class Supervisor:
         )
         retried = ""
         if storage.get_trial(trial_id).state.is_finished():
-            record = self.store.trial(self.config.name, number)
-            if record.state is TrialState.RUNNING:
-                self.store.finish_trial(record.id, TrialState.FAIL, reason=reason)
+            close_running_row(self.store, self.config.name, number, reason)
         else:
             storage.set_trial_state_values(trial_id, OptunaState.FAIL)
             study = optuna.load_study(study_name=self.config.name, storage=storage)
