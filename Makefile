@@ -31,6 +31,8 @@ SEARCH_FLAGS = $(if $(TASK),--task $(TASK)) \
 	$(if $(SAMPLER),--sampler $(SAMPLER)) \
 	$(if $(PRUNER),--pruner $(PRUNER)) \
 	$(if $(WARM_START),--warm-start $(WARM_START)) \
+	$(if $(BACKBONES),--backbones $(BACKBONES)) \
+	$(if $(WEIGHTS_DIR),--weights-dir $(WEIGHTS_DIR)) \
 	$(if $(VERBOSE),--verbose)
 
 .PHONY: install search dashboard serve test test-fast lint format bench clean

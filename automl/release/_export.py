@@ -307,6 +307,7 @@ def _model_card(
         "search_space_version": study.search_space_version or SEARCH_SPACE_VERSION,
         "parameters": trial.params,
         "parameter_count": trial.param_count,
+        "backbone": _backbone_card(trial.params or {}),
         "metrics": {
             "validation_accuracy": trial.value,
             "best_epoch": trial.best_epoch,
@@ -343,6 +344,25 @@ def _model_card(
         },
         "packages": _versions(),
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _backbone_card(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The pretrained network the model starts from, and which weights: ``None`` for a CNN
+    trained from scratch."""
+    from automl.backbones import SCRATCH, get_backbone
+
+    name = params.get("backbone", SCRATCH)
+    if name == SCRATCH:
+        return None
+    backbone = get_backbone(name)
+    return {
+        "name": name,
+        "weights": backbone.source,
+        "weights_file": backbone.weights_file,
+        "weights_sha256": backbone.sha256,
+        "input_side": params.get("resolution"),
+        "frozen": True,
     }
 
 
@@ -386,10 +406,15 @@ def _card_markdown(card: dict[str, Any]) -> str:
             f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} |"
             for name, m in metrics["per_class"].items()
         ]
+    lines += ["", "## Provenance", ""]
+    if card.get("backbone"):
+        backbone = card["backbone"]
+        lines.append(
+            f"- **Backbone**: {backbone['name']} (frozen, images resized to "
+            f"{backbone['input_side']} px inside the model); weights: {backbone['weights']}, "
+            f"`{backbone['weights_file']}` sha256 `{backbone['weights_sha256']}`"
+        )
     lines += [
-        "",
-        "## Provenance",
-        "",
         f"- Parameters ({card['parameter_count']:,} weights): "
         + ", ".join(f"{k}={v}" for k, v in card["parameters"].items()),
         f"- Search space version {card['search_space_version']}",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl._errors import AutoMLError
+from automl.backbones import BACKBONES, SCRATCH, get_backbone
 from automl.search._artifact_store import ArtifactStore, is_remote, open_artifact_store
 from storage import default_storage_url
 
@@ -69,6 +70,13 @@ class SearchConfig:
     images: dict[str, Any] | None = None
     #: Task ``images``: the class names the scan found, recorded with the study.
     class_names: tuple[str, ...] | None = None
+    #: What candidates start from: ``scratch`` (a CNN trained from scratch) and pretrained
+    #: backbones (``automl.backbones``), a parameter the search decides between.
+    backbones: tuple[str, ...] = (SCRATCH, *BACKBONES)
+    #: A folder holding the backbones' weights files instead of their packages' copies.
+    weights_dir: Path | None = None
+    #: A backbone's input side; ``None``: as the budget allows (``search._pretrained``).
+    backbone_resolution: int | None = None
 
     def __post_init__(self) -> None:
         def positive(name: str, value: float | None, allow_none: bool = False) -> None:
@@ -106,10 +114,32 @@ class SearchConfig:
             )
         if self.warm_start is not None and self.warm_start == (self.study_name or self.task):
             raise AutoMLError("--warm-start names the study being searched; name an earlier one")
+        self._check_backbones()
         if self.study_name is None:
             object.__setattr__(self, "study_name", self.task)
         if self.artifacts is None:
             object.__setattr__(self, "artifacts", str(default_artifacts_dir(self.storage_url)))
+
+    def _check_backbones(self) -> None:
+        object.__setattr__(self, "backbones", tuple(dict.fromkeys(self.backbones)))
+        if not self.backbones:
+            raise AutoMLError("--backbones needs at least one of scratch, " + ", ".join(BACKBONES))
+        pretrained = [get_backbone(name) for name in self.backbones if name != SCRATCH]
+        if self.backbone_resolution is not None:
+            for backbone in pretrained:
+                low, high = backbone.min_resolution, 2 * backbone.native_resolution
+                if not low <= self.backbone_resolution <= high:
+                    raise AutoMLError(
+                        f"--backbone-resolution must be between {low} and {high} for "
+                        f"{backbone.name}, got {self.backbone_resolution}"
+                    )
+
+    def check_weights(self) -> None:
+        """Every pretrained backbone's weights are where they should be and pass their hash
+        (reading them takes a fraction of a second: bad ones are refused before the search)."""
+        for name in self.backbones:
+            if name != SCRATCH:
+                get_backbone(name).verified_state(self.weights_dir)
 
     @property
     def trial_limit(self) -> int | None:
@@ -152,6 +182,7 @@ class SearchConfig:
         data = asdict(self)
         data.pop("storage_url")
         data["data_dir"] = str(self.data_dir) if self.data_dir else None
+        data["weights_dir"] = str(self.weights_dir) if self.weights_dir else None
         data["artifacts_dir"] = str(self.work_dir)  # the image cache's folder (its parent)
         return data
 

@@ -5,11 +5,58 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
+from automl.backbones import feature_extractor, get_backbone
 from automl.search._params import ModelParams
 
 
 def build_model(
+    params: ModelParams,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    backbone_state: dict[str, np.ndarray] | None = None,
+) -> keras.Model:
+    """The whole model a trial's parameters describe: a CNN, or a head on a frozen pretrained
+    backbone (``backbone_state``: its weights, read and verified by the caller or here)."""
+    if params.pretrained:
+        backbone = get_backbone(params.backbone)
+        assert params.resolution is not None
+        extractor = feature_extractor(
+            backbone, backbone_state or backbone.verified_state(), input_shape, params.resolution
+        )
+        return with_backbone(extractor, build_head(params, backbone.feature_size, num_classes))
+    return build_cnn(params, input_shape, num_classes)
+
+
+def build_head(params: ModelParams, feature_size: int, num_classes: int) -> keras.Model:
+    """Pooled backbone features -> class probabilities: dropout, an optional hidden layer."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(feature_size,), name="features")
+    x = inputs
+    if params.dropout > 0:
+        x = layers.Dropout(params.dropout, name="features_dropout")(x)
+    if params.dense_units:
+        x = layers.Dense(params.dense_units, activation="relu", name="head_dense")(x)
+        if params.head_dropout > 0:
+            x = layers.Dropout(params.head_dropout, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="head")
+
+
+def with_backbone(extractor: keras.Model, head: keras.Model) -> keras.Model:
+    """One flat model, image in and probabilities out, the backbone frozen: the head's own
+    layers (weights and all) applied to the extractor's output."""
+    extractor.trainable = False
+    x = extractor.output
+    for layer in head.layers[1:]:
+        x = layer(x)
+    return keras.Model(
+        extractor.input, x, name=f"automl_{extractor.name.removesuffix('_features')}"
+    )
+
+
+def build_cnn(
     params: ModelParams, input_shape: tuple[int, int, int], num_classes: int
 ) -> keras.Model:
     """A plain conv-block CNN; augmentation is not part of it (it lives in the input pipeline)."""

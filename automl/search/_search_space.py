@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 
+from automl.backbones import SCRATCH
 from automl.search._params import ModelParams
 
 #: Bump when the space changes, so studies record which space their trials came from.
@@ -16,7 +18,8 @@ from automl.search._params import ModelParams
 #: 5: weight decay up to 0.1, not 0.01 (Keras' decay is decoupled: each step shrinks the weights
 #: by decay x learning rate, so 0.01 barely acts; the small-data default uses 0.05).
 #: 6: ``label_smoothing`` (0 or 0.1).
-SEARCH_SPACE_VERSION = 6
+#: 7: ``backbone``: a CNN from scratch, or a head on a pretrained network's features.
+SEARCH_SPACE_VERSION = 7
 
 FILTER_CHOICES = (16, 32, 48, 64, 96, 128)
 DENSE_CHOICES = (0, 64, 128, 256)
@@ -32,7 +35,28 @@ def max_blocks(input_shape: tuple[int, int, int]) -> int:
     return max(1, min(4, int(math.log2(min(input_shape[:2])))))
 
 
-def suggest_params(trial: optuna.Trial, input_shape: tuple[int, int, int]) -> ModelParams:
+def suggest_params(
+    trial: optuna.Trial,
+    input_shape: tuple[int, int, int],
+    backbones: tuple[str, ...] = (SCRATCH,),
+    resolution: Callable[[str], int] | None = None,
+) -> ModelParams:
+    """``backbones``: what the study may start from (``backbone`` is a parameter only when
+    there is a choice); ``resolution``: a pretrained backbone's input side, decided by the
+    study."""
+    backbone = (
+        trial.suggest_categorical("backbone", backbones) if len(backbones) > 1 else backbones[0]
+    )
+    if backbone != SCRATCH:
+        assert resolution is not None
+        return ModelParams.head_on(
+            backbone,
+            resolution(backbone),
+            dropout=trial.suggest_float("dropout", 0.0, 0.5),
+            dense_units=trial.suggest_categorical("dense_units", DENSE_CHOICES),
+            head_dropout=trial.suggest_float("head_dropout", 0.0, 0.6),
+            **_training(trial),
+        )
     n_blocks = trial.suggest_int("n_blocks", 1, max_blocks(input_shape))
     filters = tuple(
         trial.suggest_categorical(f"filters_{i}", FILTER_CHOICES) for i in range(n_blocks)
@@ -49,13 +73,20 @@ def suggest_params(trial: optuna.Trial, input_shape: tuple[int, int, int]) -> Mo
         head=trial.suggest_categorical("head", ("flatten", "gap")),
         dense_units=trial.suggest_categorical("dense_units", DENSE_CHOICES),
         head_dropout=trial.suggest_float("head_dropout", 0.0, 0.6),
-        optimizer=trial.suggest_categorical("optimizer", OPTIMIZERS),
-        learning_rate=trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
-        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
-        batch_size=trial.suggest_categorical("batch_size", BATCH_CHOICES),
         augment=trial.suggest_categorical("augment", (False, True)),
-        label_smoothing=trial.suggest_categorical("label_smoothing", LABEL_SMOOTHING_CHOICES),
+        **_training(trial),
     )
+
+
+def _training(trial: optuna.Trial) -> dict[str, Any]:
+    """How any candidate trains, CNN or head."""
+    return {
+        "optimizer": trial.suggest_categorical("optimizer", OPTIMIZERS),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", BATCH_CHOICES),
+        "label_smoothing": trial.suggest_categorical("label_smoothing", LABEL_SMOOTHING_CHOICES),
+    }
 
 
 def strong_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
@@ -151,15 +182,46 @@ def one_block_default(input_shape: tuple[int, int, int]) -> dict[str, Any]:
     return params
 
 
+def head_default(backbone: str) -> dict[str, Any]:
+    """A linear head on a pretrained backbone's features: AdamW at 1e-3, light dropout, label
+    smoothing: the usual transfer-learning start, screened in seconds once features exist."""
+    return {
+        "backbone": backbone,
+        "dropout": 0.2,
+        "dense_units": 0,
+        "head_dropout": 0.0,
+        "optimizer": "adamw",
+        "learning_rate": 1e-3,
+        "weight_decay": 1e-4,
+        "batch_size": 64,
+        "label_smoothing": 0.1,
+    }
+
+
 def portfolio(
-    input_shape: tuple[int, int, int], training_images: int | None = None
+    input_shape: tuple[int, int, int],
+    training_images: int | None = None,
+    backbones: tuple[str, ...] = (SCRATCH,),
 ) -> list[dict[str, Any]]:
     """Known-good configurations screened before the sampler's own, the first of them the one
     to beat: on small data sets the small-data default, on larger ones of small images the
     one-block net (the first candidate is promoted through every rung unopposed, so a cheap,
     strong one goes first); then the strong default, a cheaper two-block variant for
     small budgets, and a wider one with two convolutions per block and augmentation for larger
-    ones. The screening decides among them."""
+    ones. With pretrained backbones, a linear head on each comes second: the screening, not a
+    rule, decides between them and the CNNs."""
+    heads = [head_default(b) for b in backbones if b != SCRATCH]
+    if SCRATCH not in backbones:  # one choice is no parameter
+        return heads if len(heads) > 1 else [{k: v for k, v in heads[0].items() if k != "backbone"}]
+    cnns = _cnn_portfolio(input_shape, training_images)
+    if len(backbones) > 1:
+        cnns = [{"backbone": SCRATCH, **config} for config in cnns]
+    return [*cnns[:1], *heads, *cnns[1:]]
+
+
+def _cnn_portfolio(
+    input_shape: tuple[int, int, int], training_images: int | None
+) -> list[dict[str, Any]]:
     default = strong_default(input_shape)
     configs = [default]
     if training_images is not None and training_images < SMALL_DATA_IMAGES:

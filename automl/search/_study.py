@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from automl._quiet import quiet_logs
 from automl._workers import BUDGET_START_VARIABLE, machine_shared
+from automl.backbones import SCRATCH
 from automl.data import DataSplits, ImageFolderTask
 from automl.search._artifact_store import open_artifact_store
 from automl.search._budget import (
@@ -85,6 +86,7 @@ def run_study(
     task.check_data_dir(config.data_dir)
     first = warm_start_params(config, task) if config.warm_start else []
     check_models_folder(config, open_artifact_store(config.artifacts))  # type: ignore[arg-type]
+    config.check_weights()
     # This process only supervises: the workers train, each with TensorFlow of its own.
     quiet_logs(config.verbose, start_tensorflow=False)
     if isinstance(task, ImageFolderTask):
@@ -139,8 +141,10 @@ def _load_study(
     if not study.get_trials(deepcopy=False):
         if config.warm_start:
             log(f"warm start: the {len(first)} best configurations of {config.warm_start!r} first")
+        if len(config.backbones) > 1:  # a configuration from before backbones: a CNN's
+            first = [{"backbone": SCRATCH, **params} for params in first]
         if config.enqueue_default:
-            first = first + portfolio(input_shape, training_images)
+            first = first + portfolio(input_shape, training_images, config.backbones)
         for params in first:  # skip_if_exists: two workers starting together enqueue them once
             study.enqueue_trial(params, skip_if_exists=True)
     return study

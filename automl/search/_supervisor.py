@@ -99,6 +99,8 @@ class Supervisor:
                     continue
                 if kind == "trial":
                     current = int(payload)  # type: ignore[arg-type]
+                elif kind == "log":
+                    self.log(str(payload))
                 elif kind == "failed":
                     number, reason = payload  # type: ignore[misc]
                     self.log(f"trial {number} failed: {reason}")

@@ -48,6 +48,7 @@ from automl.search._callbacks import (
 from automl.search._config import SearchConfig
 from automl.search._model_builder import (
     activation_values,
+    build_head,
     build_model,
     compile_for_saving,
     compile_model,
@@ -55,6 +56,7 @@ from automl.search._model_builder import (
 )
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
+from automl.search._pretrained import Pretrained
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore, lost_connection_reason
 
@@ -65,6 +67,27 @@ MEASURED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRU
 
 #: A final run without a cap ends at its deadline: this only bounds ``fit``'s epoch loop.
 MAX_FINAL_EPOCHS = 100_000
+#: A head on pretrained features trains this many epochs for each epoch a CNN would: an epoch
+#: over a few thousand feature vectors takes milliseconds, and a head needs hundreds of steps.
+HEAD_EPOCH_FACTOR = 10
+#: A head's final run: all the data for this many epochs at most (it converges long before
+#: a final phase's deadline; every epoch would be a row in the store).
+HEAD_FINAL_EPOCHS = 100
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a candidate trains on: the images, or a backbone's features of them."""
+
+    x_train: object
+    x_val: object
+    scale: float
+    flip: bool
+    augment: bool
+
+    @classmethod
+    def images(cls, data: DataSplits, params: ModelParams) -> Inputs:
+        return cls(data.x_train, data.x_val, data.pixel_scale, data.horizontal_flip, params.augment)
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,7 @@ class Objective:
         *,
         screening_over: bool = False,
         host_busy: Callable[[], bool] = lambda: False,
+        log: Callable[[str], None] = print,
     ) -> None:
         """``host_busy``: whether another process of this search is busy on this host now
         (the next worker getting ready): screening's cost meter does not decide on the steps
@@ -112,6 +136,7 @@ class Objective:
             if plan
             else []
         )
+        self.pretrained = Pretrained(config, data, self.plan, log)
 
     def phase_of(self, trial: optuna.Trial) -> str:
         if self.plan is None:
@@ -127,15 +152,19 @@ class Objective:
             too_late = self._too_late(trial, phase)
             if too_late:
                 raise optuna.TrialPruned(too_late)
-            params = suggest_params(trial, self.data.input_shape)
+            params = suggest_params(
+                trial,
+                self.data.input_shape,
+                self.config.backbones,
+                lambda name: self.pretrained.resolution(name, trial.study),
+            )
             keras.utils.set_random_seed(self.config.seed + trial.number)
-            model = build_model(params, self.data.input_shape, self.data.num_classes)
-            param_count = model.count_params()
+            model, inputs, trained_count, param_count = self._build(params)
             self.store.set_trial_params(record.id, params.to_dict(), param_count)
             trial.set_user_attr("param_count", param_count)
-            if param_count > self.config.max_params:
+            if trained_count > self.config.max_params:
                 raise optuna.TrialPruned(
-                    f"{param_count:,} parameters exceed the cap of {self.config.max_params:,}"
+                    f"{trained_count:,} parameters exceed the cap of {self.config.max_params:,}"
                 )
             compile_model(model, params)
             # In screening the cost meter keeps the deadline: it ends a rung at once.
@@ -144,7 +173,7 @@ class Objective:
                 trial, self.store, record.id, deadline, keep_last=phase == "final"
             )
             fit = {"search": self._search, "screening": self._screen, "final": self._final}
-            outcome = fit[phase](model, params, reporter, trial)
+            outcome = fit[phase](model, params, inputs, reporter, trial)
             trial.set_user_attr("best_epoch", outcome.best_epoch)
             trial.set_user_attr("epochs_run", outcome.epochs_run)
             reason = outcome.reason
@@ -157,7 +186,9 @@ class Objective:
                 best_epoch=outcome.best_epoch,
                 reason=reason,
             )
-            if params.label_smoothing:
+            if params.pretrained:
+                model = self.pretrained.whole_model(params, model)
+            elif params.label_smoothing:
                 compile_for_saving(model)
             self.keeper.offer(trial.number, model)
             return outcome.best_value
@@ -191,6 +222,21 @@ class Objective:
             del model
             keras.backend.clear_session()  # and a full garbage collection: memory stays flat
 
+    def _build(self, params: ModelParams) -> tuple[keras.Model, Inputs, int, int]:
+        """The model that trains, what it trains on, the parameters it trains and the
+        whole model's: a CNN on the images, or a head on a frozen backbone's features (the
+        head is what trains; the backbone counts towards the model's size)."""
+        data = self.data
+        if not params.pretrained:
+            model = build_model(params, data.input_shape, data.num_classes)
+            count = model.count_params()
+            return model, Inputs.images(data, params), count, count
+        features = self.pretrained.features(params)
+        model = build_head(params, features.x_train.shape[1], data.num_classes)
+        inputs = Inputs(features.x_train, features.x_val, 1.0, False, False)
+        count = model.count_params()
+        return model, inputs, count, count + self.pretrained.parameter_count(params.backbone)
+
     def _too_late(self, trial: optuna.Trial, phase: str) -> str | None:
         """Why a trial taken from the queue after its phase ended is closed untrained, if it
         is: a screening candidate once screening is over, or a final whose run ended before it
@@ -206,18 +252,25 @@ class Objective:
 
     # ---------------------------------------------------------------- the three phases
     def _search(
-        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
+        self,
+        model: keras.Model,
+        params: ModelParams,
+        inputs: Inputs,
+        reporter: TrialReporter,
+        trial: optuna.Trial,
     ) -> FitOutcome:
         """No budget: all the data, up to --epochs, early stopping, the pruner every epoch."""
         config = self.config
+        epochs = config.epochs * (HEAD_EPOCH_FACTOR if params.pretrained else 1)
         reporter.use(1.0, len(self.data.x_train), lambda step: step)
-        schedule = BudgetCosine(params.learning_rate, config.epochs, self.deadline)
+        schedule = BudgetCosine(params.learning_rate, epochs, self.deadline)
         self._fit(
             model,
             params,
+            inputs,
             trial.number,
             reporter,
-            epochs=config.epochs,
+            epochs=epochs,
             callbacks=[
                 schedule,
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
@@ -226,18 +279,27 @@ class Objective:
         return self._outcome(reporter, TIME_LIMIT_REASON if schedule.out_of_time else None)
 
     def _screen(
-        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
+        self,
+        model: keras.Model,
+        params: ModelParams,
+        inputs: Inputs,
+        reporter: TrialReporter,
+        trial: optuna.Trial,
     ) -> FitOutcome:
         """Rungs of growing data fractions; each one is started only if it can finish in time."""
         plan, train_size = self.plan, len(self.data.x_train)
         assert plan is not None
         # A candidate too slow to train properly in the final phase is no use as a winner.
         limit = plan.max_seconds_per_image(train_size)
-        size = NetSize(multiply_adds(model), activation_values(model))
-        for name, value in asdict(size).items():  # SIZE_ATTRS
+        factor = HEAD_EPOCH_FACTOR if params.pretrained else 1
+        # A head's pace says nothing of a CNN's: only CNNs calibrate the prediction.
+        size = (
+            None if params.pretrained else NetSize(multiply_adds(model), activation_values(model))
+        )
+        for name, value in asdict(size).items() if size else ():  # SIZE_ATTRS
             trial.set_user_attr(name, value)
-        predicted = predicted_seconds_per_image(size, _measured_paces(trial.study))
-        if predicted is not None and predicted > PREDICTION_MARGIN * limit:
+        predicted = size and predicted_seconds_per_image(size, _measured_paces(trial.study))
+        if size and predicted is not None and predicted > PREDICTION_MARGIN * limit:
             raise optuna.TrialPruned(
                 f"too slow for the final phase: about {predicted * train_size:.0f} s per "
                 f"full-data epoch predicted for {size.multiply_adds / 1e6:.1f}M multiply-adds "
@@ -251,7 +313,7 @@ class Objective:
             max_seconds_per_image=limit,
             host_busy=self.host_busy,
         )
-        total_epochs = sum(r.epochs for r in self.rungs)
+        total_epochs = sum(r.epochs for r in self.rungs) * factor
         schedule = BudgetCosine(params.learning_rate, total_epochs)
         epoch, reason = 0, None
         for rung, indices in zip(self.rungs, self.subsets):
@@ -259,7 +321,7 @@ class Objective:
             if cost is not None and not plan.rung_fits(cost, rung, train_size, time.time()):
                 reason = f"screening time left no room for rung {rung.level + 1}"
                 break
-            last = epoch + rung.epochs
+            last = epoch + rung.epochs * factor
             reporter.use(
                 rung.fraction,
                 len(indices),
@@ -269,6 +331,7 @@ class Objective:
                 self._fit(
                     model,
                     params,
+                    inputs,
                     trial.number,
                     reporter,
                     epochs=last,
@@ -301,7 +364,12 @@ class Objective:
         return self._outcome(reporter, reason)
 
     def _final(
-        self, model: keras.Model, params: ModelParams, reporter: TrialReporter, trial: optuna.Trial
+        self,
+        model: keras.Model,
+        params: ModelParams,
+        inputs: Inputs,
+        reporter: TrialReporter,
+        trial: optuna.Trial,
     ) -> FitOutcome:
         """All the data until the deadline (or the epoch cap of a quick search), the learning
         rate reaching its floor on the last epoch that fits. The epochs' own pace decides how
@@ -310,10 +378,13 @@ class Objective:
         train_size = len(self.data.x_train)
         assert self.deadline is not None
         epochs = trial.user_attrs.get(EPOCH_CAP_ATTR) or MAX_FINAL_EPOCHS
+        if params.pretrained:
+            epochs = min(epochs * HEAD_EPOCH_FACTOR, HEAD_FINAL_EPOCHS)
         reporter.use(1.0, train_size, lambda step: None)  # never pruned
         self._fit(
             model,
             params,
+            inputs,
             trial.number,
             reporter,
             epochs=epochs,
@@ -326,6 +397,7 @@ class Objective:
         self,
         model: keras.Model,
         params: ModelParams,
+        inputs: Inputs,
         number: int,
         reporter: TrialReporter,
         *,
@@ -339,16 +411,16 @@ class Objective:
         data = self.data
         model.fit(
             training_dataset(
-                data.x_train,
+                inputs.x_train,
                 data.y_train,
                 params.batch_size,
-                augment=params.augment,
+                augment=inputs.augment,
                 seed=self.config.seed + number,
-                flip=data.horizontal_flip,
-                scale=data.pixel_scale,
+                flip=inputs.flip,
+                scale=inputs.scale,
                 indices=indices,
             ),
-            validation_data=evaluation_dataset(data.x_val, data.y_val, scale=data.pixel_scale),
+            validation_data=evaluation_dataset(inputs.x_val, data.y_val, scale=inputs.scale),
             initial_epoch=initial_epoch,
             epochs=epochs,
             validation_freq=validate_at or 1,

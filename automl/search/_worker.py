@@ -152,6 +152,7 @@ def _run(
         job.plan,
         screening_over=job.final,
         host_busy=host_busy,
+        log=lambda message: send("log", message),
     )
 
     ran = 0

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "automl"
-#: Data flows data -> search -> release -> the entry points; a module imports only its own
-#: stage and those before it. The small shared modules (errors, lazy exports, log quieting,
-#: tables) belong to no stage and import none.
+#: Data flows data -> (pretrained backbones) -> search -> release -> the entry points; a module
+#: imports only its own stage and those before it. The small shared modules (errors, lazy
+#: exports, log quieting, tables) belong to no stage and import none.
 STAGES = {
     "automl.data": 1,
-    "automl.search": 2,
-    "automl.release": 3,
-    "automl.serve": 4,
-    "automl._run": 4,
+    "automl.backbones": 2,
+    "automl.search": 3,
+    "automl.release": 4,
+    "automl.serve": 5,
+    "automl._run": 5,
 }
 ENTRY_POINTS = {"automl", "automl.cli"}
 

@@ -51,6 +51,7 @@ def _objective(
         task="digits",
         study_name="t",
         epochs=overrides.pop("epochs", 3),
+        backbones=overrides.pop("backbones", ("scratch",)),
         storage_url=f"sqlite:///{tmp_path / 'a.db'}",
         **overrides,
     )
