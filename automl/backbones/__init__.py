@@ -14,7 +14,7 @@ from automl.backbones._catalog import (
 from automl.backbones._torch_file import UnsafeFile, read_state_dict
 
 if TYPE_CHECKING:
-    from automl.backbones._efficientnet_lite import classifier
+    from automl.backbones._efficientnet_lite import BLOCKS, classifier
     from automl.backbones._features import (
         RESOLUTIONS,
         Features,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKBONES",
+    "BLOCKS",
     "RESOLUTIONS",
     "SCRATCH",
     "Backbone",
@@ -44,7 +45,7 @@ __all__ = [
 __getattr__ = lazy_getattr(
     __name__,
     {
-        "automl.backbones._efficientnet_lite": ("classifier",),
+        "automl.backbones._efficientnet_lite": ("BLOCKS", "classifier"),
         "automl.backbones._features": (
             "RESOLUTIONS",
             "Features",

@@ -362,7 +362,8 @@ def _backbone_card(params: dict[str, Any]) -> dict[str, Any] | None:
         "weights_file": backbone.weights_file,
         "weights_sha256": backbone.sha256,
         "input_side": params.get("resolution"),
-        "frozen": True,
+        #: 0: the backbone as trained on ImageNet; else its last blocks were fine-tuned.
+        "fine_tuned_blocks": int(params.get("fine_tuned_blocks", 0)),
     }
 
 
@@ -409,8 +410,10 @@ def _card_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Provenance", ""]
     if card.get("backbone"):
         backbone = card["backbone"]
+        tuned = backbone["fine_tuned_blocks"]
+        how = f"last {tuned} blocks fine-tuned" if tuned else "frozen"
         lines.append(
-            f"- **Backbone**: {backbone['name']} (frozen, images resized to "
+            f"- **Backbone**: {backbone['name']} ({how}, images resized to "
             f"{backbone['input_side']} px inside the model); weights: {backbone['weights']}, "
             f"`{backbone['weights_file']}` sha256 `{backbone['weights_sha256']}`"
         )

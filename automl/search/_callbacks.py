@@ -173,6 +173,9 @@ class TrialReporter(keras.callbacks.Callback):
         self.images_per_epoch = 0
         self.images_seen = 0
         self._report_step: Callable[[int], int | None] = lambda step: step
+        #: Epochs already recorded by an earlier fit of this trial with another model (a
+        #: pretrained head's, before fine-tuning): this fit's epochs are numbered after them.
+        self.epoch_offset = 0
 
     def use(
         self, data_fraction: float, images_per_epoch: int, report_step: Callable[[int], int | None]
@@ -196,7 +199,7 @@ class TrialReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        step = epoch + 1  # epochs are counted from 1 everywhere a user sees them
+        step = epoch + 1 + self.epoch_offset  # counted from 1 everywhere a user sees them
         self.epochs_run = step
         steps = (getattr(self, "params", None) or {}).get("steps")
         if steps and 0 < self._batches < steps:  # an epoch cut short: the images it trained on

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import keras
 import optuna
@@ -56,7 +56,12 @@ from automl.search._model_builder import (
 )
 from automl.search._optuna import retry_dead_trial
 from automl.search._params import ModelParams
-from automl.search._pretrained import Pretrained
+from automl.search._pretrained import (
+    FINE_TUNE_BATCH,
+    FINE_TUNE_BLOCKS,
+    FINE_TUNE_LR_SCALE,
+    Pretrained,
+)
 from automl.search._search_space import suggest_params
 from storage import TrialState, TrialStore, lost_connection_reason
 
@@ -96,6 +101,10 @@ class FitOutcome:
     best_epoch: int
     epochs_run: int
     reason: str | None = None
+    #: The model to keep when it is not the one that was built (a fine-tuned whole model).
+    model: keras.Model | None = None
+    #: The backbone's blocks that were fine-tuned (0: frozen).
+    fine_tuned_blocks: int = 0
 
 
 class Objective:
@@ -186,7 +195,12 @@ class Objective:
                 best_epoch=outcome.best_epoch,
                 reason=reason,
             )
-            if params.pretrained:
+            if outcome.fine_tuned_blocks:
+                tuned = {**params.to_dict(), "fine_tuned_blocks": outcome.fine_tuned_blocks}
+                self.store.set_trial_params(record.id, tuned, param_count)
+            if outcome.model is not None:
+                model = outcome.model
+            elif params.pretrained:
                 model = self.pretrained.whole_model(params, model)
             elif params.label_smoothing:
                 compile_for_saving(model)
@@ -390,7 +404,45 @@ class Objective:
             epochs=epochs,
             callbacks=[BudgetCosine(params.learning_rate, epochs, self.deadline)],
         )
-        return self._outcome(reporter)
+        if not params.pretrained or EPOCH_CAP_ATTR in trial.user_attrs:  # a quick search
+            return self._outcome(reporter)
+        return self._fine_tune(model, params, reporter)
+
+    def _fine_tune(
+        self, head: keras.Model, params: ModelParams, reporter: TrialReporter
+    ) -> FitOutcome:
+        """After a pretrained head's final run, the time left fine-tunes the backbone's last
+        blocks with the head on the images, augmented. The last epoch is kept as in any
+        final run, unless it scores below the frozen model on validation: then the frozen
+        one is kept, and the trial says why."""
+        frozen = self._outcome(reporter)
+        if reporter.deadline_hit or time.time() >= self.deadline:  # type: ignore[operator]
+            return frozen
+        model = self.pretrained.fine_tunable(params, head)
+        frozen_weights = model.get_weights()
+        tuned = replace(params, batch_size=FINE_TUNE_BATCH)
+        data = self.data
+        images = Inputs(data.x_train, data.x_val, data.pixel_scale, data.horizontal_flip, True)
+        reporter.epoch_offset = reporter.epochs_run
+        rate = params.learning_rate * FINE_TUNE_LR_SCALE
+        self._fit(
+            model,
+            tuned,
+            images,
+            reporter.trial.number,
+            reporter,
+            epochs=MAX_FINAL_EPOCHS,
+            callbacks=[BudgetCosine(rate, MAX_FINAL_EPOCHS, self.deadline)],
+        )
+        outcome = self._outcome(reporter)
+        if outcome.best_value < frozen.best_value:
+            model.set_weights(frozen_weights)
+            why = (
+                f"fine-tuning scored {outcome.best_value:.4f} on validation, the frozen "
+                f"backbone {frozen.best_value:.4f}: the frozen one is kept"
+            )
+            return replace(frozen, epochs_run=outcome.epochs_run, reason=why, model=model)
+        return replace(outcome, model=model, fine_tuned_blocks=FINE_TUNE_BLOCKS)
 
     # ---------------------------------------------------------------- shared pieces
     def _fit(

@@ -45,14 +45,14 @@ def test_search_records_everything_and_resumes(tmp_path: Path, cli) -> None:
     study = optuna.load_study(study_name="digits", storage=url)
     ran = [t for t in study.trials if t.state.is_finished()]  # the portfolio's last still waits
     assert len({t.user_attrs["worker_pid"] for t in ran}) >= 2
-    # The portfolio's first for a small data set (the small-data net) ran first, as queued.
+    # The portfolio's first (a head on the pretrained backbone) ran first, as queued.
     from automl.data import get_task
     from automl.search import SearchConfig, portfolio
 
     backbones = SearchConfig(task="digits").backbones
     first = portfolio(get_task("digits").input_shape, 1_000, backbones)[0]
     assert study.trials[0].system_attrs["fixed_params"] == first
-    assert study.trials[0].params["filters_0"] == first["filters_0"]
+    assert study.trials[0].params["backbone"] == first["backbone"] == "efficientnet_lite0"
 
     listing = cli("trials", "--study", "digits", "--storage", url)
     assert listing.returncode == 0 and "COMPLETE" in listing.stdout

@@ -52,7 +52,7 @@ def test_a_budget_that_cannot_afford_the_features_prunes_every_trial_of_the_back
     pretrained = _pretrained(tmp_path, digits, plan, lines)
     with pytest.raises(optuna.TrialPruned, match="no time for backbone efficientnet_lite0"):
         pretrained.resolution(NAME, study)
-    assert "over 25% of the" in study.user_attrs[UNAFFORDABLE_ATTR.format(NAME)]
+    assert "over 50% of the" in study.user_attrs[UNAFFORDABLE_ATTR.format(NAME)]
     assert lines == [study.user_attrs[UNAFFORDABLE_ATTR.format(NAME)]]
     later: list[str] = []
     with pytest.raises(optuna.TrialPruned, match="no time for backbone"):
