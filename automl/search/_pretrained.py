@@ -70,15 +70,17 @@ class Pretrained:
         backbone = get_backbone(name)
         return feature_extractor(backbone, self.state(name), self.data.input_shape, resolution)
 
-    def resolution(self, name: str, study: optuna.Study) -> int:
+    def resolution(self, name: str, study: optuna.Study, *, final: bool = False) -> int:
         """The study's resolution for ``name``, decided by the first trial that needs it:
         ``--backbone-resolution``, or without a budget the images upscaled up to 4 times,
         or with one the largest whose features fit FEATURES_SHARE of the screening time
         left, predicted from a measured pace. A budget that fits none prunes the trial (and
-        every later one of this backbone, at once)."""
+        every later screening trial of this backbone, at once). A ``final`` run (a head
+        trained unscreened when no candidate finished a rung) measures against the final
+        phase's time instead."""
         attrs = study.user_attrs
         why = attrs.get(UNAFFORDABLE_ATTR.format(name))
-        if why:
+        if why and not final:
             raise optuna.TrialPruned(why)
         if RESOLUTION_ATTR.format(name) in attrs:
             return int(attrs[RESOLUTION_ATTR.format(name)])
@@ -86,14 +88,15 @@ class Pretrained:
             get_backbone(name), self.data.input_shape[0]
         )
         if self.config.backbone_resolution is None and self.plan is not None:
-            resolution = self._affordable(name, resolution, study)
+            resolution = self._affordable(name, resolution, study, final)
         study.set_user_attr(RESOLUTION_ATTR.format(name), resolution)
         return resolution
 
-    def _affordable(self, name: str, largest: int, study: optuna.Study) -> int:
+    def _affordable(self, name: str, largest: int, study: optuna.Study, final: bool) -> int:
         assert self.plan is not None
         images = len(self.data.x_train) + len(self.data.x_val)
-        left = self.plan.screening_deadline - time.time()
+        end = self.plan.deadline if final else self.plan.screening_deadline
+        left = end - time.time()
         pace = seconds_per_image(self.extractor(name, largest), self.data)
         smallest = get_backbone(name).min_resolution
         candidates = [largest, *(r for r in RESOLUTIONS if smallest <= r < largest)]
@@ -105,9 +108,10 @@ class Pretrained:
         why = (
             f"no time for backbone {name}: features of {images} images would take about "
             f"{predicted:.0f} s even at {resolution} px, over {FEATURES_SHARE:.0%} of "
-            f"the {left:.0f} s of screening left"
+            f"the {left:.0f} s of {'the final run' if final else 'screening'} left"
         )
-        study.set_user_attr(UNAFFORDABLE_ATTR.format(name), why)
+        if not final:
+            study.set_user_attr(UNAFFORDABLE_ATTR.format(name), why)
         self.log(why)
         raise optuna.TrialPruned(why)
 

@@ -165,7 +165,7 @@ class Objective:
                 trial,
                 self.data.input_shape,
                 self.config.backbones,
-                lambda name: self.pretrained.resolution(name, trial.study),
+                lambda name: self.pretrained.resolution(name, trial.study, final=phase == "final"),
             )
             keras.utils.set_random_seed(self.config.seed + trial.number)
             model, inputs, trained_count, param_count = self._build(params)
