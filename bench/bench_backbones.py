@@ -10,6 +10,7 @@ For each case and budget it runs `automl search` twice, `--backbones scratch` an
 candidates screened, what won and how long the backbone's features took.
 
     .venv/bin/python bench/bench_backbones.py --cases clipart --budgets 300 600
+    .venv/bin/python bench/bench_backbones.py --feature-pace
 """
 
 from __future__ import annotations
@@ -81,12 +82,39 @@ def search(case: str, data: Path | None, budget: int, backbones: str, work: Path
     }
 
 
+def feature_pace(images: int = 1024, side: int = 64) -> None:
+    """Seconds to compute EfficientNet-Lite0's features of ``images`` images cached at
+    ``side`` px, per resolution (what a search pays once per study and data set)."""
+    import numpy as np
+
+    from automl.backbones import feature_extractor, get_backbone
+    from automl.data import evaluation_dataset
+
+    backbone = get_backbone("efficientnet_lite0")
+    state = backbone.verified_state()
+    x = np.random.default_rng(0).integers(0, 256, (images, side, side, 3), dtype=np.uint8)
+    print(f"{'resolution':>10}{'seconds':>9}{'images/s':>10}")
+    for resolution in (96, 128, 160, 224):
+        extractor = feature_extractor(backbone, state, x.shape[1:], resolution)
+        extractor.predict(evaluation_dataset(x[:64], scale=1 / 255), verbose=0)  # traced once
+        started = time.perf_counter()
+        extractor.predict(evaluation_dataset(x, scale=1 / 255), verbose=0)
+        seconds = time.perf_counter() - started
+        print(f"{resolution:>10}{seconds:>9.1f}{images / seconds:>10.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--feature-pace", action="store_true", help="only time the features per resolution"
+    )
     parser.add_argument("--cases", nargs="+", default=["clipart"])
     parser.add_argument("--budgets", nargs="+", type=int, default=[300, 600])
     parser.add_argument("--out", type=Path, default=Path("bench_backbones.json"))
     args = parser.parse_args()
+    if args.feature_pace:
+        feature_pace()
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-backbones-") as scratch:
         root = Path(scratch)

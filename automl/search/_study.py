@@ -112,7 +112,7 @@ def run_study(
         reconcile(store, study)
         if on_ready is not None:
             on_ready()
-        _optimize(config, store, study, log, validation_images)
+        _optimize(config, store, study, log, validation_images, training_images)
         return replace(_finish(config, store, started, data_summary), data=data)
     finally:
         store.close()
@@ -160,7 +160,12 @@ def _finished_candidates(study: optuna.Study) -> int:
 
 
 def _optimize(
-    config: SearchConfig, store: TrialStore, study: optuna.Study, log: Log, validation_images: int
+    config: SearchConfig,
+    store: TrialStore,
+    study: optuna.Study,
+    log: Log,
+    validation_images: int,
+    training_images: int,
 ) -> None:
     """Start workers one after another until the trial count or the time budget is reached."""
     # --workers' helpers share the first worker's clock: one screening deadline for all, so
@@ -200,7 +205,7 @@ def _optimize(
             if supervisor.run(job, more_to_come=more and not machine_shared()) == 0:
                 break  # a worker that ran nothing (time up, or another machine took them)
         if plan is not None:
-            _final_phase(config, study, supervisor, plan, log, validation_images)
+            _final_phase(config, study, supervisor, plan, log, validation_images, training_images)
     finally:
         supervisor.close()
 
@@ -212,6 +217,7 @@ def _final_phase(
     plan: BudgetPlan,
     log: Log,
     validation_images: int,
+    training_images: int,
 ) -> None:
     """Train the screening's winner on all the data with the time that is left.
 
@@ -231,7 +237,7 @@ def _final_phase(
         and t.state in (OptunaState.WAITING, OptunaState.RUNNING, OptunaState.COMPLETE)
     }
     candidates = [t for t in trials if t.number not in claimed]
-    selection = choose_winner(candidates, validation_images)
+    selection = choose_winner(candidates, validation_images, training_images)
     winner = selection.winner
     # A budget too short to finish one rung still ends with a model: the known-good
     # configuration screened first, trained unscreened for the time that is left.

@@ -91,8 +91,8 @@ class Inputs:
     augment: bool
 
     @classmethod
-    def images(cls, data: DataSplits, params: ModelParams) -> Inputs:
-        return cls(data.x_train, data.x_val, data.pixel_scale, data.horizontal_flip, params.augment)
+    def images(cls, data: DataSplits, augment: bool) -> Inputs:
+        return cls(data.x_train, data.x_val, data.pixel_scale, data.horizontal_flip, augment)
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ class Objective:
         if not params.pretrained:
             model = build_model(params, data.input_shape, data.num_classes)
             count = model.count_params()
-            return model, Inputs.images(data, params), count, count
+            return model, Inputs.images(data, params.augment), count, count
         features = self.pretrained.features(params)
         model = build_head(params, features.x_train.shape[1], data.num_classes)
         inputs = Inputs(features.x_train, features.x_val, 1.0, False, False)
@@ -306,21 +306,8 @@ class Objective:
         # A candidate too slow to train properly in the final phase is no use as a winner.
         limit = plan.max_seconds_per_image(train_size)
         factor = HEAD_EPOCH_FACTOR if params.pretrained else 1
-        # A head's pace says nothing of a CNN's: only CNNs calibrate the prediction.
-        size = (
-            None if params.pretrained else NetSize(multiply_adds(model), activation_values(model))
-        )
-        for name, value in asdict(size).items() if size else ():  # SIZE_ATTRS
-            trial.set_user_attr(name, value)
-        predicted = size and predicted_seconds_per_image(size, _measured_paces(trial.study))
-        if size and predicted is not None and predicted > PREDICTION_MARGIN * limit:
-            raise optuna.TrialPruned(
-                f"too slow for the final phase: about {predicted * train_size:.0f} s per "
-                f"full-data epoch predicted for {size.multiply_adds / 1e6:.1f}M multiply-adds "
-                f"and {size.activation_values / 1e3:.0f}k activations per image from the "
-                f"candidates measured on this host, {plan.min_final_epochs} would not fit in "
-                f"{plan.final_seconds:.0f} s"
-            )
+        if not params.pretrained:  # a head's pace says nothing of a CNN's: CNNs only
+            self._prune_if_predicted_too_slow(model, trial, limit, train_size)
         meter = CostMeter(
             params.batch_size,
             until=plan.screening_deadline,
@@ -421,8 +408,7 @@ class Objective:
         model = self.pretrained.fine_tunable(params, head)
         frozen_weights = model.get_weights()
         tuned = replace(params, batch_size=FINE_TUNE_BATCH)
-        data = self.data
-        images = Inputs(data.x_train, data.x_val, data.pixel_scale, data.horizontal_flip, True)
+        images = Inputs.images(self.data, augment=True)
         reporter.epoch_offset = reporter.epochs_run
         rate = params.learning_rate * FINE_TUNE_LR_SCALE
         self._fit(
@@ -481,6 +467,26 @@ class Objective:
             verbose=2 if self.config.verbose else 0,
             callbacks=[AsyncTerminateOnNaN(), *callbacks, reporter],
         )
+
+    def _prune_if_predicted_too_slow(
+        self, model: keras.Model, trial: optuna.Trial, limit: float, train_size: int
+    ) -> None:
+        """Record the CNN's size; prune it before it trains if the pace measured on this
+        host's earlier candidates predicts it far over ``limit`` seconds per image."""
+        plan = self.plan
+        assert plan is not None
+        size = NetSize(multiply_adds(model), activation_values(model))
+        for name, value in asdict(size).items():  # SIZE_ATTRS
+            trial.set_user_attr(name, value)
+        predicted = predicted_seconds_per_image(size, _measured_paces(trial.study))
+        if predicted is not None and predicted > PREDICTION_MARGIN * limit:
+            raise optuna.TrialPruned(
+                f"too slow for the final phase: about {predicted * train_size:.0f} s per "
+                f"full-data epoch predicted for {size.multiply_adds / 1e6:.1f}M multiply-adds "
+                f"and {size.activation_values / 1e3:.0f}k activations per image from the "
+                f"candidates measured on this host, {plan.min_final_epochs} would not fit in "
+                f"{plan.final_seconds:.0f} s"
+            )
 
     def _raise_for(self, reporter: TrialReporter) -> None:
         if reporter.nan_at is not None:

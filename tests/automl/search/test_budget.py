@@ -269,3 +269,26 @@ def test_a_quick_searchs_final_trains_no_fewer_epochs_than_its_winner_had() -> N
     assert quick_final_epochs(1, _screened(1, {1: 0.8})) == 2
     unscreened = optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING)
     assert quick_final_epochs(3, unscreened) == 3  # the fallback: nothing screened
+
+
+def _kind(trial, backbone: str):
+    trial.params["backbone"] = backbone
+    trial.distributions["backbone"] = optuna.distributions.CategoricalDistribution(
+        ("scratch", "efficientnet_lite0")
+    )
+    trial.system_attrs["fixed_params"] = dict(trial.params)  # both are the portfolio's
+    return trial
+
+
+def test_on_large_data_a_head_must_lead_the_best_cnn_by_what_a_cnns_final_run_gains() -> None:
+    complete = optuna.trial.TrialState.COMPLETE
+    cnn = _kind(_screened(0, {1: 0.80, 3: 0.85, 9: 0.88}, complete), "scratch")
+    head = _kind(_screened(1, {1: 0.89, 3: 0.90, 9: 0.905}, complete), "efficientnet_lite0")
+    trials = [cnn, head]
+    # Small data (or unknown): the screening scores decide.
+    assert choose_winner(trials, 6000, 3_600).winner is head
+    # 54,000 training images: 2.5 points are less than a CNN's final gains over its screening.
+    selection = choose_winner(trials, 6000, 54_000)
+    assert selection.winner is cnn and "a head's not; trial 0 is trained" in selection.note
+    far = _kind(_screened(2, {1: 0.93, 3: 0.94, 9: 0.95}, complete), "efficientnet_lite0")
+    assert choose_winner([cnn, far], 6000, 54_000).winner is far  # 7 points: the head
