@@ -39,6 +39,8 @@ def test_search_flags_default_to_the_config_fields() -> None:
         assert getattr(args, flag_of.get(name, name)) == config_fields[name].default, name
         checked += 1
     assert checked == 12
+    assert args.backbones == config_fields["backbones"].default
+    assert args.weights_dir == config_fields["weights_dir"].default
     serve = build_parser().parse_args(["serve", "--study", "s"])
     for field in fields(ServeConfig):
         assert getattr(serve, field.name) == field.default, field.name
@@ -84,6 +86,16 @@ def test_search_flags_default_to_the_config_fields() -> None:
         (["search", "--task", "digits", "--workers", "0"], "--workers must be at least 1"),
         (["search", "--task", "digits", "--trials", "many"], "invalid int value"),
         (["search", "--task", "digits", "--sampler", "magic"], "unknown sampler 'magic'"),
+        (["search", "--task", "digits", "--backbones", "resnet50"], "unknown backbone 'resnet50'"),
+        (["search", "--task", "digits", "--backbones", ","], "--backbones needs at least one"),
+        (
+            ["search", "--task", "digits", "--backbone-resolution", "16"],
+            "--backbone-resolution must be between 32 and 448",
+        ),
+        (
+            ["search", "--task", "digits", "--weights-dir", "/nonexistent"],
+            "no weights file at /nonexistent/efficientnet-lite0-57934424.pth",
+        ),
         (["search", "--task", "digits", "--storage", "::nonsense"], "malformed storage URL"),
         (
             ["search", "--task", "digits", "--storage", "postgresql+psycopg://x@127.0.0.1:1/db"],
