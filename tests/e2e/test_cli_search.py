@@ -91,6 +91,7 @@ def test_a_stopped_search_closes_the_trial_and_a_rerun_resumes(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     args = ["search", "--task", "digits", "--epochs", "30", "--patience", "30", "--timeout", "none"]
+    args += ["--backbones", "scratch"]  # CNN trials: long enough to be stopped mid-epoch
     args += ["--storage", url]
     process = subprocess.Popen(
         [*AUTOML, *args, "--trials", "20", "--pruner", "none"],
@@ -143,7 +144,8 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     process = subprocess.Popen(
         [*AUTOML, "search", "--task", "digits", "--storage", url, "--trials", "2",
-         "--epochs", "40", "--patience", "40", "--pruner", "none", "--timeout", "none"],
+         "--epochs", "40", "--patience", "40", "--pruner", "none", "--timeout", "none",
+         "--backbones", "scratch"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

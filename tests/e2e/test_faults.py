@@ -37,7 +37,7 @@ def _restart_postgresql() -> None:
 def test_a_postgresql_restart_mid_study(postgres_url: str, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*AUTOML, "search", "--task", "digits", "--study", "restart", "--storage", postgres_url,
-         "--trials", "4", "--epochs", "6", "--patience", "6", "--pruner", "none",
+         "--trials", "4", "--epochs", "6", "--patience", "6", "--pruner", "none", "--backbones", "scratch",
          "--timeout", "none", "--artifacts", str(tmp_path / "artifacts")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -90,7 +90,7 @@ def test_a_whole_search_killed_while_another_machine_goes_on(
     # A grace of several heartbeats: under a loaded CI host a live worker's beat can be late.
     env = dict(os.environ, AUTOML_HEARTBEAT_S="2", AUTOML_HEARTBEAT_GRACE_S="10")
     args = [*AUTOML, "search", "--task", "digits", "--study", "two", "--storage", postgres_url,
-            "--trials", "8", "--pruner", "none", "--timeout", "none",
+            "--trials", "8", "--pruner", "none", "--timeout", "none", "--backbones", "scratch",
             "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     # The lost machine's trials are long (a 4-epoch digits trial lasts a few seconds): the
     # poll below must see one of them mid-training before the study is over.

@@ -20,7 +20,7 @@ from storage import TrialStore
 from .conftest import AUTOML, assert_loads_and_predicts, wait_until
 
 SEARCH = ["search", "--task", "digits", "--study", "s3", "--epochs", "2", "--timeout", "none",
-          "--pruner", "none"]  # fmt: skip
+          "--pruner", "none", "--backbones", "scratch"]  # fmt: skip
 
 
 def test_models_in_a_bucket_from_search_to_prediction(
