@@ -314,7 +314,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url: str, tmp_path: 
     the study without colliding, and share it: every trial once, all recorded."""
     args = [*AUTOML, "search", "--task", "digits", "--study", "shared", "--epochs", "2",
             "--trials", "6", "--storage", postgres_url, "--timeout", "none",
-            "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
+            "--backbones", "scratch", "--artifacts", str(tmp_path / "artifacts")]  # fmt: skip
     processes = [
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
