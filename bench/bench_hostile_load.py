@@ -1,10 +1,11 @@
 """`automl serve` for well-behaved clients, alone and under attack: 8 keep-alive clients
-sending one-image KServe v2 requests, then the same while 1,000 slow connections trickle their
-headers a byte a second (reopened when the server closes them) and a client posts
-decompression bombs back to back; then while two clients post 10 MB JSON bodies back to back.
-Loopback only; each phase stops after --seconds.
+sending one-image KServe v2 requests, then the same while 1,000 slow connections trickle a byte
+a second (500 their request heads, 500 their bodies after a whole head; reopened when the
+server closes them) and a client posts decompression bombs back to back; then while two
+clients post 10 MB JSON bodies back to back. Loopback only; each phase stops after --seconds
+(past 30, a trickled body's whole deadline, to see them closed).
 
-    .venv/bin/python bench/bench_hostile_load.py --model m.onnx [--seconds 20]
+    .venv/bin/python bench/bench_hostile_load.py --model m.onnx [--seconds 40]
 """
 
 from __future__ import annotations
@@ -67,25 +68,33 @@ def _client(port: int, name: str, side: int, until: float, latencies: list, erro
     conn.close()
 
 
-def _slow_connections(port: int, count: int, until: float, closed: list) -> None:
-    """``count`` connections sending a request head a byte a second; reopened when closed."""
+def _slow_connections(port: int, name: str, count: int, until: float, closed: list) -> None:
+    """``count`` connections sending a byte a second, half of them in their request's head and
+    half in its body; reopened when closed. ``closed``: (part, seconds it was open)."""
+    heads = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    bodies = (
+        f"POST /v2/models/{name}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    ).encode()
+    opened_at: dict[int, float] = {}
 
-    def opened() -> socket.socket:
+    def opened(i: int) -> socket.socket:
         conn = socket.create_connection(("127.0.0.1", port), timeout=5)
         conn.setblocking(False)
-        conn.send(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        conn.send(heads if i % 2 else bodies)
+        opened_at[i] = time.monotonic()
         return conn
 
-    conns = [opened() for _ in range(count)]
+    conns = [opened(i) for i in range(count)]
     while time.monotonic() < until:
         for i, conn in enumerate(conns):
             try:
                 conn.send(b"a")
             except OSError:  # closed by the server: counted, and another takes its place
-                closed.append(1)
+                closed.append(("head" if i % 2 else "body", time.monotonic() - opened_at[i]))
                 conn.close()
                 with contextlib.suppress(OSError):
-                    conns[i] = opened()
+                    conns[i] = opened(i)
         time.sleep(1.0)
     for conn in conns:
         conn.close()
@@ -132,6 +141,15 @@ def _big_bodies(port: int, name: str, until: float, statuses: list) -> None:
     conn.close()
 
 
+def _closed(closed: list) -> str:
+    parts = []
+    for part in ("head", "body"):
+        seconds = [s for p, s in closed if p == part]
+        if seconds:
+            parts.append(f"{len(seconds)} {part}s after {min(seconds):.0f}-{max(seconds):.0f} s")
+    return ", ".join(parts) or "none"
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -150,7 +168,9 @@ def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: str
         for _ in range(8)
     ]
     if attack == "slow":
-        threads.append(threading.Thread(target=_slow_connections, args=(port, 1000, until, closed)))
+        threads.append(
+            threading.Thread(target=_slow_connections, args=(port, name, 1000, until, closed))
+        )
         threads.append(threading.Thread(target=_bombs, args=(port, until, bombs)))
     elif attack == "big":
         for _ in range(2):
@@ -170,7 +190,8 @@ def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: str
     answered = {s: bombs.count(s) for s in set(bombs)}
     extra = {
         "": "",
-        "slow": f"; slow connections closed by the server {len(closed)}, bombs answered {answered}",
+        "slow": f"; slow connections closed by the server: {_closed(closed)}; "
+        f"bombs answered {answered}",
         "big": f"; 10 MB bodies answered {answered}",
     }[attack]
     print(
@@ -183,7 +204,7 @@ def phase(port: int, pid: int, name: str, side: int, seconds: float, attack: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=40.0)
     args = parser.parse_args()
     card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
     name, side = card.get("study") or args.model.stem, card["input"]["shape"][1]

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -30,18 +29,22 @@ from automl.serve._holder import ModelHolder
 from automl.serve._http import (
     LOOPBACK_HOSTS,
     MAX_BATCH,
-    MAX_CONCURRENT_REQUESTS,
+    MAX_BODY_BYTES,
     OPEN_PATHS,
+    Admission,
     HTTPError,
+    check_content_type,
     check_origin,
     check_token,
     not_allowed,
     not_found,
+    read_body,
 )
 from automl.serve._log import PredictionLog
 from automl.serve._metrics import Metrics
 from automl.serve._model import BadInput, ServedModel
-from automl.serve._service import Service
+from automl.serve._openapi import openapi_document
+from automl.serve._service import Endpoint, Service
 from storage import PredictionRecord
 
 log = logging.getLogger("automl.serve")
@@ -93,25 +96,29 @@ def create_app(
             entries = [PredictionRecord(**common)]  # a refused request counts for the error rate
         prediction_log.add(entries)
 
-    in_flight = [0]  # requests being answered: a 503 past MAX_CONCURRENT_REQUESTS
+    admission = Admission()
 
-    def endpoint(
-        template: str, handler: Callable[[Request], Awaitable[Any]]
-    ) -> Callable[[Request], Awaitable[Response]]:
+    def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             request.state.request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[
                 :64
             ]
-            metrics.in_flight.inc()
-            in_flight[0] += 1
+            body_size = 0
             try:
-                if in_flight[0] > MAX_CONCURRENT_REQUESTS:  # really busy: shed the excess
-                    raise HTTPError(503, "too many requests at once: try again shortly")
                 check_origin(request, allowed_hosts)
                 if token and not request.url.path.startswith(OPEN_PATHS):
                     check_token(request, token)
-                result = await handler(request)
+                if route.method == "POST":  # received before it takes an answering slot
+                    check_content_type(request, route.accepts)
+                    limit = route.body_limit(request) if route.body_limit else MAX_BODY_BYTES
+                    body_size = len(await read_body(request, limit, admission))
+                with admission.slot():
+                    metrics.in_flight.inc()
+                    try:
+                        result = await route.handler(request)
+                    finally:
+                        metrics.in_flight.dec()
                 response = result if isinstance(result, Response) else JSONResponse(result)
             except HTTPError as exc:
                 response = JSONResponse({"error": str(exc)}, status_code=exc.status)
@@ -123,16 +130,17 @@ def create_app(
                 log.exception("error answering %s", request.url.path)
                 response = JSONResponse({"error": "internal error (logged)"}, status_code=500)
             finally:
-                metrics.in_flight.dec()
-                in_flight[0] -= 1
+                admission.release(body_size)
             seconds = time.perf_counter() - started
-            metrics.duration.labels(template).observe(seconds)
-            metrics.requests.labels(template, str(response.status_code)).inc()
+            metrics.duration.labels(route.path).observe(seconds)
+            metrics.requests.labels(route.path, str(response.status_code)).inc()
             if response.status_code == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
             response.headers["X-Request-Id"] = request.state.request_id
+            if response.status_code == 408:  # the rest of a stalled body is not worth waiting for
+                response.headers["Connection"] = "close"
             if response.status_code != 401:  # nobody's traffic: not worth a row
-                record(request, template, response.status_code, seconds)
+                record(request, route.path, response.status_code, seconds)
             return response
 
         return wrapped
@@ -140,12 +148,12 @@ def create_app(
     async def metrics_text(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
-        *_v2.routes(service),
-        *_v1.routes(service),
-        *_predict.routes(service),
-        ("/metrics", metrics_text, "GET"),
-    ]
+    endpoints = [*_v2.routes(service), *_v1.routes(service), *_predict.routes(service)]
+
+    async def openapi(request: Request) -> dict:
+        return openapi_document(holder.current.info, endpoints, token_required=bool(token))
+
+    endpoints += [Endpoint("/metrics", metrics_text), Endpoint("/openapi.json", openapi)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -155,7 +163,7 @@ def create_app(
             await run_in_threadpool(prediction_log.close)
 
     app = Starlette(
-        routes=[Route(path, endpoint(path, fn), methods=[method]) for path, fn, method in routes],
+        routes=[Route(e.path, wrap(e), methods=[e.method]) for e in endpoints],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
     )

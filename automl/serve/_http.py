@@ -4,8 +4,10 @@ body reads. No model and no protocol here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,15 +19,28 @@ from automl.serve._model import BadInput
 
 #: Request bodies above this are refused with 413 (images for a small CNN are kilobytes).
 MAX_BODY_BYTES = 10 * 1024 * 1024
-#: A client that has not sent its whole body after this long gets 408.
+#: A body must arrive within this long (408 past it) ...
 BODY_TIMEOUT_S = 30.0
+#: ... and never pause for longer than this between two of its pieces.
+BODY_IDLE_TIMEOUT_S = 5.0
+#: Bytes of request bodies held at once, received or arriving: past this a new piece gets
+#: 503. A half-sent body takes no answering slot (``MAX_CONCURRENT_REQUESTS``), only this.
+MAX_BODY_BYTES_IN_FLIGHT = 256 * 1024 * 1024
 #: At most this many images or tensors in one request.
 MAX_BATCH = 256
 #: Requests answered at once; past this the app answers 503 instead of queueing without end
-#: (connections still sending their head do not count: ``_protocol``).
+#: (connections still sending their head or body do not count: ``_protocol``, ``Admission``).
 MAX_CONCURRENT_REQUESTS = 256
 #: JSON bodies larger than this are parsed in a worker thread, off the event loop.
 INLINE_JSON_BYTES = 64 * 1024
+#: The media types a JSON endpoint takes; a body without a Content-Type is taken as JSON.
+#: ``application/x-www-form-urlencoded`` is what ``curl -d`` sends, as KServe's and TF
+#: Serving's own examples do: a browser form cannot make a JSON body in it (it percent-encodes
+#: braces and quotes), unlike a ``text/plain`` form, which is refused. Scripts on other sites
+#: that send either are refused by ``check_origin``.
+JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
+#: The media type of ``POST /predict``'s image files.
+FORM_TYPES = ("multipart/form-data",)
 #: Paths anyone may call when a token is required: the health probes (``/metrics`` tells who
 #: asks for what, so it needs the token too).
 OPEN_PATHS = ("/v2/health/",)
@@ -90,6 +105,49 @@ def check_token(request: Request, token: str) -> None:
         raise HTTPError(401, "missing or wrong bearer token")
 
 
+def check_content_type(request: Request, accepts: tuple[str, ...]) -> None:
+    """415 unless the body's media type is one of ``accepts`` (``""``: none given; a
+    ``+json`` type counts as JSON)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media in accepts or (media.endswith("+json") and "application/json" in accepts):
+        return
+    named = " or ".join(a for a in accepts if a)
+    raise HTTPError(415, f"this endpoint takes {named}, not {media or 'a body of no type'}")
+
+
+class Admission:
+    """What the requests of one server hold at once: answering slots (503 past
+    MAX_CONCURRENT_REQUESTS) and the bytes of their bodies (503 past
+    MAX_BODY_BYTES_IN_FLIGHT). One event loop uses it: no lock."""
+
+    def __init__(
+        self,
+        slots: int = MAX_CONCURRENT_REQUESTS,
+        body_bytes: int = MAX_BODY_BYTES_IN_FLIGHT,
+    ) -> None:
+        self.slots, self.body_bytes = slots, body_bytes
+        self.answering = 0
+        self.bytes_held = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.answering >= self.slots:  # really busy: shed the excess
+            raise HTTPError(503, "too many requests at once: try again shortly")
+        self.answering += 1
+        try:
+            yield
+        finally:
+            self.answering -= 1
+
+    def hold(self, size: int) -> None:
+        if self.bytes_held + size > self.body_bytes:
+            raise HTTPError(503, "too many request bodies arriving at once: try again shortly")
+        self.bytes_held += size
+
+    def release(self, size: int) -> None:
+        self.bytes_held -= size
+
+
 def _too_large(limit: int) -> HTTPError:
     shown = f"{limit / (1024 * 1024):.1f} MB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
     return HTTPError(413, f"request body over {shown}")
@@ -103,35 +161,48 @@ def numbers_body_limit(values_per_input: int) -> int:
     return min(MAX_BODY_BYTES, 64 * 1024 + MAX_BATCH * values_per_input * 24)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The whole body, refused past ``limit`` bytes (413) or BODY_TIMEOUT_S (408). Starlette
-    keeps it, so ``request.form()`` reads it from memory afterwards."""
+async def read_body(request: Request, limit: int, admission: Admission) -> bytes:
+    """The whole body, refused past ``limit`` bytes (413), past BODY_TIMEOUT_S or a pause of
+    BODY_IDLE_TIMEOUT_S (408), or when the server holds too many bodies' bytes (503). Its
+    bytes stay held in ``admission`` until the caller releases ``len(body)``; Starlette keeps
+    the body, so ``request.body()`` and ``request.form()`` read it from memory afterwards."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-
-    async def receive_all() -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BODY_TIMEOUT_S
+    chunks: list[bytes] = []
+    size = 0
+    pieces = request.stream().__aiter__()
     try:
-        body = await asyncio.wait_for(receive_all(), BODY_TIMEOUT_S)
-    except TimeoutError:
-        raise HTTPError(408, f"request body not received within {BODY_TIMEOUT_S:g} s") from None
-    request._body = body  # Starlette's own cache of the body, which form() reads
+        while True:
+            wait = min(BODY_IDLE_TIMEOUT_S, deadline - loop.time())
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(pieces.__anext__(), wait)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise HTTPError(408, "request body not received in time") from None
+            if size + len(chunk) > limit:
+                raise _too_large(limit)
+            admission.hold(len(chunk))
+            size += len(chunk)
+            chunks.append(chunk)
+    except BaseException:
+        admission.release(size)
+        raise
+    body = b"".join(chunks)
+    request._body = body  # Starlette's own cache of the body, which body() and form() read
     return body
 
 
-async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
-    """The body as JSON, refused past ``limit`` bytes; a large one is parsed in a worker
-    thread, where waiting for it does not hold up the event loop's other requests (the parse
-    itself still takes the interpreter's lock: see ``numbers_body_limit``)."""
-    body = await read_body(request, limit)
+async def json_body(request: Request) -> Any:
+    """The body the app has read, as JSON; a large one is parsed in a worker thread, where
+    waiting for it does not hold up the event loop's other requests (the parse itself still
+    takes the interpreter's lock: see ``numbers_body_limit``)."""
+    body = await request.body()
     if len(body) > INLINE_JSON_BYTES:
         return await run_in_threadpool(_parse_json, body)
     return _parse_json(body)
@@ -158,15 +229,21 @@ def numbers(data: Any) -> np.ndarray:
 
 
 __all__ = [
+    "BODY_IDLE_TIMEOUT_S",
     "BODY_TIMEOUT_S",
+    "FORM_TYPES",
     "INLINE_JSON_BYTES",
+    "JSON_TYPES",
     "LOOPBACK_HOSTS",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
+    "MAX_BODY_BYTES_IN_FLIGHT",
     "MAX_CONCURRENT_REQUESTS",
     "OPEN_PATHS",
     "SAFE_METHODS",
+    "Admission",
     "HTTPError",
+    "check_content_type",
     "check_origin",
     "check_token",
     "host_name",

@@ -6,15 +6,14 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from automl.serve._http import MAX_BATCH, read_body
+from automl.serve._http import FORM_TYPES, MAX_BATCH
 from automl.serve._model import BadInput
-from automl.serve._service import RouteSpec, Service
+from automl.serve._service import Endpoint, Service
 
 
-def routes(service: Service) -> list[RouteSpec]:
+def routes(service: Service) -> list[Endpoint]:
     async def predict_files(request: Request) -> dict:
         model = service.holder.current
-        await read_body(request)
         try:
             form = await request.form(max_files=MAX_BATCH, max_fields=MAX_BATCH)
         except Exception as exc:  # Starlette's MultiPartException and parser errors
@@ -40,7 +39,7 @@ def routes(service: Service) -> list[RouteSpec]:
             ],
         }  # fmt: skip
 
-    return [("/predict", predict_files, "POST")]
+    return [Endpoint("/predict", predict_files, "POST", FORM_TYPES)]
 
 
 __all__ = ["routes"]

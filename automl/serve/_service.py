@@ -21,8 +21,20 @@ from automl.serve._http import MAX_BATCH, HTTPError
 from automl.serve._metrics import Metrics
 from automl.serve._model import BadInput, ServedModel
 
-#: A route: (path, handler, method). A handler returns a Response or a JSON-able value.
-RouteSpec = tuple[str, Callable[[Request], Awaitable[Any]], str]
+#: A request handler: returns a Response or a JSON-able value.
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of a protocol. The app reads a POST's body before the handler runs, refused
+    unless its media type is one of ``accepts`` (415) or past ``body_limit`` bytes (413)."""
+
+    path: str
+    handler: Handler
+    method: str = "GET"
+    accepts: tuple[str, ...] = ()
+    body_limit: Callable[[Request], int] | None = None
 
 
 @dataclass
@@ -65,4 +77,4 @@ class Service:
         return probabilities
 
 
-__all__ = ["RouteSpec", "Service"]
+__all__ = ["Endpoint", "Handler", "Service"]

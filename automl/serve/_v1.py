@@ -11,12 +11,12 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from automl.serve._http import MAX_BATCH, json_body, numbers
+from automl.serve._http import JSON_TYPES, MAX_BATCH, json_body, numbers
 from automl.serve._model import BadInput, ServedModel
-from automl.serve._service import RouteSpec, Service
+from automl.serve._service import Endpoint, Service
 
 
-def routes(service: Service) -> list[RouteSpec]:
+def routes(service: Service) -> list[Endpoint]:
     holder = service.holder
 
     async def status(request: Request) -> dict:
@@ -72,9 +72,9 @@ def routes(service: Service) -> list[RouteSpec]:
         return {"predictions": probabilities} if "instances" in body else {"outputs": probabilities}
 
     return [
-        ("/v1/models/{name}", status, "GET"),
-        ("/v1/models/{name}/metadata", metadata, "GET"),
-        ("/v1/models/{name}:predict", predict, "POST"),
+        Endpoint("/v1/models/{name}", status),
+        Endpoint("/v1/models/{name}/metadata", metadata),
+        Endpoint("/v1/models/{name}:predict", predict, "POST", JSON_TYPES),
     ]
 
 

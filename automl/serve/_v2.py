@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 from typing import Any
 
 from starlette.requests import Request
 
-from automl.serve._http import MAX_BATCH, json_body, numbers, numbers_body_limit
+from automl.serve._http import JSON_TYPES, MAX_BATCH, json_body, numbers, numbers_body_limit
 from automl.serve._model import BadInput
-from automl.serve._service import RouteSpec, Service
+from automl.serve._service import Endpoint, Service
+
+#: What ``GET /v2`` says of this server.
+SERVER_NAME = "automl-serve"
 
 #: The v2 metadata's ``platform`` for each model format.
 PLATFORMS = {
@@ -20,8 +24,19 @@ PLATFORMS = {
 }
 
 
-def routes(service: Service) -> list[RouteSpec]:
+def server_version() -> str:
+    try:
+        return importlib.metadata.version("automl-cnn")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        return "unknown"
+
+
+def routes(service: Service) -> list[Endpoint]:
     holder = service.holder
+    version = server_version()
+
+    async def server_metadata(request: Request) -> dict:
+        return {"name": SERVER_NAME, "version": version, "extensions": []}
 
     async def live(request: Request) -> dict:
         return {"live": True}
@@ -48,7 +63,7 @@ def routes(service: Service) -> list[RouteSpec]:
 
     async def infer(request: Request) -> dict:
         model = service.model_named(request.path_params["name"])
-        body = await json_body(request, numbers_body_limit(math.prod(model.info.input_shape[1:])))
+        body = await json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
             raise BadInput('"inputs" must be a list with one tensor')
@@ -83,13 +98,18 @@ def routes(service: Service) -> list[RouteSpec]:
         response["id"] = str(body.get("id") or request.state.request_id)
         return response
 
+    def infer_body_limit(request: Request) -> int:
+        model = service.model_named(request.path_params["name"])
+        return numbers_body_limit(math.prod(model.info.input_shape[1:]))
+
     return [
-        ("/v2/health/live", live, "GET"),
-        ("/v2/health/ready", ready, "GET"),
-        ("/v2/models/{name}", model_metadata, "GET"),
-        ("/v2/models/{name}/ready", model_ready, "GET"),
-        ("/v2/models/{name}/infer", infer, "POST"),
+        Endpoint("/v2", server_metadata),
+        Endpoint("/v2/health/live", live),
+        Endpoint("/v2/health/ready", ready),
+        Endpoint("/v2/models/{name}", model_metadata),
+        Endpoint("/v2/models/{name}/ready", model_ready),
+        Endpoint("/v2/models/{name}/infer", infer, "POST", JSON_TYPES, infer_body_limit),
     ]
 
 
-__all__ = ["PLATFORMS", "routes"]
+__all__ = ["PLATFORMS", "SERVER_NAME", "routes", "server_version"]

@@ -233,7 +233,7 @@ def test_predict_with_files_and_metrics(served: Served, digits_images) -> None:
         ("/v1/models/{name}:predict", {"instances": [{"b64": "aGVsbG8="}]}, 400, "not an image"),
         ("/v1/models/{name}:predict", {"instances": [[1, 2]]}, 400, "each instance must be"),
         ("/v1/models/{name}:predict", {"rows": []}, 400, 'either "instances"'),
-        ("/predict", b"plain", 400, "multipart"),
+        ("/predict", b"plain", 415, "multipart/form-data"),  # urllib: form-urlencoded
         ("/no/such/path", None, 404, "no such endpoint"),
         # Hostile bodies: each once a 500 with a traceback.
         ("/v2/models/{name}/infer", {"inputs": [{"name": "input", "shape": [1, 8, 8, 1],
