@@ -199,13 +199,17 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
 
 
 async def json_body(request: Request) -> Any:
-    """The body the app has read, as JSON; a large one is parsed in a worker thread, where
-    waiting for it does not hold up the event loop's other requests (the parse itself still
-    takes the interpreter's lock: see ``numbers_body_limit``)."""
-    body = await request.body()
-    if len(body) > INLINE_JSON_BYTES:
-        return await run_in_threadpool(_parse_json, body)
-    return _parse_json(body)
+    """The body the app has read, as JSON (see ``parse_json``)."""
+    return await parse_json(await request.body())
+
+
+async def parse_json(text: bytes) -> Any:
+    """``text`` as JSON, or BadInput; a large one is parsed in a worker thread, where waiting
+    for it does not hold up the event loop's other requests (the parse itself still takes the
+    interpreter's lock: see ``numbers_body_limit``)."""
+    if len(text) > INLINE_JSON_BYTES:
+        return await run_in_threadpool(_parse_json, text)
+    return _parse_json(text)
 
 
 def _parse_json(body: bytes) -> Any:
@@ -252,5 +256,6 @@ __all__ = [
     "not_found",
     "numbers",
     "numbers_body_limit",
+    "parse_json",
     "read_body",
 ]

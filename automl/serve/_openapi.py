@@ -179,12 +179,16 @@ def openapi_document(
             content: dict[str, Any] = {"schema": schema}
             if example is not None:
                 content["example"] = example
-            operation["requestBody"] = {"required": True, "content": {media: content}}
-            if media == "application/json":  # what ``curl -d`` sends is read as JSON too
-                operation["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
-                    "schema": {"type": "object"}
-                }
+            bodies = {media: content}
+            for other in endpoint.accepts:
+                if other == "application/x-www-form-urlencoded":  # ``curl -d``: read as JSON
+                    bodies[other] = {"schema": {"type": "object"}}
+                elif other == "application/octet-stream":  # v2 binary tensors: see ``_v2``
+                    bodies[other] = {"schema": {"type": "string", "format": "binary"}}
+            operation["requestBody"] = {"required": True, "content": bodies}
             ok = {"application/json": {"schema": answer}}
+            if "application/octet-stream" in endpoint.accepts:
+                ok["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
         elif endpoint.path == "/metrics":
             summary, ok = "Prometheus metrics", {"text/plain": {"schema": {"type": "string"}}}
         else:

@@ -66,7 +66,7 @@ def test_the_server_says_what_it_is(linear_server: LinearServer) -> None:
     request = urllib.request.Request(f"{linear_server.url}/v2", headers=AUTH)
     with urllib.request.urlopen(request, timeout=10) as reply:
         answer = json.load(reply)
-    assert answer["name"] == "automl-serve" and answer["extensions"] == []
+    assert answer["name"] == "automl-serve" and answer["extensions"] == ["binary_tensor_data"]
     assert answer["version"]
 
 

@@ -1,0 +1,103 @@
+"""`automl serve --model M` under a native load generator (`hey`, 8 keep-alive connections)
+for each way of sending a KServe v2 `infer` request: JSON tensors and binary tensors (the
+`Inference-Header-Content-Length` extension Triton's clients send), at batch 1 and 64.
+Loopback only; each run stops after --seconds.
+
+    .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+
+def _server(model: Path, folder: Path) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
+         "--storage", f"sqlite:///{folder / 'predictions.db'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+def bodies(shape: list[int], batch: int) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """(body, headers) of a JSON and a binary request for ``batch`` images of ``shape``."""
+    images = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+    tensor = {"name": "input", "shape": list(images.shape), "datatype": "FP32"}
+    as_json = json.dumps({"inputs": [{**tensor, "data": images.ravel().tolist()}]}).encode()
+    raw = images.astype("<f4").tobytes()
+    header = json.dumps({
+        "inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}],
+        "parameters": {"binary_data_output": True},
+    }).encode()  # fmt: skip
+    return {
+        "json": (as_json, {"Content-Type": "application/json"}),
+        "binary": (header + raw, {"Content-Type": "application/octet-stream",
+                                  "Inference-Header-Content-Length": str(len(header))}),
+    }  # fmt: skip
+
+
+def hey(url: str, body: Path, headers: dict[str, str], seconds: float) -> dict[str, float]:
+    command = ["hey", "-z", f"{seconds}s", "-c", "8", "-m", "POST", "-D", str(body)]
+    for name, value in headers.items():
+        command += ["-T", value] if name == "Content-Type" else ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    statuses = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000,
+        "p99": float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000,
+        "errors": sum(int(n) for code, n in statuses.items() if code != "200"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
+    name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
+    with tempfile.TemporaryDirectory() as folder:
+        process, port = _server(args.model, Path(folder))
+        url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+        print(
+            f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8, {args.seconds:g} s"
+        )
+        print("| tensors | batch | req/s | images/s | p50 | p99 | errors |")
+        print("|---|---|---|---|---|---|---|")
+        try:
+            for batch in (1, 64):
+                for kind, (body, headers) in bodies(shape, batch).items():
+                    path = Path(folder) / f"{kind}-{batch}.body"
+                    path.write_bytes(body)
+                    got = hey(url, path, headers, args.seconds)
+                    print(f"| {kind} | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
+                          f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['errors']:.0f} |")  # fmt: skip
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
