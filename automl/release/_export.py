@@ -19,14 +19,24 @@ import numpy as np
 from automl._errors import AutoMLError
 from automl.release._champion import resolve_trial
 from automl.release._evaluate import load_study_data
+from automl.release._quantize import (
+    CALIBRATION_IMAGES,
+    Quantization,
+    compare_on_test_split,
+    quantize_onnx,
+    split_batches,
+)
 from automl.search import SEARCH_SPACE_VERSION, open_study_task, sha256_of, verified_artifact
 from storage import TrialStore
 
 #: A model loaded with its runtime: a float32 NHWC batch -> class probabilities.
 Runtime = Callable[[np.ndarray], np.ndarray]
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "savedmodel": ""}
+FORMATS = ("keras", "savedmodel", "tflite", "onnx", "onnx-int8")
+SUFFIXES = {
+    "keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "onnx-int8": ".int8.onnx",
+    "savedmodel": "",
+}  # fmt: skip
 VERIFY_IMAGES = 256
 MAX_ABS_DIFF = 1e-4
 PACKAGES = ("tensorflow", "keras", "optuna", "numpy", "tf2onnx", "onnx", "onnxruntime")
@@ -45,6 +55,8 @@ class ExportResult:
     top1_agreement: float
     #: Test images the file was checked on against the Keras model (up to VERIFY_IMAGES).
     verified_images: int
+    #: An int8 model's comparison with its float model on the test split.
+    quantization: Quantization | None = None
 
 
 def card_paths(model_path: Path) -> tuple[Path, Path]:
@@ -92,10 +104,21 @@ def export_model(
     model = keras.models.load_model(model_file)
     sample = data.model_input(data.x_test[:VERIFY_IMAGES])
     expected = np.asarray(model.predict(sample, verbose=0))
+    quantization: Quantization | None = None
     with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / f"model{SUFFIXES[fmt]}"
         try:
-            _WRITERS[fmt](model, staged, Path(scratch))
+            if fmt == "onnx-int8":
+                float_path = Path(scratch) / "float.onnx"
+                _write_onnx(model, float_path, Path(scratch))
+                calibration = data.model_input(data.x_train[:CALIBRATION_IMAGES])
+                quantize_onnx(float_path, staged, calibration, Path(scratch))
+                quantization = compare_on_test_split(
+                    keras_runtime(model), load_runtime(staged, fmt),
+                    split_batches(data.x_test, data.y_test, data.model_input), len(calibration),
+                )  # fmt: skip
+            else:
+                _WRITERS[fmt](model, staged, Path(scratch))
             got = predict_with(staged, fmt, sample)
         except AutoMLError:
             raise
@@ -107,7 +130,7 @@ def export_model(
             ) from None
         max_diff = float(np.max(np.abs(got - expected)))
         agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
-        if agreement < 1.0 or not max_diff < MAX_ABS_DIFF:
+        if quantization is None and (agreement < 1.0 or not max_diff < MAX_ABS_DIFF):
             raise AutoMLError(
                 f"verification of the {fmt} export failed: top-1 agreement {agreement:.4f}, "
                 f"max |p - p_keras| {max_diff:.2e} (limit {MAX_ABS_DIFF:g}); nothing was written"
@@ -125,6 +148,8 @@ def export_model(
     card = _model_card(
         store, study_name, trial.number, fmt, out, digest, max_diff, agreement, len(sample)
     )
+    if quantization is not None:  # judged on the whole test split, not against a tolerance
+        card["quantization"] = quantization.to_json()
     card_json, card_md = card_paths(out)
     _write_atomic(card_json, json.dumps(card, indent=2, default=str) + "\n")
     _write_atomic(card_md, _card_markdown(card))
@@ -139,6 +164,7 @@ def export_model(
         max_diff,
         agreement,
         len(sample),
+        quantization,
     )
 
 
@@ -238,7 +264,7 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
             return np.array(interpreter.get_tensor(out))
 
         return run
-    if fmt == "onnx":
+    if fmt in ("onnx", "onnx-int8"):
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -424,6 +450,16 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"- Verified on {card['verification']['images']} test images: top-1 agreement "
         f"{card['verification']['top1_agreement']:.4f}, max probability difference "
         f"{card['verification']['max_abs_probability_diff']:.2e}",
+    ]
+    if card.get("quantization"):
+        q = card["quantization"]
+        lines.append(
+            f"- **Quantized**: {q['method']}, {q['calibration_images']} calibration images; "
+            f"on {q['test_images']} test images: accuracy {pct(q['test_accuracy_int8'])} "
+            f"(float {pct(q['test_accuracy_float'])}), top-1 agreement with float "
+            f"{q['top1_agreement']:.4f}"
+        )
+    lines += [
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in card["packages"].items()),
         f"- Exported {card['exported_at']}",
         "",

@@ -29,6 +29,9 @@ from automl.release import (
 from storage import TrialState, TrialStore
 from tests.conftest import copy_study
 
+#: The formats that must give the Keras model's own answers (int8 is judged on accuracy).
+EXACT_FORMATS = [fmt for fmt in FORMATS if fmt != "onnx-int8"]
+
 
 @pytest.fixture(scope="module")
 def study(digits_study, tmp_path_factory):
@@ -92,13 +95,13 @@ def exports(study, tmp_path_factory):
     store.promote(name, store.best_trial(name, with_artifact=True).number, note="exported")
     out = tmp_path_factory.mktemp("exports")
     results = {}
-    for fmt in FORMATS:
+    for fmt in EXACT_FORMATS:
         path = out / ("model_dir" if fmt == "savedmodel" else f"model.{fmt}")
         results[fmt] = export_model(store, name, fmt, path)
     return results
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", EXACT_FORMATS)
 def test_export_is_verified_with_a_card(study, exports, fmt: str) -> None:
     store, name, _ = study
     result = exports[fmt]
@@ -122,7 +125,7 @@ def test_export_is_verified_with_a_card(study, exports, fmt: str) -> None:
     assert leftovers == []
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", EXACT_FORMATS)
 def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str) -> None:
     import keras
 
@@ -150,6 +153,42 @@ def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str
     assert [p.index for p in predictions] == expected_large.argmax(axis=1).tolist()
     for p, row in zip(predictions, expected_large):
         assert p.label == str(p.index) and p.probability == pytest.approx(row.max(), abs=1e-4)
+
+
+def test_an_int8_export_is_checked_on_the_test_split_and_served(
+    study, exports, tmp_path: Path
+) -> None:
+    import onnx
+
+    from automl.serve import ServedModel
+
+    store, name, _ = study
+    result = export_model(store, name, "onnx-int8", tmp_path / "model.onnx")
+    q = result.quantization
+    assert q is not None and q.test_images == 360 and q.calibration_images == 512
+    assert q.test_accuracy_float - q.test_accuracy_int8 <= 0.01 and q.top1_agreement > 0.9
+    card = json.loads(card_paths(result.path)[0].read_text())
+    assert card["model"]["format"] == "onnx-int8" and card["quantization"] == q.to_json()
+    assert "Quantized" in card_paths(result.path)[1].read_text()
+    operators = {node.op_type for node in onnx.load(result.path).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+    assert result.path.stat().st_size < 0.5 * exports["onnx"].path.stat().st_size
+    # `automl serve --study ... --runtime onnx-int8`: converted once, then answered as ONNX.
+    served = ServedModel.from_study(store, name, "onnx-int8")
+    data = get_task("digits").load(None)
+    answers = served.predict(data.x_test[:64]).argmax(axis=1)
+    float_answers = ServedModel.from_file(exports["onnx"].path).predict(data.x_test[:64])
+    assert np.mean(answers == float_answers.argmax(axis=1)) > 0.9
+
+
+def test_an_int8_export_that_loses_accuracy_is_refused(
+    study, exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, name, _ = study
+    monkeypatch.setattr("automl.release._quantize.MAX_ACCURACY_DROP", -1.0)  # nothing passes
+    with pytest.raises(AutoMLError, match="onnx-int8 export failed: test accuracy"):
+        export_model(store, name, "onnx-int8", tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_predict_refuses_non_images(exports, tmp_path: Path) -> None:
