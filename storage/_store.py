@@ -5,12 +5,11 @@ row-to-record mapping in ``_mapping``, connections and retries in ``_session``."
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -618,8 +617,8 @@ class TrialStore:
         """Append served answers in one transaction (the server's log writer batches them)."""
         if not records:
             return
-        with self._scope() as session:
-            session.add_all(PredictionRow(**dataclasses.asdict(r)) for r in records)
+        with self._scope() as session:  # one executemany: no ORM object per row
+            session.execute(insert(PredictionRow), [vars(record).copy() for record in records])
 
     def predictions(
         self, model_name: str, since: datetime, limit: int = 200_000

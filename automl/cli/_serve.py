@@ -51,8 +51,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-window-ms",
         type=float,
         default=SERVE["batch_window_ms"],
-        help="concurrent requests share one model call, waiting up to this long (0: off; "
-        "default %(default)g)",
+        help="requests that arrive while the model is busy share its next call; the first "
+        "also waits this long for more (default %(default)g)",
     )
     parser.add_argument(
         "--no-auth", action="store_true", help="off loopback, serve without a token (not advised)"

@@ -8,20 +8,20 @@ server.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import compile_path
 
 from automl.serve import _predict, _v1, _v2
 from automl.serve._batching import MicroBatcher
@@ -36,8 +36,6 @@ from automl.serve._http import (
     check_content_type,
     check_origin,
     check_token,
-    not_allowed,
-    not_found,
     read_body,
 )
 from automl.serve._log import PredictionLog
@@ -58,7 +56,7 @@ def create_app(
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
     prune_log: Callable[[], int] | None = None,
-) -> Starlette:
+) -> App:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
     trial store's ``record_predictions``), in batches from a background thread.
@@ -99,6 +97,9 @@ def create_app(
     admission = Admission()
 
     def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        duration = metrics.duration.labels(route.path)  # looked up once, not per request
+        answered: dict[int, Any] = {}
+
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             request.state.request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[
@@ -132,8 +133,11 @@ def create_app(
             finally:
                 admission.release(body_size)
             seconds = time.perf_counter() - started
-            metrics.duration.labels(route.path).observe(seconds)
-            metrics.requests.labels(route.path, str(response.status_code)).inc()
+            duration.observe(seconds)
+            status = response.status_code
+            if status not in answered:
+                answered[status] = metrics.requests.labels(route.path, str(status))
+            answered[status].inc()
             if response.status_code == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
             response.headers["X-Request-Id"] = request.state.request_id
@@ -155,21 +159,69 @@ def create_app(
 
     endpoints += [Endpoint("/metrics", metrics_text), Endpoint("/openapi.json", openapi)]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+    async def shutdown() -> None:
         service.batcher.close()
         if prediction_log is not None:  # what is still buffered is written on the way out
             await run_in_threadpool(prediction_log.close)
 
-    app = Starlette(
-        routes=[Route(e.path, wrap(e), methods=[e.method]) for e in endpoints],
-        exception_handlers={404: not_found, 405: not_allowed},
-        lifespan=lifespan,
-    )
+    app = App([(e, wrap(e)) for e in endpoints], shutdown)
     app.state.metrics = metrics
     app.state.prediction_log = prediction_log
     return app
+
+
+class App:
+    """The ASGI app: each request goes to the endpoint its path and method name, and the
+    server's shutdown writes what the log still holds. (Starlette's application would wrap every
+    request in two middleware layers and a router of its own on top of the wrapper every
+    endpoint has here: BENCHMARKS.md, *Serving: the server's own cost*.)"""
+
+    def __init__(
+        self,
+        routes: Sequence[tuple[Endpoint, Callable[[Request], Awaitable[Response]]]],
+        shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._routes = [
+            (compile_path(endpoint.path)[0], endpoint.method, handler)
+            for endpoint, handler in routes
+        ]
+        self._shutdown = shutdown
+        self.state = SimpleNamespace()
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, allowed = scope["path"], False
+        for pattern, method, handler in self._routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if method != scope["method"]:
+                allowed = True  # another method of this path
+                continue
+            scope["path_params"] = match.groupdict()
+            response = await handler(Request(scope, receive))
+            break
+        else:
+            response = (
+                JSONResponse({"error": f"{scope['method']} is not allowed here"}, 405)
+                if allowed
+                else JSONResponse({"error": f"no such endpoint: {path}"}, 404)
+            )
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Callable, send: Callable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 __all__ = ["create_app"]

@@ -1,70 +1,102 @@
-"""Concurrent requests answered in one model call: the first request waits up to a few
-milliseconds for others, then they run as one batch (``automl serve --batch-window-ms``)."""
+"""Concurrent requests answered in one model call, one call at a time: requests that arrive
+while the model is busy wait for its next call and share it (up to ``max_batch`` inputs), so a
+batch costs no waiting when the server is idle and grows with the load. A call expected to
+take under INLINE_MAX_S runs on the event loop itself (handing it to a thread and back cost
+more than the call: BENCHMARKS.md, *Serving: the server's own cost*); a slower one on a thread
+of its own. ``automl serve --batch-window-ms`` makes the first request of a batch also wait
+that long for others."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from automl.serve._model import ServedModel
+
+Waiting = tuple[ServedModel, np.ndarray, asyncio.Future]
+
+#: A model call expected to be this short runs on the event loop (judged by the model's last
+#: call's time per input).
+INLINE_MAX_S = 0.002
 
 
 class MicroBatcher:
     def __init__(self, window_ms: float, max_batch: int) -> None:
         self.window_s = window_ms / 1000.0
         self.max_batch = max_batch
-        self._queue: asyncio.Queue | None = None
-        self._task: asyncio.Task | None = None
+        self._waiting: list[Waiting] = []
+        self._running = False
+        self._task: asyncio.Task | None = None  # the running batch loop, kept from the GC
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        #: Seconds per input of each model's last call, by id (a swapped-in model starts on
+        #: the thread).
+        self._per_input: dict[int, float] = {}
 
     async def predict(self, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         """``model.predict(batch)``, possibly together with other requests' batches."""
         prepared = model.prepare(batch)  # a bad request fails alone, before it joins others
-        if self.window_s <= 0:
-            return await run_in_threadpool(model.run, prepared)
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._serve())
-        answer: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put((model, prepared, answer))
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self._waiting.append((model, prepared, answer))
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._run())
         return await answer
 
-    async def _serve(self) -> None:
-        assert self._queue is not None
+    async def _run(self) -> None:
+        """Model calls until nothing waits: each takes what waits, up to max_batch inputs."""
         loop = asyncio.get_running_loop()
-        while True:
-            waiting = [await self._queue.get()]
-            size, deadline = len(waiting[0][1]), loop.time() + self.window_s
-            while size < self.max_batch:
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), left)
-                except TimeoutError:
-                    break
-                waiting.append(item)
-                size += len(item[1])
-            # A champion swapped mid-window: each model answers its own requests.
-            for model in {id(m): m for m, _, _ in waiting}.values():
-                mine = [(batch, answer) for m, batch, answer in waiting if m is model]
-                try:
-                    out = await run_in_threadpool(model.run, np.concatenate([b for b, _ in mine]))
-                except Exception as exc:
-                    for _, answer in mine:
-                        if not answer.done():  # its client may have gone
-                            answer.set_exception(exc)
-                    continue
-                start = 0
-                for batch, answer in mine:
-                    if not answer.done():
-                        answer.set_result(out[start : start + len(batch)])
-                    start += len(batch)
+        try:
+            while self._waiting:
+                if self.window_s > 0:
+                    await asyncio.sleep(self.window_s)
+                taken, size = [], 0
+                while self._waiting and (
+                    not taken or size + len(self._waiting[0][1]) <= self.max_batch
+                ):
+                    taken.append(self._waiting.pop(0))
+                    size += len(taken[-1][1])
+                # A champion swapped mid-batch: each model answers its own requests.
+                for model in {id(m): m for m, _, _ in taken}.values():
+                    mine = [(batch, answer) for m, batch, answer in taken if m is model]
+                    inputs = mine[0][0] if len(mine) == 1 else np.concatenate([b for b, _ in mine])
+                    try:
+                        out = await self._call(loop, model, inputs)
+                    except Exception as exc:
+                        for _, answer in mine:
+                            if not answer.done():  # its client may have gone
+                                answer.set_exception(exc)
+                        continue
+                    start = 0
+                    for batch, answer in mine:
+                        if not answer.done():
+                            answer.set_result(out[start : start + len(batch)])
+                        start += len(batch)
+        finally:
+            self._running = False
+
+    async def _call(
+        self, loop: asyncio.AbstractEventLoop, model: ServedModel, inputs: np.ndarray
+    ) -> np.ndarray:
+        def timed() -> tuple[np.ndarray, float]:  # the call's own time, not the thread's hop
+            started = time.perf_counter()
+            return model.run(inputs), time.perf_counter() - started
+
+        per_input = self._per_input.get(id(model), INLINE_MAX_S)
+        if per_input * len(inputs) < INLINE_MAX_S:
+            out, seconds = timed()
+        else:
+            out, seconds = await loop.run_in_executor(self._thread, timed)
+        if len(self._per_input) > 8:  # models swapped out long ago
+            self._per_input.clear()
+        self._per_input[id(model)] = seconds / len(inputs)
+        return out
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
 
 __all__ = ["MicroBatcher"]

@@ -7,13 +7,12 @@ import asyncio
 import contextlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from automl.serve._model import BadInput
 
@@ -58,14 +57,6 @@ class HTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-async def not_found(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, status_code=404)
-
-
-async def not_allowed(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": f"{request.method} is not allowed here"}, status_code=405)
 
 
 def host_name(header: str) -> str:
@@ -180,7 +171,8 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
             try:
                 if wait <= 0:
                     raise TimeoutError
-                chunk = await asyncio.wait_for(pieces.__anext__(), wait)
+                async with _deadline(wait):
+                    chunk = await pieces.__anext__()
             except StopAsyncIteration:
                 break
             except TimeoutError:
@@ -196,6 +188,36 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
     body = b"".join(chunks)
     request._body = body  # Starlette's own cache of the body, which body() and form() read
     return body
+
+
+def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager:
+    """TimeoutError past ``seconds``: ``asyncio.timeout`` (a timer on the running task) where
+    there is one, as ``wait_for``'s new task for each piece of a body cost more than the rest
+    of reading it."""
+    if hasattr(asyncio, "timeout"):  # Python 3.11+
+        return asyncio.timeout(seconds)
+    return _deadline_by_cancel(seconds)
+
+
+@contextlib.asynccontextmanager
+async def _deadline_by_cancel(seconds: float) -> AsyncIterator[None]:
+    task = asyncio.current_task()
+    assert task is not None
+    expired = [False]
+
+    def expire() -> None:
+        expired[0] = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if expired[0]:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 async def json_body(request: Request) -> Any:
@@ -252,8 +274,6 @@ __all__ = [
     "check_token",
     "host_name",
     "json_body",
-    "not_allowed",
-    "not_found",
     "numbers",
     "numbers_body_limit",
     "parse_json",

@@ -29,9 +29,10 @@ class ServeConfig:
     port: int = 8080
     #: What runs a study's champion (BENCHMARKS.md compares them).
     runtime: str = "onnx"
-    #: Concurrent requests share one model call, waiting up to this long (0: off; 2 ms gave
-    #: 3-10 % more requests per second in bench/bench_serve.py).
-    batch_window_ms: float = 2.0
+    #: Requests that arrive while the model is busy share its next call; this makes the
+    #: first of them also wait this long for more (0: none, which gave 1.4x the requests per
+    #: second of a 2 ms window: BENCHMARKS.md, *Serving: the server's own cost*).
+    batch_window_ms: float = 0.0
     #: The Host names it answers to; empty: the loopback names when bound to loopback, any
     #: other way (a token guards it there). A browser led by a rebound DNS name is refused.
     allowed_hosts: tuple[str, ...] = ()
@@ -182,6 +183,7 @@ def serve(
             log_level="warning",
             timeout_keep_alive=5,
             http=HeadDeadlineProtocol,  # slow heads closed; the app caps requests in flight
+            proxy_headers=False,  # nothing reads the client's address: not worth a layer
         )
     finally:
         holder.close()

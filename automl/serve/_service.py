@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Service:
     batcher: MicroBatcher
     #: Where each answered request's inputs are saved as ``<request id>.npy`` (opt-in).
     keep_inputs: Path | None = None
+    _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def model_named(self, name: str) -> ServedModel:
         model = self.holder.current
@@ -72,9 +73,16 @@ class Service:
         for row, index in zip(probabilities, top):
             label, confidence = model.info.class_names[index], float(row[index])
             self.metrics.confidence.observe(confidence)
-            self.metrics.predictions.labels(model.info.name, label).inc()
+            self._predicted(model.info.name, label).inc()
             request.state.answers.append((label, confidence))
         return probabilities
+
+    def _predicted(self, model_name: str, label: str) -> Any:
+        """The predictions counter of one model and class, looked up once."""
+        key = (model_name, label)
+        if key not in self._counters:
+            self._counters[key] = self.metrics.predictions.labels(model_name, label)
+        return self._counters[key]
 
 
 __all__ = ["Endpoint", "Handler", "Service"]

@@ -1,0 +1,104 @@
+"""What `automl serve`'s own request path costs: it against `bench/bare_server.py` (the same
+uvicorn and ONNX Runtime session, nothing else), the same `hey` client (8 keep-alive
+connections, one-image KServe v2 JSON `infer`), the servers taking turns. `automl serve` runs
+as users run it exposed: a bearer token, metrics, the prediction log (SQLite).
+
+    .venv/bin/python bench/bench_serve_overhead.py --model m.onnx [--seconds 15] [--rounds 2]
+    [--serve-args "--batch-window-ms 0"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_protocols import bodies, hey
+
+TOKEN = "bench-token-of-some-length"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait(port: int) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("a server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--serve-args", default="", help="more flags for automl serve")
+    args = parser.parse_args()
+    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
+    name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
+    with tempfile.TemporaryDirectory() as folder:
+        token_file = Path(folder) / "token"
+        token_file.write_text(TOKEN)
+        ports = {"bare": _free_port(), "automl serve": _free_port()}
+        commands = {
+            "bare": [sys.executable, str(Path(__file__).with_name("bare_server.py")),
+                     "--model", str(args.model), "--port", str(ports["bare"])],
+            "automl serve": [sys.executable, "-m", "automl.cli", "serve", "--model",
+                             str(args.model), "--port", str(ports["automl serve"]),
+                             "--token-file", str(token_file),
+                             "--storage", f"sqlite:///{folder}/predictions.db",
+                             *shlex.split(args.serve_args)],
+        }  # fmt: skip
+        processes = [
+            subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for c in commands.values()
+        ]
+        try:
+            for port in ports.values():
+                _wait(port)
+            body, headers = bodies(shape, 1)["json"]
+            path = Path(folder) / "one.json"
+            path.write_bytes(body)
+            headers = {**headers, "Authorization": f"Bearer {TOKEN}"}
+            results: dict[str, list[dict]] = {kind: [] for kind in ports}
+            print("| server | round | req/s | p50 | p99 | errors |")
+            print("|---|---|---|---|---|---|")
+            for round_ in range(1, args.rounds + 1):
+                for kind, port in ports.items():
+                    url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+                    got = hey(url, path, headers, args.seconds)
+                    results[kind].append(got)
+                    print(f"| {kind} | {round_} | {got['rps']:,.0f} | {got['p50']:.1f} ms | "
+                          f"{got['p99']:.1f} ms | {got['errors']:.0f} |")  # fmt: skip
+            bare, ours = results["bare"], results["automl serve"]
+            rps = statistics.median(r["rps"] for r in ours) / statistics.median(
+                r["rps"] for r in bare
+            )
+            p99 = statistics.median(r["p99"] for r in ours) / statistics.median(
+                r["p99"] for r in bare
+            )
+            print(f"automl serve / bare: {rps:.2f}x the requests per second, {p99:.2f}x the p99")
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
