@@ -39,7 +39,6 @@ def quiet_logs(verbose: bool = False, *, start_tensorflow: bool = True) -> None:
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # its INFO lines on each conversion
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
     # Failures are reported in one line each and kept in the store, not as Optuna tracebacks.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
     if start_tensorflow and not verbose and "tensorflow" not in sys.modules:

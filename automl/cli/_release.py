@@ -112,8 +112,8 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     _trial_flags(parser, "the champion, else the best")
     parser.add_argument(
         "--format", required=True,
-        help="keras, savedmodel, tflite, onnx or onnx-int8 (calibrated on training images, "
-        "checked on the test split: at most 1 point of accuracy lost)",
+        help="keras, savedmodel, tflite, onnx, onnx-int8 or tflite-int8 (int8: calibrated on "
+        "training images, checked on the test split: at most 1 point of accuracy lost)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="the model file (or directory)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")

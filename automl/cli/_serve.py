@@ -36,7 +36,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime",
         default=SERVE["runtime"],
-        help="onnx, onnx-int8, tflite or keras: what runs a --study's champion (default %(default)s; "
+        help="onnx, onnx-int8, tflite, tflite-int8 or keras: what runs a --study's champion (default %(default)s; "
         "BENCHMARKS.md)",
     )
     parser.add_argument("--token-file", type=Path, help="a file holding the bearer token")

@@ -32,11 +32,13 @@ from storage import TrialStore
 #: A model loaded with its runtime: a float32 NHWC batch -> class probabilities.
 Runtime = Callable[[np.ndarray], np.ndarray]
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx", "onnx-int8")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx", "onnx-int8", "tflite-int8")
 SUFFIXES = {
     "keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "onnx-int8": ".int8.onnx",
-    "savedmodel": "",
+    "tflite-int8": ".int8.tflite", "savedmodel": "",
 }  # fmt: skip
+#: Formats quantized to int8: calibrated on training images, judged on the test split.
+INT8_FORMATS = ("onnx-int8", "tflite-int8")
 VERIFY_IMAGES = 256
 MAX_ABS_DIFF = 1e-4
 PACKAGES = ("tensorflow", "keras", "optuna", "numpy", "tf2onnx", "onnx", "onnxruntime")
@@ -108,13 +110,16 @@ def export_model(
     with tempfile.TemporaryDirectory(prefix=".automl-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / f"model{SUFFIXES[fmt]}"
         try:
-            if fmt == "onnx-int8":
-                float_path = Path(scratch) / "float.onnx"
-                _write_onnx(model, float_path, Path(scratch))
+            if fmt in INT8_FORMATS:
                 calibration = data.model_input(data.x_train[:CALIBRATION_IMAGES])
-                quantize_onnx(float_path, staged, calibration, Path(scratch))
+                if fmt == "onnx-int8":
+                    float_path = Path(scratch) / "float.onnx"
+                    _write_onnx(model, float_path, Path(scratch))
+                    quantize_onnx(float_path, staged, calibration, Path(scratch))
+                else:
+                    _write_tflite(model, staged, Path(scratch), calibration)
                 quantization = compare_on_test_split(
-                    keras_runtime(model), load_runtime(staged, fmt),
+                    fmt, keras_runtime(model), load_runtime(staged, fmt),
                     split_batches(data.x_test, data.y_test, data.model_input), len(calibration),
                 )  # fmt: skip
             else:
@@ -193,12 +198,22 @@ def _write_savedmodel(model: Any, path: Path, scratch: Path) -> None:
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 
-def _write_tflite(model: Any, path: Path, scratch: Path) -> None:
+def _write_tflite(
+    model: Any, path: Path, scratch: Path, calibration: np.ndarray | None = None
+) -> None:
+    """A TFLite model; with ``calibration`` (model inputs), full-integer: int8 weights and
+    activations in every operation, ranges from those images, float32 in and out."""
     import tensorflow as tf
 
     saved = scratch / "savedmodel-for-tflite"
     model.export(str(saved), format="tf_saved_model", verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [calibration[i : i + 1]] for i in range(len(calibration))
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     path.write_bytes(converter.convert())
     shutil.rmtree(saved)
 
@@ -239,7 +254,7 @@ def detect_format(path: Path) -> str:
 def load_runtime(path: Path, fmt: str) -> Runtime:
     """An exported model loaded once with its own runtime: a function from a float32 NHWC
     batch to class probabilities (not re-entrant for TFLite and Keras: callers serialise)."""
-    if fmt in ("keras", "savedmodel", "tflite"):
+    if fmt in ("keras", "savedmodel"):
         import tensorflow as tf
     if fmt == "keras":
         import keras
@@ -248,11 +263,13 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
     if fmt == "savedmodel":
         loaded = tf.saved_model.load(str(path))
         return lambda batch: np.asarray(loaded.serve(tf.constant(batch)))
-    if fmt == "tflite":
+    if fmt in ("tflite", "tflite-int8"):
+        from ai_edge_litert.interpreter import Interpreter  # LiteRT: tf.lite's is deprecated
+
         from automl._quiet import silenced_native_stderr
 
         with silenced_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-            interpreter = tf.lite.Interpreter(model_path=str(path))
+            interpreter = Interpreter(model_path=str(path))
         inp = interpreter.get_input_details()[0]["index"]
         out = interpreter.get_output_details()[0]["index"]
 

@@ -1,7 +1,8 @@
-"""int8 ONNX models: ONNX Runtime's static quantization, calibrated on training images, and
-their check against the float model on the test split.
+"""int8 models, calibrated on training images and checked against the float model on the
+test split: ONNX Runtime's static quantization here, TFLite's full-integer conversion in
+``_export``.
 
-QDQ with int8 weights per output channel and uint8 activations (the "U8S8" pair): on this
+For ONNX, QDQ with int8 weights per output channel and uint8 activations (the "U8S8" pair): on this
 project's x86 host (AVX-512 VNNI) it ran Fashion-MNIST's CNN 1.3-1.4x faster at batch 64 than
 float, where int8 activations ran no faster than float and the QOperator format no faster than
 QDQ (BENCHMARKS.md, *int8 models*)."""
@@ -23,10 +24,12 @@ MAX_ACCURACY_DROP = 0.01
 #: Test images an int8 model is checked on, in batches (the whole split of most data sets).
 MAX_TEST_IMAGES = 10_000
 CHUNK = 256
-METHOD = (
-    "ONNX Runtime static quantization (QDQ): int8 weights per output channel, uint8 "
-    "activations, ranges from training images (MinMax)"
-)
+METHODS = {
+    "onnx-int8": "ONNX Runtime static quantization (QDQ): int8 weights per output channel, "
+    "uint8 activations, ranges from training images (MinMax)",
+    "tflite-int8": "TFLite full-integer quantization: int8 weights and activations in every "
+    "operation, ranges from training images (representative dataset); float32 in and out",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def quantize_onnx(float_path: Path, out: Path, calibration: np.ndarray, scratch:
 
 
 def compare_on_test_split(
+    fmt: str,
     float_model: Callable[[np.ndarray], np.ndarray],
     int8_model: Callable[[np.ndarray], np.ndarray],
     batches: Iterator[tuple[np.ndarray, np.ndarray]],
@@ -97,12 +101,12 @@ def compare_on_test_split(
     if seen == 0:
         raise AutoMLError("the study has no test images to check an int8 model on")
     report = Quantization(
-        METHOD, calibration_images, seen, right_float / seen, right_int8 / seen, agree / seen,
+        METHODS[fmt], calibration_images, seen, right_float / seen, right_int8 / seen, agree / seen,
         max_diff,
     )  # fmt: skip
     if report.test_accuracy_float - report.test_accuracy_int8 > MAX_ACCURACY_DROP:
         raise AutoMLError(
-            f"verification of the onnx-int8 export failed: test accuracy "
+            f"verification of the {fmt} export failed: test accuracy "
             f"{report.test_accuracy_int8:.4f} against {report.test_accuracy_float:.4f} in float "
             f"(at most {MAX_ACCURACY_DROP:.2f} may be lost); nothing was written"
         )

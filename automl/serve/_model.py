@@ -31,7 +31,7 @@ from automl.release import (
 from automl.search import model_cache_dir, verified_artifact
 from storage import TrialStore
 
-RUNTIMES = ("onnx", "onnx-int8", "tflite", "keras")
+RUNTIMES = ("onnx", "onnx-int8", "tflite", "tflite-int8", "keras")
 #: An image a server decodes may have this many pixels per model input pixel (as decoded: a
 #: JPEG at its reduced scale), and never fewer than SERVE_MIN_PIXELS: past 32 times the
 #: model's side a resize only averages more pixels into each one it keeps. Decoding costs up

@@ -32,6 +32,7 @@ PLATFORMS = {
     "onnx": "onnxruntime_onnx",
     "onnx-int8": "onnxruntime_onnx",
     "tflite": "tflite",
+    "tflite-int8": "tflite",
     "keras": "tensorflow_keras",
     "savedmodel": "tensorflow_savedmodel",
 }

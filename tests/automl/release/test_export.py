@@ -30,7 +30,7 @@ from storage import TrialState, TrialStore
 from tests.conftest import copy_study
 
 #: The formats that must give the Keras model's own answers (int8 is judged on accuracy).
-EXACT_FORMATS = [fmt for fmt in FORMATS if fmt != "onnx-int8"]
+EXACT_FORMATS = [fmt for fmt in FORMATS if not fmt.endswith("-int8")]
 
 
 @pytest.fixture(scope="module")
@@ -155,30 +155,42 @@ def test_predict_reads_pngs_of_any_size(study, exports, tmp_path: Path, fmt: str
         assert p.label == str(p.index) and p.probability == pytest.approx(row.max(), abs=1e-4)
 
 
+@pytest.mark.parametrize(("fmt", "suffix"), [("onnx-int8", ".onnx"), ("tflite-int8", ".tflite")])
 def test_an_int8_export_is_checked_on_the_test_split_and_served(
-    study, exports, tmp_path: Path
+    study, exports, tmp_path: Path, fmt: str, suffix: str
 ) -> None:
-    import onnx
-
     from automl.serve import ServedModel
 
     store, name, _ = study
-    result = export_model(store, name, "onnx-int8", tmp_path / "model.onnx")
+    result = export_model(store, name, fmt, tmp_path / f"model{suffix}")
     q = result.quantization
     assert q is not None and q.test_images == 360 and q.calibration_images == 512
     assert q.test_accuracy_float - q.test_accuracy_int8 <= 0.01 and q.top1_agreement > 0.9
     card = json.loads(card_paths(result.path)[0].read_text())
-    assert card["model"]["format"] == "onnx-int8" and card["quantization"] == q.to_json()
+    assert card["model"]["format"] == fmt and card["quantization"] == q.to_json()
     assert "Quantized" in card_paths(result.path)[1].read_text()
-    operators = {node.op_type for node in onnx.load(result.path).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
-    assert result.path.stat().st_size < 0.5 * exports["onnx"].path.stat().st_size
-    # `automl serve --study ... --runtime onnx-int8`: converted once, then answered as ONNX.
-    served = ServedModel.from_study(store, name, "onnx-int8")
+    assert _int8_inside(result.path)
+    float_file = exports[fmt.removesuffix("-int8")].path
+    assert result.path.stat().st_size < 0.5 * float_file.stat().st_size
+    # `automl serve --study ... --runtime <fmt>`: converted once, then answered by its runtime.
+    served = ServedModel.from_study(store, name, fmt)
     data = get_task("digits").load(None)
     answers = served.predict(data.x_test[:64]).argmax(axis=1)
-    float_answers = ServedModel.from_file(exports["onnx"].path).predict(data.x_test[:64])
+    float_answers = ServedModel.from_file(float_file).predict(data.x_test[:64])
     assert np.mean(answers == float_answers.argmax(axis=1)) > 0.9
+
+
+def _int8_inside(path: Path) -> bool:
+    """Whether the model computes in int8: QDQ operators (ONNX) or int8 tensors (TFLite)."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        operators = {node.op_type for node in onnx.load(path).graph.node}
+        return {"QuantizeLinear", "DequantizeLinear"} <= operators
+    from ai_edge_litert.interpreter import Interpreter
+
+    tensors = Interpreter(model_path=str(path)).get_tensor_details()
+    return sum(t["dtype"] == np.int8 for t in tensors) > len(tensors) / 2
 
 
 def test_an_int8_export_that_loses_accuracy_is_refused(
