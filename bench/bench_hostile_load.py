@@ -17,33 +17,14 @@ import io
 import json
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
+from _serving import automl_serve
 from PIL import Image
-
-
-def _server(model: Path) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
-         "--storage", f"sqlite:///{model.parent / 'load-predictions.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
-            return process, port
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not start")
 
 
 def _client(port: int, name: str, side: int, until: float, latencies: list, errors: list) -> None:
@@ -208,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
     name, side = card.get("study") or args.model.stem, card["input"]["shape"][1]
-    process, port = _server(args.model)
+    process, port = automl_serve(args.model, args.model.parent / "load-predictions.db")
     try:
         for attack in ("", "slow", "big"):
             phase(port, process.pid, name, side, args.seconds, attack)

@@ -11,10 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -24,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _serving import automl_serve
 from PIL import Image
 
 from automl.serve._model import SERVE_MIN_PIXELS, SERVE_PIXELS_PER_INPUT_PIXEL
@@ -118,22 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
     images = worst_images(card["input"]["shape"][1])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", "--model", str(args.model),
-         "--port", str(port), "--storage", f"sqlite:///{args.model.parent / 'predictions.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
-    )  # fmt: skip
+    server, port = automl_serve(args.model, args.model.parent / "predictions.db")
     address = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{address}/v2/health/ready", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
         small = _encode(Image.new("RGB", (64, 64)), "PNG")
         post(address, "warm.png", small)
         before = rss_mb(server.pid)

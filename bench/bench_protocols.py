@@ -11,33 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-
-
-def _server(model: Path, folder: Path) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "automl.cli", "serve", "--model", str(model), "--port", str(port),
-         "--storage", f"sqlite:///{folder / 'predictions.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
-            return process, port
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not start")
+from _serving import automl_serve
 
 
 def bodies(shape: list[int], batch: int) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -79,7 +58,7 @@ def main() -> None:
     card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
     name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
     with tempfile.TemporaryDirectory() as folder:
-        process, port = _server(args.model, Path(folder))
+        process, port = automl_serve(args.model, Path(folder) / "predictions.db")
         url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
         print(
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8, {args.seconds:g} s"

@@ -12,35 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from _serving import free_port, start
 from bench_protocols import bodies, hey
 
 TOKEN = "bench-token-of-some-length"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait(port: int) -> None:
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("a server did not start")
 
 
 def main() -> None:
@@ -55,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)
-        ports = {"bare": _free_port(), "automl serve": _free_port()}
+        ports = {"bare": free_port(), "automl serve": free_port()}
         commands = {
             "bare": [sys.executable, str(Path(__file__).with_name("bare_server.py")),
                      "--model", str(args.model), "--port", str(ports["bare"])],
@@ -65,13 +45,8 @@ def main() -> None:
                              "--storage", f"sqlite:///{folder}/predictions.db",
                              *shlex.split(args.serve_args)],
         }  # fmt: skip
-        processes = [
-            subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for c in commands.values()
-        ]
+        processes = [start(command) for command in commands.values()]
         try:
-            for port in ports.values():
-                _wait(port)
             body, headers = bodies(shape, 1)["json"]
             path = Path(folder) / "one.json"
             path.write_bytes(body)

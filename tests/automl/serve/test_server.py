@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from automl.cli import main
 from automl.search import verified_artifact
 from automl.serve import MAX_BODY_BYTES, ModelHolder, create_app, model_holder
 from storage import TrialState, TrialStore
+from tests.automl.serve.conftest import start_server
 from tests.conftest import copy_study
 
 TOKEN = "s3cret-token-of-some-length"
@@ -63,22 +63,6 @@ class Served:
             return status, text
 
 
-def _start(app) -> tuple[str, object, threading.Thread]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture(scope="module")
 def served(digits_study, tmp_path_factory) -> Iterator[Served]:
     config = digits_study
@@ -86,7 +70,7 @@ def served(digits_study, tmp_path_factory) -> Iterator[Served]:
     store = TrialStore(url)
     holder = model_holder(store=store, study=config.name, runtime="onnx")
     app = create_app(holder, TOKEN, store.record_predictions)
-    address, server, thread = _start(app)
+    address, server, thread = start_server(app)
     yield Served(address, store, config.name, holder, app)
     server.should_exit = True  # type: ignore[attr-defined]
     thread.join(timeout=10)
@@ -323,7 +307,7 @@ def test_concurrent_requests_share_a_model_call(
     kept = tmp_path / "inputs"
     kept.mkdir()
     app = create_app(served.holder, None, None, batch_window_ms=50, keep_inputs=kept)
-    address, server, thread = _start(app)
+    address, server, thread = start_server(app)
     other = Served(address, served.store, served.study, served.holder, None)
 
     def infer(index: int) -> tuple[int, dict]:

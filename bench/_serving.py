@@ -1,0 +1,46 @@
+"""What the serving benchmarks share: a server process on a free loopback port, ready."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(port: int) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"no server became ready on port {port}")
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    """``command`` (quiet) once the server it starts answers its readiness probe; its port is
+    the value after ``--port``."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(int(command[command.index("--port") + 1]))
+    except RuntimeError:
+        process.kill()
+        raise
+    return process
+
+
+def automl_serve(model: Path, database: Path, *flags: str) -> tuple[subprocess.Popen, int]:
+    """``automl serve --model model`` logging to the SQLite file ``database``; (process, port)."""
+    port = free_port()
+    command = [sys.executable, "-m", "automl.cli", "serve", "--model", str(model),
+               "--port", str(port), "--storage", f"sqlite:///{database}", *flags]  # fmt: skip
+    return start(command), port
