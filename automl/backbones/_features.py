@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +15,7 @@ import numpy as np
 
 from automl.backbones._catalog import Backbone
 from automl.backbones._efficientnet_lite import PIXEL_MEAN, PIXEL_STD, features, load_state_dict
-from automl.data import DataSplits, evaluation_dataset
+from automl.data import DataSplits, evaluation_dataset, write_folder_atomically
 
 #: Bump when what a cached file holds changes.
 FEATURES_FORMAT = 1
@@ -121,27 +118,16 @@ def cached_features(
             ).astype(np.float32)
             for split, x in (("train", data.x_train), ("val", data.x_val))
         }
-        _save_atomically(folder, arrays)
+
+        def save(scratch: Path) -> None:
+            for split, array in arrays.items():
+                np.save(scratch / f"{split}.npy", array)
+
+        write_folder_atomically(folder, save)  # another worker's copy, if first, is as good
         spent = time.perf_counter() - started
         log(f"backbone {backbone.name}: {images} images in {spent:.1f} s, cached in {folder}")
     train, val = (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
     return Features(train, val, resolution, spent)
-
-
-def _save_atomically(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Written beside, then renamed: a reader sees the whole folder or none of it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    try:
-        for split, array in arrays.items():
-            np.save(scratch / f"{split}.npy", array)
-        try:
-            os.replace(scratch, folder)
-        except OSError:  # another worker wrote the same features first: theirs are as good
-            shutil.rmtree(scratch, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 __all__ = [

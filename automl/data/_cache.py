@@ -97,7 +97,9 @@ def _stats(entries: list[Entry]) -> list[tuple]:
     return stats
 
 
-def _write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
+def write_folder_atomically(folder: Path, write: Callable[[Path], None]) -> None:
+    """``write`` fills a scratch folder beside ``folder``, then it is renamed: a reader sees
+    the whole folder or none of it (and another process's copy, if it came first)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
@@ -158,7 +160,7 @@ def build_dataset(
     key = _digest(CACHE_FORMAT, stats, resolved.to_json(), validation_fraction, seed)
     folder = cache_dir / f"images-{key}"
     if not (folder / "meta.json").is_file():
-        _write_atomically(
+        write_folder_atomically(
             folder,
             lambda scratch: _decode_into(
                 scratch, usable, skipped, resolved, validation_fraction, seed, progress
@@ -289,4 +291,4 @@ def _open_cache(folder: Path) -> ImageDataset:
     )
 
 
-__all__ = ["ImageDataset", "assign_splits", "build_dataset"]
+__all__ = ["ImageDataset", "assign_splits", "build_dataset", "write_folder_atomically"]
