@@ -124,10 +124,10 @@ def _big_bodies(port: int, name: str, until: float, statuses: list) -> None:
 
 def _closed(closed: list) -> str:
     parts = []
-    for part in ("head", "body"):
+    for part, plural in (("head", "heads"), ("body", "bodies")):
         seconds = [s for p, s in closed if p == part]
         if seconds:
-            parts.append(f"{len(seconds)} {part}s after {min(seconds):.0f}-{max(seconds):.0f} s")
+            parts.append(f"{len(seconds)} {plural} after {min(seconds):.0f}-{max(seconds):.0f} s")
     return ", ".join(parts) or "none"
 
 
