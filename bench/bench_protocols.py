@@ -3,7 +3,7 @@ for each way of sending a KServe v2 `infer` request: JSON tensors and binary ten
 `Inference-Header-Content-Length` extension Triton's clients send), at batch 1 and 64.
 Loopback only; each run stops after --seconds.
 
-    .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15]
+    .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--serve-args "--workers 2"]
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -54,11 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--serve-args", default="", help="more flags for automl serve")
     args = parser.parse_args()
     card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
     name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
     with tempfile.TemporaryDirectory() as folder:
-        process, port = automl_serve(args.model, Path(folder) / "predictions.db")
+        process, port = automl_serve(
+            args.model, Path(folder) / "predictions.db", *shlex.split(args.serve_args)
+        )
         url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
         print(
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8, {args.seconds:g} s"

@@ -65,6 +65,12 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(0: for ever; default %(default)g)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=SERVE["workers"],
+        help="processes answering on the port, the cores divided among them (default %(default)s)",
+    )
+    parser.add_argument(
         "--keep-inputs",
         type=Path,
         metavar="DIR",
@@ -75,7 +81,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
-    from automl.serve import model_holder, read_token
+    from automl.serve import WorkerSpec, model_holder, read_token
     from automl.serve import serve as run_server
 
     config = ServeConfig(
@@ -85,6 +91,7 @@ def serve(args: argparse.Namespace) -> int:
         args.batch_window_ms,
         args.allowed_hosts,
         args.log_retention_days,
+        args.workers,
     )
     token = read_token(args.token_file, config.host, args.no_auth)
     if args.keep_inputs is not None:
@@ -114,6 +121,18 @@ def serve(args: argparse.Namespace) -> int:
             args.keep_inputs,
             config.allowed_hosts,
             config.log_retention_days,
+            config.workers,
+            WorkerSpec(
+                storage_url=store.engine.url.render_as_string(hide_password=False),
+                model_path=str(args.model.resolve()) if args.model is not None else None,
+                study=args.study,
+                runtime=config.runtime,
+                token_file=str(args.token_file.resolve()) if args.token_file else None,
+                batch_window_ms=config.batch_window_ms,
+                keep_inputs=str(args.keep_inputs.resolve()) if args.keep_inputs else None,
+                allowed_hosts=config.allowed_hosts,
+                log_retention_days=config.log_retention_days,
+            ),
         )
     finally:
         store.close()

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from automl.release._evaluate import cross_validate, evaluate_trial, load_study_data
     from automl.release._export import (
         FORMATS,
+        RUNTIME_THREADS_ENV,
         SUFFIXES,
         ExportResult,
         Runtime,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "RUNTIME_THREADS_ENV",
     "SUFFIXES",
     "ExportResult",
     "Prediction",
@@ -58,6 +60,7 @@ __getattr__ = lazy_getattr(
         "automl.release._evaluate": ("cross_validate", "evaluate_trial", "load_study_data"),
         "automl.release._export": (
             "FORMATS",
+            "RUNTIME_THREADS_ENV",
             "SUFFIXES",
             "ExportResult",
             "Runtime",

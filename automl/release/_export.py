@@ -37,6 +37,9 @@ SUFFIXES = {
     "keras": ".keras", "tflite": ".tflite", "onnx": ".onnx", "onnx-int8": ".int8.onnx",
     "tflite-int8": ".int8.tflite", "savedmodel": "",
 }  # fmt: skip
+#: Threads a loaded model's runtime may use (unset: the runtime's own choice, all cores);
+#: ``automl serve --workers N`` divides the cores among its workers through it.
+RUNTIME_THREADS_ENV = "AUTOML_RUNTIME_THREADS"
 #: Formats quantized to int8: calibrated on training images, judged on the test split.
 INT8_FORMATS = ("onnx-int8", "tflite-int8")
 VERIFY_IMAGES = 256
@@ -269,7 +272,7 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
         from automl._quiet import silenced_native_stderr
 
         with silenced_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-            interpreter = Interpreter(model_path=str(path))
+            interpreter = Interpreter(model_path=str(path), num_threads=_runtime_threads())
         inp = interpreter.get_input_details()[0]["index"]
         out = interpreter.get_output_details()[0]["index"]
 
@@ -284,10 +287,20 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
     if fmt in ("onnx", "onnx-int8"):
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        if threads := _runtime_threads():
+            options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
         name = session.get_inputs()[0].name
         return lambda batch: np.asarray(session.run(None, {name: batch})[0])
     raise AutoMLError(f"unknown format {fmt!r}")
+
+
+def _runtime_threads() -> int | None:
+    value = os.environ.get(RUNTIME_THREADS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def keras_runtime(model) -> Runtime:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from automl.serve._model import RUNTIMES, BadInput, ModelInfo, ServedModel
     from automl.serve._server import (
         ServeConfig,
+        WorkerSpec,
         is_loopback,
         model_holder,
         read_token,
@@ -27,6 +28,7 @@ __all__ = [
     "ModelInfo",
     "ServeConfig",
     "ServedModel",
+    "WorkerSpec",
     "create_app",
     "is_loopback",
     "model_holder",
@@ -48,6 +50,7 @@ __getattr__ = lazy_getattr(
             "model_holder",
             "read_token",
             "serve",
+            "WorkerSpec",
         ),
     },
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -39,7 +39,7 @@ from automl.serve._http import (
     read_body,
 )
 from automl.serve._log import PredictionLog
-from automl.serve._metrics import Metrics
+from automl.serve._metrics import Metrics, exposition
 from automl.serve._model import BadInput, ServedModel
 from automl.serve._openapi import openapi_document
 from automl.serve._service import Endpoint, Service
@@ -69,12 +69,15 @@ def create_app(
     metrics = Metrics.create()
     service = Service(holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs)
     prediction_log = (
-        PredictionLog(write_log, on_drop=metrics.log_dropped.inc, prune=prune_log)
+        PredictionLog(
+            write_log,
+            on_drop=metrics.log_dropped.inc,
+            prune=prune_log,
+            on_pending=metrics.log_pending.set,
+        )
         if write_log
         else None
     )
-    if prediction_log is not None:
-        metrics.log_pending.set_function(lambda: prediction_log.pending)
 
     def record(request: Request, template: str, status: int, seconds: float) -> None:
         answers = getattr(request.state, "answers", None)
@@ -150,7 +153,7 @@ def create_app(
         return wrapped
 
     async def metrics_text(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     endpoints = [*_v2.routes(service), *_v1.routes(service), *_predict.routes(service)]
 

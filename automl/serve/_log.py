@@ -32,11 +32,14 @@ class PredictionLog:
         on_drop: Callable[[int], None] = lambda n: None,
         max_pending: int = MAX_PENDING,
         prune: Callable[[], int] | None = None,
+        on_pending: Callable[[int], None] = lambda n: None,
     ) -> None:
-        """``prune``: deletes the entries past their retention (returns how many)."""
+        """``prune``: deletes the entries past their retention (returns how many);
+        ``on_pending``: told how many entries wait after each of the writer's rounds."""
         self._write = write
         self._prune = prune
         self._on_drop = on_drop
+        self._on_pending = on_pending
         self._pending: deque[PredictionRecord] = deque()
         self._max = max_pending
         self._lock = threading.Lock()
@@ -104,6 +107,7 @@ class PredictionLog:
             if self._stop.wait(FLUSH_EVERY_S):
                 return
             self.flush()
+            self._on_pending(self.pending)
 
     def close(self) -> None:
         """Stop the writer and write what is left (best effort)."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from automl._errors import AutoMLError
+from automl.release import RUNTIME_THREADS_ENV
 from automl.serve._holder import ModelHolder
 from automl.serve._http import LOOPBACK_HOSTS, host_name
 from automl.serve._model import RUNTIMES, ServedModel
@@ -38,6 +44,11 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] = ()
     #: Days an answer stays in the prediction log (0: for ever); older ones are deleted hourly.
     log_retention_days: float = 30.0
+    #: Processes answering on the port, the cores divided among their model runtimes: 2 on 2
+    #: cores answered 1.4-2.1x the small JSON requests of 1, and 0.75x the images in binary
+    #: batches of 64 (BENCHMARKS.md, *Serving: workers*): one is the default, with one model
+    #: in memory and one log writer.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -54,10 +65,47 @@ class ServeConfig:
             raise AutoMLError(
                 f"--log-retention-days must be 0 (keep) or more, got {self.log_retention_days:g}"
             )
+        if not 1 <= self.workers <= 64:
+            raise AutoMLError(f"--workers must be 1-64, got {self.workers}")
         if self.runtime not in RUNTIMES:
             raise AutoMLError(
                 f"unknown --runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}"
             )
+
+
+#: The environment variable a worker reads its ``WorkerSpec`` from (JSON).
+SPEC_ENV = "AUTOML_SERVE_WORKER"
+#: Where the workers keep their metrics for one another (prometheus_client's own variable).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to build its app, as JSON-able values: no token in it (a worker
+    reads the token file itself), no open store or model."""
+
+    storage_url: str
+    model_path: str | None = None
+    study: str | None = None
+    runtime: str = "onnx"
+    token_file: str | None = None
+    batch_window_ms: float = 0.0
+    keep_inputs: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    log_retention_days: float = 0.0
+
+    def to_env(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_env(cls) -> WorkerSpec:
+        values = json.loads(os.environ[SPEC_ENV])
+        values["allowed_hosts"] = tuple(values["allowed_hosts"])
+        return cls(**values)
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def return_freed_memory() -> None:
@@ -79,7 +127,7 @@ def return_freed_memory() -> None:
     mallopt(m_mmap_threshold, 128 * 1024)
 
 
-def _pruner(store: TrialStore | None, days: float) -> Callable[[], int] | None:
+def log_pruner(store: TrialStore | None, days: float) -> Callable[[], int] | None:
     """Deletes the store's prediction-log entries older than ``days`` (None: keep them)."""
     if store is None or days <= 0:
         return None
@@ -145,8 +193,11 @@ def serve(
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
     log_retention_days: float = 0.0,
+    workers: int = 1,
+    worker_spec: WorkerSpec | None = None,
 ) -> None:
-    """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
+    """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown). With
+    ``workers`` > 1, ``worker_spec`` says how each worker process builds the same app."""
     import uvicorn
 
     return_freed_memory()
@@ -162,10 +213,16 @@ def serve(
         else ""
     )
     logging.getLogger("automl.serve").info(
-        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s%s",
+        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s%s%s",
         info.name, source, info.format, info.sha256[:12], host, port,
         " (bearer token required)" if token else "", where,
+        f"; {workers} workers" if workers > 1 else "",
     )  # fmt: skip
+    if workers > 1:
+        assert worker_spec is not None
+        holder.close()  # each worker loads its own (a champion from the cache just filled)
+        _serve_workers(host, port, workers, worker_spec)
+        return
     holder.follow(CHAMPION_POLL_S)
     try:
         uvicorn.run(
@@ -176,7 +233,7 @@ def serve(
                 batch_window_ms,
                 keep_inputs,
                 allowed_hosts,
-                _pruner(store, log_retention_days),
+                log_pruner(store, log_retention_days),
             ),
             host=host,
             port=port,
@@ -189,4 +246,35 @@ def serve(
         holder.close()
 
 
-__all__ = ["CHAMPION_POLL_S", "ServeConfig", "is_loopback", "model_holder", "read_token", "serve"]
+def _serve_workers(host: str, port: int, workers: int, spec: WorkerSpec) -> None:
+    import uvicorn
+
+    metrics = tempfile.mkdtemp(prefix="automl-serve-metrics-")
+    os.environ[METRICS_DIR_ENV] = metrics  # read by prometheus_client as each worker starts
+    os.environ[SPEC_ENV] = spec.to_env()
+    os.environ[RUNTIME_THREADS_ENV] = str(threads_per_worker(workers))
+    try:
+        uvicorn.run(
+            "automl.serve._workers:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_keep_alive=5,
+            http=HeadDeadlineProtocol,
+            proxy_headers=False,
+        )
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+__all__ = [
+    "CHAMPION_POLL_S",
+    "ServeConfig",
+    "WorkerSpec",
+    "is_loopback",
+    "model_holder",
+    "read_token",
+    "serve",
+]

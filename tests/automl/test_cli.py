@@ -77,6 +77,7 @@ def test_search_flags_default_to_the_config_fields() -> None:
         (["prune-log", "--older-than", "-1"], "--older-than must be 0 days or more"),
         (["prune-log", "--older-than", "7"], "no database at"),
         (["serve", "--study", "s", "--log-retention-days", "-2"], "--log-retention-days must be"),
+        (["serve", "--study", "s", "--workers", "0"], "--workers must be 1-64"),
         (["search", "--task", "digits", "--study", "trailing\n"], "invalid study name"),
         # moved from the end-to-end tests: the same checks, in-process
         (["search", "--task", "imagenet"], "unknown task 'imagenet'; known tasks: mnist"),

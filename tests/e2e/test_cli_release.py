@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,11 @@ def _get(url: str, token: str | None = None, body: dict | None = None) -> tuple[
 
 
 @contextmanager
-def _running(args: list[str], ready_path: str, cwd: Path) -> Iterator[str]:
-    """``automl ARGS --port P`` until it answers ``ready_path`` (60 s at most), then stopped."""
+def _running(
+    args: list[str], ready_path: str, cwd: Path, started: list | None = None
+) -> Iterator[str]:
+    """``automl ARGS --port P`` until it answers ``ready_path`` (60 s at most), then stopped;
+    the process is appended to ``started``."""
     port = _free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
@@ -59,6 +63,8 @@ def _running(args: list[str], ready_path: str, cwd: Path) -> Iterator[str]:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     address = f"http://127.0.0.1:{port}"
+    if started is not None:
+        started.append(process)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -133,6 +139,65 @@ def test_serve_answers_on_every_runtime_without_a_batching_window(study, runtime
                 "keras": "tensorflow_keras",
             }[runtime]
         )
+
+
+def _worker_processes(parent: int) -> list[int]:
+    """The processes ``parent`` started to run Python code (uvicorn's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_two_workers_share_the_port_the_metrics_the_log_and_the_champion(study) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from storage import TrialState
+
+    url, name, folder = study
+    store = TrialStore(url)
+    kept = [
+        t
+        for t in store.trials(name)
+        if t.state is TrialState.COMPLETE and store.artifact(name, t.number)
+    ]
+    first, second = kept[0].number, kept[1].number
+    store.promote(name, first, note="two workers")
+    since = time.time()
+    started: list = []
+    args = ["serve", "--study", name, "--workers", "2", "--storage", url]
+    with _running(args, "/v2/health/ready", folder, started) as address:
+        assert len(_worker_processes(started[0].pid)) == 2
+        for _ in range(40):  # a new connection each: the kernel deals them to both workers
+            status, answer = _infer(address, name)
+            assert status == 200, answer
+        _, text = _get(f"{address}/metrics")
+        answered = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "automl_requests_total"
+            and sample.labels.get("endpoint") == "/v2/models/{name}/infer"
+        )
+        assert answered == 40  # every worker's requests, whichever answered /metrics
+        store.promote(name, second, note="swapped")  # each worker follows the champion
+        deadline, versions = time.monotonic() + 30, set()
+        while time.monotonic() < deadline:
+            versions = {json.loads(_get(f"{address}/v2/models/{name}")[1])["versions"][0]
+                        for _ in range(20)}  # fmt: skip
+            if versions == {str(second)}:
+                break
+            time.sleep(1)
+        assert versions == {str(second)}
+    logged = [p for p in store.predictions(name, datetime.fromtimestamp(since, timezone.utc))
+              if p.endpoint == "/v2/models/{name}/infer"]  # fmt: skip
+    assert len(logged) == 40  # one log, both workers' answers, written on the way out
 
 
 def test_serve_with_a_token_file_refuses_requests_without_it(study, cli, tmp_path: Path) -> None:

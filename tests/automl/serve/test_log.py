@@ -75,7 +75,7 @@ def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_comma
     from datetime import timedelta
 
     from automl.cli import main
-    from automl.serve._server import _pruner
+    from automl.serve._server import log_pruner
 
     store = TrialStore(sqlite_url)
     now = datetime.now(timezone.utc)
@@ -85,9 +85,9 @@ def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_comma
         for days in (0, 3, 10, 40, 90)
     ]  # fmt: skip
     store.record_predictions(entries)
-    assert _pruner(store, 0) is None  # 0 days: kept for ever
+    assert log_pruner(store, 0) is None  # 0 days: kept for ever
     pruned = threading.Event()
-    prune = _pruner(store, 30)
+    prune = log_pruner(store, 30)
 
     def prune_and_tell() -> int:
         deleted = prune()
