@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+
+def served_as(model: Path) -> tuple[str, list[int]]:
+    """The name ``automl serve --model`` gives an exported model, and its input's shape
+    (height, width, channels), from its card."""
+    card = json.loads(model.with_name(model.name + ".card.json").read_text())
+    return card.get("study") or model.stem, card["input"]["shape"][1:]
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from _serving import automl_serve
+from _serving import automl_serve, served_as
 from PIL import Image
 
 
@@ -187,8 +187,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=40.0)
     args = parser.parse_args()
-    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
-    name, side = card.get("study") or args.model.stem, card["input"]["shape"][1]
+    name, (side, _, _) = served_as(args.model)
     process, port = automl_serve(args.model, args.model.parent / "load-predictions.db")
     try:
         for attack in ("", "slow", "big"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve
+from _serving import automl_serve, served_as
 from PIL import Image
 
 from automl.serve._model import SERVE_MIN_PIXELS, SERVE_PIXELS_PER_INPUT_PIXEL
@@ -113,8 +112,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
-    images = worst_images(card["input"]["shape"][1])
+    images = worst_images(served_as(args.model)[1][0])
     server, port = automl_serve(args.model, args.model.parent / "predictions.db")
     address = f"http://127.0.0.1:{port}"
     try:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve
+from _serving import automl_serve, served_as
 
 
 def bodies(shape: list[int], batch: int) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -57,8 +57,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--serve-args", default="", help="more flags for automl serve")
     args = parser.parse_args()
-    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
-    name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
+    name, shape = served_as(args.model)
     with tempfile.TemporaryDirectory() as folder:
         process, port = automl_serve(
             args.model, Path(folder) / "predictions.db", *shlex.split(args.serve_args)

@@ -10,14 +10,13 @@ as users run it exposed: a bearer token, metrics, the prediction log (SQLite).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from _serving import free_port, start
+from _serving import free_port, served_as, start
 from bench_protocols import bodies, hey
 
 TOKEN = "bench-token-of-some-length"
@@ -30,8 +29,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--serve-args", default="", help="more flags for automl serve")
     args = parser.parse_args()
-    card = json.loads(args.model.with_name(args.model.name + ".card.json").read_text())
-    name, shape = card.get("study") or args.model.stem, card["input"]["shape"][1:]
+    name, shape = served_as(args.model)
     with tempfile.TemporaryDirectory() as folder:
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from automl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from automl.release._card import card_paths
     from automl.release._champion import promote_trial, resolve_trial
     from automl.release._evaluate import cross_validate, evaluate_trial, load_study_data
     from automl.release._export import (
@@ -13,7 +14,6 @@ if TYPE_CHECKING:
         SUFFIXES,
         ExportResult,
         Runtime,
-        card_paths,
         detect_format,
         export_model,
         load_runtime,
@@ -56,6 +56,7 @@ __all__ = [
 __getattr__ = lazy_getattr(
     __name__,
     {
+        "automl.release._card": ("card_paths",),
         "automl.release._champion": ("promote_trial", "resolve_trial"),
         "automl.release._evaluate": ("cross_validate", "evaluate_trial", "load_study_data"),
         "automl.release._export": (
@@ -64,7 +65,6 @@ __getattr__ = lazy_getattr(
             "SUFFIXES",
             "ExportResult",
             "Runtime",
-            "card_paths",
             "detect_format",
             "export_model",
             "load_runtime",

@@ -10,10 +10,10 @@ import numpy as np
 
 from automl._errors import AutoMLError
 from automl.data import ImageOptions, Unreadable, decode_image
+from automl.release._card import card_paths
 from automl.release._champion import resolve_trial
 from automl.release._export import (
     Runtime,
-    card_paths,
     detect_format,
     keras_runtime,
     load_runtime,

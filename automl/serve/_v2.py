@@ -30,9 +30,7 @@ OUTPUT = "probabilities"
 #: The v2 metadata's ``platform`` for each model format.
 PLATFORMS = {
     "onnx": "onnxruntime_onnx",
-    "onnx-int8": "onnxruntime_onnx",
     "tflite": "tflite",
-    "tflite-int8": "tflite",
     "keras": "tensorflow_keras",
     "savedmodel": "tensorflow_savedmodel",
 }
