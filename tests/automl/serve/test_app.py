@@ -124,3 +124,31 @@ def test_body_bytes_held_at_once_are_bounded() -> None:
     with admission.slot(), admission.slot(), pytest.raises(HTTPError) as full, admission.slot():
         pass
     assert full.value.status == 503 and admission.answering == 0
+
+
+def test_the_deadline_without_asyncio_timeout_expires_and_lets_others_cancel() -> None:
+    """Python 3.10 has no ``asyncio.timeout``: the body deadline's own timer stands in."""
+    import asyncio
+
+    from automl.serve._http import _deadline_by_cancel
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            async with _deadline_by_cancel(0.05):
+                await asyncio.sleep(5)
+        async with _deadline_by_cancel(5):  # in time: nothing raised, the timer cancelled
+            await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(_sleep_under(_deadline_by_cancel(5)))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # a cancel from elsewhere stays a cancel
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+
+
+async def _sleep_under(deadline) -> None:
+    import asyncio
+
+    async with deadline:
+        await asyncio.sleep(5)
