@@ -3,11 +3,16 @@
 Imports neither TensorFlow nor Optuna.
 """
 
+from storage._data_quality import OVERRIDE_ACTIONS
 from storage._errors import StorageError
 from storage._queries import SORT_KEYS
 from storage._records import (
     CONFIDENCE_BINS,
+    FINDING_KINDS,
     ArtifactRecord,
+    DataFinding,
+    DataOverrideRecord,
+    DataReportRecord,
     EpochRecord,
     EvaluationRecord,
     ExportRecord,
@@ -35,8 +40,13 @@ from storage._store import TrialStore
 __all__ = [
     "CONFIDENCE_BINS",
     "DEFAULT_STORAGE_URL",
+    "FINDING_KINDS",
+    "OVERRIDE_ACTIONS",
     "SORT_KEYS",
     "ArtifactRecord",
+    "DataFinding",
+    "DataOverrideRecord",
+    "DataReportRecord",
     "EpochRecord",
     "EvaluationRecord",
     "ExportRecord",

@@ -5,8 +5,20 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone
 
-from storage._models import EpochRow, EvaluationRow, PredictionRow, StudyRow, TrialRow
+from storage._models import (
+    DataFindingRow,
+    DataOverrideRow,
+    DataReportRow,
+    EpochRow,
+    EvaluationRow,
+    PredictionRow,
+    StudyRow,
+    TrialRow,
+)
 from storage._records import (
+    DataFinding,
+    DataOverrideRecord,
+    DataReportRecord,
     EpochRecord,
     EvaluationRecord,
     PredictionRecord,
@@ -95,6 +107,7 @@ def evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
         confidence_histogram=(
             [int(c) for c in row.confidence_histogram] if row.confidence_histogram else None
         ),
+        overrides_sha256=row.overrides_sha256,
     )
 
 
@@ -112,8 +125,39 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
+def data_report_record(row: DataReportRow, study_name: str) -> DataReportRecord:
+    return DataReportRecord(
+        study_name=study_name,
+        images=row.images,
+        overrides_sha256=row.overrides_sha256,
+        images_file=row.images_file,
+        summary=dict(row.summary or {}),
+        created_at=row.created_at,
+    )
+
+
+def data_finding(row: DataFindingRow) -> DataFinding:
+    return DataFinding(
+        kind=row.kind,
+        paths=list(row.paths),
+        splits=list(row.splits),
+        rows=list(row.rows),
+        score=row.score,
+        label=row.label,
+        suggested=row.suggested,
+        detail=row.detail,
+    )
+
+
+def data_override_record(row: DataOverrideRow) -> DataOverrideRecord:
+    return DataOverrideRecord(row.path, row.action, row.label, row.author, row.decided_at)
+
+
 __all__ = [
     "as_utc",
+    "data_finding",
+    "data_override_record",
+    "data_report_record",
     "epoch_record",
     "evaluation_record",
     "finite",

@@ -153,6 +153,8 @@ class EvaluationRow(Base):
     cv_scores: Mapped[list | None] = mapped_column(JSON)
     #: Counts of top-1 probabilities on the test split in CONFIDENCE_BINS: monitoring's reference.
     confidence_histogram: Mapped[list | None] = mapped_column(JSON)
+    #: The hash of the overrides the test split was read with (None: the data as it is).
+    overrides_sha256: Mapped[str | None] = mapped_column(String(64))
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -246,3 +248,56 @@ class ParamRangeRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     low: Mapped[float] = mapped_column(Float)
     high: Mapped[float] = mapped_column(Float)
+
+
+class DataReportRow(Base):
+    """The latest ``automl inspect`` of a study's data: its summary (counts, leakage, methods)
+    and where the images it names are stored (the uint8 array thumbnails come from)."""
+
+    __tablename__ = "automl_data_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), unique=True
+    )
+    images: Mapped[int] = mapped_column(Integer)
+    overrides_sha256: Mapped[str | None] = mapped_column(String(64))
+    images_file: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DataFindingRow(Base):
+    """One finding of a data report: a duplicate pair, a likely label error, an outlier;
+    ranked within its kind (most important first), read a page at a time."""
+
+    __tablename__ = "automl_data_findings"
+    __table_args__ = (Index("ix_automl_data_findings_rank", "report_id", "kind", "rank"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("automl_data_reports.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    paths: Mapped[list] = mapped_column(JSON)
+    splits: Mapped[list] = mapped_column(JSON)
+    rows: Mapped[list] = mapped_column(JSON)
+    score: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(Text)
+    suggested: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class DataOverrideRow(Base):
+    """A decision on one image of a study's data (exclude, relabel, keep), made in the
+    dashboard; exported as the overrides CSV the next search takes."""
+
+    __tablename__ = "automl_data_overrides"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -188,6 +188,8 @@ class EvaluationRecord:
     #: Counts of top-1 probabilities on the test split per CONFIDENCE_BINS (None: evaluated
     #: before the prediction log existed).
     confidence_histogram: list[int] | None = None
+    #: The hash of the overrides the test split was read with (None: the study's own data).
+    overrides_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,3 +229,51 @@ class PredictionRecord:
     confidence: float | None = None
     study_name: str | None = None
     trial_number: int | None = None
+
+
+#: The kinds of data finding, in the order a report lists them.
+FINDING_KINDS = ("exact", "near", "label", "outlier")
+
+
+@dataclass(frozen=True)
+class DataFinding:
+    """One thing ``automl inspect`` found: a duplicate pair (``exact`` or ``near``), a likely
+    label error (``label``), an odd image (``outlier``)."""
+
+    kind: str
+    #: The images, relative to the data folder (a built-in task's: ``<split>/<index>``).
+    paths: list[str]
+    splits: list[str]
+    #: Their positions in the report's ``images_file``, for thumbnails.
+    rows: list[int]
+    #: Duplicates: the hashes' distance (0 for exact copies); label errors: how likely the
+    #: label is wrong (1 - cleanlab's label quality); outliers: how far out.
+    score: float
+    #: Label errors: the given class and the one the models suggest.
+    label: str | None = None
+    suggested: str | None = None
+    #: Outliers: what is odd.
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DataReportRecord:
+    study_name: str
+    images: int
+    #: The fixes the data was read with (None: the data as it is).
+    overrides_sha256: str | None
+    #: A uint8 array (``.npy``) holding every image the findings name, at ``rows``.
+    images_file: str | None
+    #: Counts per class and split, leakage, skipped files, methods and thresholds, findings
+    #: per kind: the report file's fields other than the finding lists.
+    summary: dict
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DataOverrideRecord:
+    path: str
+    action: str
+    label: str | None
+    author: str | None
+    decided_at: datetime

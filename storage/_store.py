@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import aliased
 
+from storage._data_quality import DataQualityStore
 from storage._errors import StorageError
 from storage._mapping import (
     as_utc,
@@ -84,8 +85,9 @@ from storage._session import (
 
 
 @retrying
-class TrialStore:
-    """Project data (studies, trials, epochs, artifacts, evaluations, champions) in one database.
+class TrialStore(DataQualityStore):
+    """Project data (studies, trials, epochs, artifacts, evaluations, champions, data reports)
+    in one database.
 
     ``create=False`` opens an existing store only: a missing SQLite file is an error rather than
     silently creating an empty database (what a read-only dashboard wants).
@@ -562,6 +564,7 @@ class TrialStore:
         latency_ms_batch1: float | None = None,
         throughput_batch256: float | None = None,
         confidence_histogram: list[int] | None = None,
+        overrides_sha256: str | None = None,
     ) -> EvaluationRecord:
         """Insert or replace a trial's test-set evaluation (cross-validation is kept)."""
         with self._scope() as session:
@@ -584,6 +587,7 @@ class TrialStore:
             row.confidence_histogram = (
                 [int(c) for c in confidence_histogram] if confidence_histogram else None
             )
+            row.overrides_sha256 = overrides_sha256
             row.evaluated_at = utcnow()
             trial.updated_at = row.evaluated_at  # its table row shows the test accuracy
             session.flush()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from automl._table import render_table
@@ -43,12 +44,42 @@ def defaults_of(config: type) -> dict[str, Any]:
     return {field.name: default(field) for field in fields(config)}
 
 
+def seconds_or_none(text: str) -> float | None:
+    if text.lower() in ("none", "off", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+
+
 def add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         default=default_storage_url(),
         help="database URL (default: $AUTOML_STORAGE or sqlite:///automl.db)",
     )
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        metavar="CSV",
+        help="fixes to the data: a CSV of path,action,label rows (exclude, relabel, keep; paths "
+        "relative to the data folder, or <split>/<index> for a built-in task), as "
+        "`automl inspect` and the dashboard's Data page write them",
+    )
+
+
+def read_overrides(args: argparse.Namespace) -> dict | None:
+    """``--overrides`` read and checked for form (paths and classes are checked against the
+    data when it loads); as JSON, as a study records it."""
+    if args.overrides is None:
+        return None
+    from automl.data import Overrides
+
+    return Overrides.read(args.overrides).to_json()
 
 
 def study_store(args: argparse.Namespace) -> TrialStore:
@@ -85,8 +116,11 @@ __all__ = [
     "EXIT_USAGE",
     "Command",
     "Parser",
+    "add_overrides",
     "add_storage",
     "defaults_of",
+    "read_overrides",
+    "seconds_or_none",
     "study_store",
     "trials_table",
 ]

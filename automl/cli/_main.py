@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from automl._errors import AutoMLError, Terminated, stop_on_sigterm
-from automl.cli import _release, _search, _serve, _studies
+from automl.cli import _quality, _release, _search, _serve, _studies
 from automl.cli._common import EXIT_USAGE, Command, Parser
 from storage import StorageError
 
@@ -18,6 +18,7 @@ COMMANDS: dict[str, Command] = {
     **_search.COMMANDS,
     **_studies.COMMANDS,
     **_release.COMMANDS,
+    **_quality.COMMANDS,
     **_serve.COMMANDS,
 }
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from automl._table import render_table
-from automl.cli._common import Command, add_storage, study_store
+from automl.cli._common import Command, add_overrides, add_storage, study_store
 from automl.search import default_data_dir
 from storage import EvaluationRecord, TrialStore
 
@@ -31,18 +31,22 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     _trial_flags(parser, "the best")
     parser.add_argument("--cv", type=int, metavar="K", help="also K-fold cross-validate")
     _data_dir_flag(parser)
+    add_overrides(parser)
     add_storage(parser)
 
 
 def evaluate(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
+    from automl.data import Overrides
     from automl.release import cross_validate, evaluate_trial, resolve_trial
 
+    overrides = Overrides.read(args.overrides) if args.overrides else None
     store = TrialStore(args.storage, create=False)
     trial, because = resolve_trial(store, args.study, args.trial)
     quiet_logs()  # TensorFlow: once the study and trial are known to exist
-    print(f"evaluating {because} of {args.study!r} on the held-out test split")
-    record = evaluate_trial(store, args.study, trial.number, args.data_dir)
+    fixed = f", with {overrides.describe()}" if overrides else ""
+    print(f"evaluating {because} of {args.study!r} on the held-out test split{fixed}")
+    record = evaluate_trial(store, args.study, trial.number, args.data_dir, overrides=overrides)
     if args.cv is not None:
         print(
             f"{args.cv}-fold cross-validation: retraining {args.cv} times for {trial.best_epoch} epochs"
@@ -59,8 +63,13 @@ def evaluation_report(record: EvaluationRecord) -> str:
             record.class_names, record.precision, record.recall, record.f1, record.support
         )
     ]
+    data = (
+        f" (data fixed by overrides {record.overrides_sha256[:12]})"
+        if record.overrides_sha256
+        else ""
+    )
     lines = [
-        f"test accuracy {record.accuracy:.4f}, macro-F1 {record.macro_f1:.4f}",
+        f"test accuracy {record.accuracy:.4f}, macro-F1 {record.macro_f1:.4f}{data}",
         render_table(["class", "precision", "recall", "F1", "support"], rows),
         "confusion matrix (rows: true class, columns: predicted)",
         render_table(

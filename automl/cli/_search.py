@@ -12,21 +12,20 @@ from pathlib import Path
 from automl._errors import AutoMLError, Terminated
 from automl._table import fmt
 from automl.backbones import BACKBONES
-from automl.cli._common import Command, add_storage, defaults_of, trials_table
+from automl.cli._common import (
+    Command,
+    add_overrides,
+    add_storage,
+    defaults_of,
+    read_overrides,
+    seconds_or_none,
+    trials_table,
+)
 from automl.search import PRUNERS, SAMPLERS, SearchConfig
 from storage import TrialRecord, TrialState
 
 HELPER_GRACE_S = 10
 DEFAULTS = defaults_of(SearchConfig)
-
-
-def _seconds_or_none(text: str) -> float | None:
-    if text.lower() in ("none", "off", ""):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -55,7 +54,7 @@ def add_arguments(search: argparse.ArgumentParser) -> None:
     flag(
         "--timeout",
         field="timeout_s",
-        type=_seconds_or_none,
+        type=seconds_or_none,
         help="seconds for this run, or 'none' (default %(default)g)",
     )
     flag(
@@ -107,6 +106,7 @@ def add_arguments(search: argparse.ArgumentParser) -> None:
         action="store_true",
         help="never mirror images in augmentation (text, left/right-sensitive images)",
     )
+    add_overrides(search)
     pretrained = search.add_argument_group("pretrained backbones")
     pretrained.add_argument(
         "--backbones",
@@ -235,6 +235,7 @@ def config_from(args: argparse.Namespace) -> SearchConfig:
         backbones=args.backbones,
         weights_dir=args.weights_dir,
         backbone_resolution=args.backbone_resolution,
+        overrides=read_overrides(args),
     )
 
 

@@ -17,6 +17,7 @@ from automl.data._images import (
     decode_image,
     parse_background,
 )
+from automl.data._overrides import ACTIONS, Override, Overrides
 from automl.data._preprocess import balanced_class_weights
 from automl.data._records import CleaningReport, DataSplits, RawData
 from automl.data._subsets import nested_subsets
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from automl.data._pipeline import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset
 
 __all__ = [
+    "ACTIONS",
     "COLOR_MODES",
     "EVAL_BATCH_SIZE",
     "IMAGES_TASK",
@@ -37,6 +39,8 @@ __all__ = [
     "ImageFolderTask",
     "ImageOptions",
     "KerasDatasetTask",
+    "Override",
+    "Overrides",
     "RawData",
     "Task",
     "Unreadable",

@@ -13,6 +13,7 @@ from automl.data._base import Task
 from automl.data._files import IDX_FILES
 from automl.data._folder import IMAGES_TASK, ImageFolderTask
 from automl.data._images import ImageOptions
+from automl.data._overrides import Overrides
 from automl.data._records import RawData
 
 
@@ -121,16 +122,18 @@ def open_task(
     seed: int = 42,
     progress: bool = False,
     class_names: tuple[str, ...] | None = None,
+    overrides: Overrides | None = None,
 ) -> Task:
     """Any task: a built-in one, or ``images`` (your own folder or manifest at ``data_dir``,
-    prepared as ``images`` says, decoded once into ``cache_dir``)."""
+    prepared as ``images`` says, decoded once into ``cache_dir``); ``overrides``: the user's
+    fixes, applied whenever it loads."""
     if name != IMAGES_TASK:
-        return get_task(name)
+        return get_task(name).with_overrides(overrides) if overrides else get_task(name)
     if data_dir is None:
         raise DataError(
             "your own images need --data-dir: a folder of class folders or a .csv/.jsonl manifest"
         )
-    return ImageFolderTask(
+    task = ImageFolderTask(
         Path(data_dir),
         ImageOptions.from_json(images),
         cache_dir or Path("image-cache"),
@@ -139,3 +142,4 @@ def open_task(
         progress,
         class_names,
     )
+    return task.with_overrides(overrides) if overrides else task

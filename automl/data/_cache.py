@@ -22,6 +22,7 @@ import numpy as np
 from automl._errors import DataError
 from automl.data._images import ImageOptions, Unreadable, auto_size, decode_image, probe
 from automl.data._listing import Entry, Listing, list_source
+from automl.data._overrides import Overrides
 
 FEW_IMAGES = 10
 IMBALANCE_WARNING = 100.0
@@ -83,6 +84,27 @@ class ImageDataset:
         if not self.skipped:
             return "no files skipped"
         return f"{self.skipped} files skipped (listed in {self.skipped_list})"
+
+    def files(self) -> list[str]:
+        """Each cached image's file, in the cache's order."""
+        return json.loads((self.folder / "meta.json").read_text())["files"]
+
+    def relative_paths(self, source: Path) -> np.ndarray:
+        """Each cached image's path relative to the data folder (a manifest's folder): the
+        names reports and overrides use."""
+        source = Path(source).expanduser()
+        # A folder's files are listed under it as given; a manifest's rows are resolved.
+        root = os.path.abspath(source) if source.is_dir() else str(source.parent.resolve())
+        return np.array(
+            [Path(os.path.relpath(os.path.abspath(f), root)).as_posix() for f in self.files()]
+        )
+
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """(file, why) for every file left out: unreadable, hidden, excluded by overrides."""
+        if not self.skipped_list.is_file():
+            return []
+        lines = self.skipped_list.read_text().splitlines()
+        return [tuple(line.split("\t", 1)) if "\t" in line else (line, "") for line in lines]  # type: ignore[misc]
 
 
 def _digest(*parts: object) -> str:
@@ -276,6 +298,53 @@ def _warnings(labels: np.ndarray, class_names: tuple[str, ...]) -> list[str]:
     return warnings
 
 
+def with_overrides(dataset: ImageDataset, ids: np.ndarray, overrides: Overrides) -> ImageDataset:
+    """The cache with the user's fixes applied: excluded images left out, relabeled ones with
+    their new class, every other image in the split it had (so scores before and after compare
+    on the same test images, less the excluded). A folder of its own beside the cache, written
+    once per set of fixes by copying rows: nothing is decoded again."""
+    applied = overrides.apply(ids, dataset.labels, dataset.class_names)
+    folder = dataset.folder.with_name(f"{dataset.folder.name}-fixed-{overrides.sha256[:16]}")
+    kept = np.flatnonzero(applied.keep)
+    splits = dataset.splits[kept]
+    for split, name in enumerate(("train", "validation", "test")):
+        if not (splits == split).any():
+            raise DataError(f"overrides {overrides.source} leave no {name} images")
+
+    def write(scratch: Path) -> None:
+        images = np.lib.format.open_memmap(
+            scratch / "images.npy",
+            mode="w+",
+            dtype=np.uint8,
+            shape=(len(kept), *dataset.images.shape[1:]),
+        )
+        for start in range(0, len(kept), REORDER_CHUNK):
+            chunk = kept[start : start + REORDER_CHUNK]
+            images[start : start + len(chunk)] = dataset.images[chunk]
+        images.flush()
+        del images
+        labels = applied.labels[kept]
+        np.save(scratch / "labels.npy", labels)
+        np.save(scratch / "splits.npy", splits)
+        files = dataset.files()
+        excluded = [(files[i], "excluded by overrides") for i in np.flatnonzero(~applied.keep)]
+        skipped = dataset.skipped_files() + excluded
+        (scratch / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped))
+        meta = {
+            "class_names": list(dataset.class_names),
+            "options": dataset.options.to_json(),
+            "skipped": len(skipped),
+            "warnings": _warnings(labels, dataset.class_names),
+            "files": [files[i] for i in kept],
+            "overrides": overrides.sha256,
+        }
+        (scratch / "meta.json").write_text(json.dumps(meta))
+
+    if not (folder / "meta.json").is_file():
+        write_folder_atomically(folder, write)
+    return _open_cache(folder)
+
+
 def _open_cache(folder: Path) -> ImageDataset:
     meta = json.loads((folder / "meta.json").read_text())
     return ImageDataset(
@@ -291,4 +360,10 @@ def _open_cache(folder: Path) -> ImageDataset:
     )
 
 
-__all__ = ["ImageDataset", "assign_splits", "build_dataset", "write_folder_atomically"]
+__all__ = [
+    "ImageDataset",
+    "assign_splits",
+    "build_dataset",
+    "with_overrides",
+    "write_folder_atomically",
+]

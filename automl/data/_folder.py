@@ -13,7 +13,7 @@ import numpy as np
 
 from automl._errors import DataError
 from automl.data._base import Task
-from automl.data._cache import ImageDataset, build_dataset
+from automl.data._cache import ImageDataset, build_dataset, with_overrides
 from automl.data._images import ImageOptions
 from automl.data._listing import SPLITS
 from automl.data._records import RawData
@@ -47,7 +47,8 @@ class ImageFolderTask(Task):
 
     @cached_property
     def dataset(self) -> ImageDataset:
-        return build_dataset(
+        """The cache of the files as they are, with the overrides applied when given."""
+        dataset = build_dataset(
             self.source,
             self._options,
             self._cache_dir,
@@ -55,6 +56,14 @@ class ImageFolderTask(Task):
             self._seed,
             self._progress,
         )
+        if not self.overrides:
+            return dataset
+        return with_overrides(dataset, dataset.relative_paths(self.source), self.overrides)
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """Each cached image's path relative to the data folder, in the cache's order."""
+        return self.dataset.relative_paths(self.source)
 
     @property
     def options(self) -> ImageOptions:
@@ -94,16 +103,20 @@ class ImageFolderTask(Task):
         # The cache is stored split by split: each split is a slice, still on disk.
         bounds = np.searchsorted(data.splits, np.arange(len(SPLITS) + 1))
         part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(SPLITS)}
-        images, labels = data.images, data.labels
+        images, labels, ids = data.images, data.labels, self.ids
         has_val = bounds[2] > bounds[1]
+        fixes = f"; {self.overrides.describe()}" if self.overrides else ""
         return RawData(
             x_train=images[part["train"]],
             y_train=labels[part["train"]],
             x_test=images[part["test"]],
             y_test=labels[part["test"]],
-            source=f"{self.source} ({data.describe_skipped()})",
+            source=f"{self.source} ({data.describe_skipped()}{fixes})",
             x_val=images[part["validation"]] if has_val else None,
             y_val=labels[part["validation"]] if has_val else None,
+            ids_train=ids[part["train"]],
+            ids_test=ids[part["test"]],
+            ids_val=ids[part["validation"]] if has_val else None,
         )
 
     @property

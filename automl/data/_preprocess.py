@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from automl._errors import DataError
-from automl.data._records import CleaningReport, DataSplits, RawData, TaskShape
+from automl.data._records import CleaningReport, DataSplits, RawData, TaskShape, default_ids
 
 
 def clean(
-    x: np.ndarray, y: np.ndarray, task: TaskShape, split: str
-) -> tuple[np.ndarray, np.ndarray, CleaningReport]:
-    """Drop samples with NaN/inf pixels, the wrong shape, or a label out of range."""
+    x: np.ndarray, y: np.ndarray, task: TaskShape, split: str, ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, CleaningReport, np.ndarray]:
+    """Drop samples with NaN/inf pixels, the wrong shape, or a label out of range; ``ids``
+    (the images' names, ``<split>/<index>`` when not given) follow what is kept."""
+    ids = default_ids(split, len(x)) if ids is None else np.asarray(ids)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:  # CIFAR stores labels as a column
         y = y[:, 0]
@@ -24,7 +26,7 @@ def clean(
     if x.dtype == object:  # ragged input: check each sample
         shape_ok = np.array([np.shape(s) in accepted for s in x], dtype=bool)
         x = np.stack([np.asarray(s, dtype=np.float32) for s, ok in zip(x, shape_ok) if ok])
-        y = y[shape_ok]
+        y, ids = y[shape_ok], ids[shape_ok]
         wrong_shape = int((~shape_ok).sum())
     elif tuple(x.shape[1:]) in accepted:
         wrong_shape = 0
@@ -50,13 +52,13 @@ def clean(
         )
     keep = finite & label_ok
     if keep.all():  # no copy: a memory-mapped cache stays on disk
-        return x, y.astype(np.int32), CleaningReport(wrong_shape=wrong_shape)
+        return x, y.astype(np.int32), CleaningReport(wrong_shape=wrong_shape), ids
     report = CleaningReport(
         non_finite=int((~finite).sum()),
         wrong_shape=wrong_shape,
         bad_label=int((finite & ~label_ok).sum()),
     )
-    return x[keep], y[keep].astype(np.int32), report
+    return x[keep], y[keep].astype(np.int32), report, ids[keep]
 
 
 def scale(x: np.ndarray, pixel_max: float) -> np.ndarray:
@@ -70,16 +72,22 @@ def scale(x: np.ndarray, pixel_max: float) -> np.ndarray:
 def prepare(task: TaskShape, raw: RawData, validation_fraction: float, seed: int) -> DataSplits:
     from sklearn.model_selection import train_test_split  # slow to import: only when loading
 
-    x_train, y_train, train_report = clean(raw.x_train, raw.y_train, task, "train")
-    x_test, y_test, test_report = clean(raw.x_test, raw.y_test, task, "test")
+    x_train, y_train, train_report, ids_train = clean(
+        raw.x_train, raw.y_train, task, "train", raw.ids_train
+    )
+    x_test, y_test, test_report, ids_test = clean(
+        raw.x_test, raw.y_test, task, "test", raw.ids_test
+    )
     if len(x_train) < 2 * len(task.class_names) or len(x_test) == 0:
         raise DataError(
             f"too little usable data for {task.name}: {len(x_train)} train and "
             f"{len(x_test)} test images after cleaning"
         )
     if raw.x_val is not None and raw.y_val is not None and len(raw.y_val):
-        x_fit, y_fit = x_train, y_train
-        x_val, y_val, val_report = clean(raw.x_val, raw.y_val, task, "validation")
+        x_fit, y_fit, ids_fit = x_train, y_train, ids_train
+        x_val, y_val, val_report, ids_val = clean(
+            raw.x_val, raw.y_val, task, "validation", raw.ids_val
+        )
         test_report = test_report + val_report
     else:
         counts = np.bincount(y_train)
@@ -87,9 +95,10 @@ def prepare(task: TaskShape, raw: RawData, validation_fraction: float, seed: int
         n_val = int(np.ceil(validation_fraction * len(y_train)))
         # Stratify whenever it is possible: every class twice, and room for each in validation.
         can_stratify = present.min() >= 2 and len(present) <= min(n_val, len(y_train) - n_val)
-        x_fit, x_val, y_fit, y_val = train_test_split(
+        x_fit, x_val, y_fit, y_val, ids_fit, ids_val = train_test_split(
             x_train,
             y_train,
+            ids_train,
             test_size=validation_fraction,
             stratify=y_train if can_stratify else None,
             random_state=seed,
@@ -112,6 +121,9 @@ def prepare(task: TaskShape, raw: RawData, validation_fraction: float, seed: int
         cleaning=train_report + test_report,
         source=raw.source,
         horizontal_flip=task.horizontal_flip,
+        ids_train=ids_fit,
+        ids_val=ids_val,
+        ids_test=ids_test,
     )
 
 

@@ -31,6 +31,16 @@ class RawData:
     #: without one, it is drawn from the training split.
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    #: Each image's name in reports and overrides: its path relative to the data folder, or
+    #: ``<split>/<index>`` in a built-in task's arrays (``default_ids``).
+    ids_train: np.ndarray | None = None
+    ids_test: np.ndarray | None = None
+    ids_val: np.ndarray | None = None
+
+
+def default_ids(split: str, count: int) -> np.ndarray:
+    """``<split>/<index>``: the names of a built-in task's images, by their place in its arrays."""
+    return np.array([f"{split}/{i}" for i in range(count)])
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,10 @@ class DataSplits:
     horizontal_flip: bool = False
     #: Multiplying the stored pixels by this gives the model's [0, 1] input.
     pixel_scale: float = 1.0
+    #: Each image's name (``RawData``'s ids), split by split.
+    ids_train: np.ndarray | None = None
+    ids_val: np.ndarray | None = None
+    ids_test: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -7,7 +7,13 @@ from automl._lazy import lazy_getattr
 if TYPE_CHECKING:
     from automl.release._card import card_paths
     from automl.release._champion import promote_trial, resolve_trial
-    from automl.release._evaluate import cross_validate, evaluate_trial, load_study_data
+    from automl.release._evaluate import (
+        OutOfFold,
+        cross_validate,
+        evaluate_trial,
+        load_study_data,
+        out_of_fold,
+    )
     from automl.release._export import (
         FORMATS,
         RUNTIME_THREADS_ENV,
@@ -33,6 +39,7 @@ __all__ = [
     "RUNTIME_THREADS_ENV",
     "SUFFIXES",
     "ExportResult",
+    "OutOfFold",
     "Prediction",
     "Runtime",
     "card_paths",
@@ -44,6 +51,7 @@ __all__ = [
     "load_image",
     "load_runtime",
     "load_study_data",
+    "out_of_fold",
     "path_sha256",
     "predict_images",
     "predict_study_images",
@@ -58,7 +66,13 @@ __getattr__ = lazy_getattr(
     {
         "automl.release._card": ("card_paths",),
         "automl.release._champion": ("promote_trial", "resolve_trial"),
-        "automl.release._evaluate": ("cross_validate", "evaluate_trial", "load_study_data"),
+        "automl.release._evaluate": (
+            "OutOfFold",
+            "cross_validate",
+            "evaluate_trial",
+            "load_study_data",
+            "out_of_fold",
+        ),
         "automl.release._export": (
             "FORMATS",
             "RUNTIME_THREADS_ENV",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import DataSplits
-from automl.search import open_study_task, study_data_dir, verified_artifact
+from automl.data import DataSplits, Overrides
+from automl.search import ModelParams, open_study_task, study_data_dir, verified_artifact
 from storage import CONFIDENCE_BINS, EvaluationRecord, StudyRecord, TrialStore
 
 LATENCY_REPEATS = 50
@@ -47,9 +48,14 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
     )
 
 
-def load_study_data(study: StudyRecord, data_dir: Path | None) -> DataSplits:
-    """The study's own splits: same task, data folder and seed as the search used."""
+def load_study_data(
+    study: StudyRecord, data_dir: Path | None, overrides: Overrides | None = None
+) -> DataSplits:
+    """The study's own splits: same task, data folder, seed and fixes as the search used
+    (``overrides``: other fixes instead of the study's)."""
     config = study.config
+    if overrides is not None:
+        config = {**config, "overrides": overrides.to_json()}
     folder = study_data_dir(config, data_dir)
     return open_study_task(study.task, config, folder).load(
         folder,
@@ -86,16 +92,22 @@ def evaluate_trial(
     number: int,
     data_dir: Path | None = None,
     data: DataSplits | None = None,
+    overrides: Overrides | None = None,
 ) -> EvaluationRecord:
     """Score a trial's saved model on the test split and store it. ``data``: the study's splits
-    when the caller already holds them (the search that just ran), else they are loaded."""
+    when the caller already holds them (the search that just ran), else they are loaded;
+    ``overrides``: fixes other than the study's own (the record says which; the trial's test
+    score stays the one on the study's data)."""
     import keras
 
     from automl.data import evaluation_dataset
 
     _, model_file = verified_artifact(store, study_name, number)
+    study = store.get_study(study_name)
+    own = (study.config.get("overrides") or {}).get("sha256")
     if data is None:
-        data = load_study_data(store.get_study(study_name), data_dir)
+        data = load_study_data(study, data_dir, overrides)
+    fixes = overrides.sha256 if overrides is not None else own
     model = keras.models.load_model(model_file)
     probabilities = model.predict(
         evaluation_dataset(data.x_test, scale=data.pixel_scale), verbose=0
@@ -124,44 +136,58 @@ def evaluate_trial(
         # reference its live traffic is compared with (the predicted classes are the
         # confusion matrix's column sums).
         confidence_histogram=np.histogram(probabilities.max(axis=1), CONFIDENCE_BINS)[0].tolist(),
+        overrides_sha256=fixes,
     )
-    picked = probabilities[np.arange(len(data.y_test)), data.y_test]
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
-    store.set_test_score(study_name, number, metrics.accuracy, loss)
+    if fixes == own:
+        picked = probabilities[np.arange(len(data.y_test)), data.y_test]
+        loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+        store.set_test_score(study_name, number, metrics.accuracy, loss)
     return record
 
 
-def cross_validate(
-    store: TrialStore, study_name: str, number: int, folds: int, data_dir: Path | None = None
-) -> EvaluationRecord:
-    """Retrain the trial's configuration from scratch on each fold of train+validation."""
+@dataclass(frozen=True)
+class OutOfFold:
+    """Each training and validation image's class probabilities from the one of K models that
+    did not train on it; each fold's held-out accuracy and epochs run."""
+
+    probabilities: np.ndarray
+    scores: list[float]
+    epochs: list[int]
+
+
+def out_of_fold(
+    data: DataSplits,
+    params: ModelParams,
+    epochs: int,
+    folds: int,
+    seed: int,
+    deadline: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> OutOfFold:
+    """Train ``params``' model from scratch on K-1 folds of train+validation, K times, and
+    predict the fold left out. ``deadline`` (``time.time()``): each fold gets an equal share of
+    the time left, its learning rate decaying to fit (``BudgetCosine``), so the whole ends by
+    then with every fold trained."""
     import keras
     from sklearn.model_selection import StratifiedKFold
 
     from automl.data import evaluation_dataset, training_dataset
-    from automl.search import BudgetCosine, ModelParams, build_model, compile_model
+    from automl.search import BudgetCosine, build_model, compile_model
 
-    if folds < 2:
-        raise AutoMLError(f"--cv needs at least 2 folds, got {folds}")
-    trial = store.trial(study_name, number)
-    if not trial.params or trial.best_epoch is None:
-        raise AutoMLError(f"trial {number} has no recorded configuration to retrain")
-    if store.evaluation(study_name, number) is None:
-        evaluate_trial(store, study_name, number, data_dir)
-    study = store.get_study(study_name)
-    data = load_study_data(study, data_dir)
-    params = ModelParams.from_dict(trial.params)
     x = np.concatenate([data.x_train, data.x_val])  # stored pixels: uint8 for 8-bit images
     y = np.concatenate([data.y_train, data.y_val])
-    seed = study.config.get("seed", 42)
-    scores = []
-    for fold, (fit_idx, held_idx) in enumerate(
-        StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
-    ):
+    probabilities = np.zeros((len(y), data.num_classes), dtype=np.float32)
+    scores, epochs_run = [], []
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
+    for fold, (fit_idx, held_idx) in enumerate(splits):
+        started = time.time()
+        fold_deadline = None
+        if deadline is not None:
+            fold_deadline = started + max(1.0, (deadline - started) / (folds - fold))
         keras.utils.set_random_seed(seed + fold)
         model = build_model(params, data.input_shape, data.num_classes)
         compile_model(model, params)
-        model.fit(
+        history = model.fit(
             training_dataset(
                 x,
                 y,
@@ -172,14 +198,39 @@ def cross_validate(
                 scale=data.pixel_scale,
                 indices=fit_idx,
             ),
-            epochs=trial.best_epoch,
+            epochs=epochs,
             shuffle=False,
             verbose=0,
-            callbacks=[BudgetCosine(params.learning_rate, trial.best_epoch)],
+            callbacks=[BudgetCosine(params.learning_rate, epochs, deadline=fold_deadline)],
         )
-        _, accuracy = model.evaluate(
-            evaluation_dataset(x, y, scale=data.pixel_scale, indices=held_idx), verbose=0
+        held = model.predict(
+            evaluation_dataset(x, scale=data.pixel_scale, indices=held_idx), verbose=0
         )
-        scores.append(float(accuracy))
+        probabilities[held_idx] = held
+        scores.append(float(np.mean(held.argmax(axis=1) == y[held_idx])))
+        epochs_run.append(len(history.history.get("loss", [])))
         keras.backend.clear_session()
-    return store.save_cross_validation(study_name, number, scores)
+        if log:
+            log(
+                f"fold {fold + 1}/{folds}: {epochs_run[-1]} epochs in {time.time() - started:.0f} s, "
+                f"held-out accuracy {scores[-1]:.4f}"
+            )
+    return OutOfFold(probabilities, scores, epochs_run)
+
+
+def cross_validate(
+    store: TrialStore, study_name: str, number: int, folds: int, data_dir: Path | None = None
+) -> EvaluationRecord:
+    """Retrain the trial's configuration from scratch on each fold of train+validation."""
+    if folds < 2:
+        raise AutoMLError(f"--cv needs at least 2 folds, got {folds}")
+    trial = store.trial(study_name, number)
+    if not trial.params or trial.best_epoch is None:
+        raise AutoMLError(f"trial {number} has no recorded configuration to retrain")
+    if store.evaluation(study_name, number) is None:
+        evaluate_trial(store, study_name, number, data_dir)
+    study = store.get_study(study_name)
+    data = load_study_data(study, data_dir)
+    params = ModelParams.from_dict(trial.params)
+    result = out_of_fold(data, params, trial.best_epoch, folds, study.config.get("seed", 42))
+    return store.save_cross_validation(study_name, number, result.scores)

@@ -77,6 +77,8 @@ class SearchConfig:
     weights_dir: Path | None = None
     #: A backbone's input side; ``None``: as the budget allows (``search._pretrained``).
     backbone_resolution: int | None = None
+    #: The user's fixes to the data (``automl.data.Overrides`` as JSON: rows and their hash).
+    overrides: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         def positive(name: str, value: float | None, allow_none: bool = False) -> None:
@@ -205,7 +207,7 @@ def open_study_task(
     """The task a study searches, prepared as its recorded settings say (``data_dir``
     overrides where its data lives). Your own images are decoded once into ``image-cache``
     beside the models."""
-    from automl.data import open_task
+    from automl.data import Overrides, open_task
 
     folder = study_data_dir(settings, data_dir)
     artifacts = Path(settings.get("artifacts_dir") or "artifacts")
@@ -218,4 +220,5 @@ def open_study_task(
         settings.get("seed", 42),
         progress,
         settings.get("class_names"),
+        Overrides.from_json(settings.get("overrides")),
     )

@@ -51,10 +51,19 @@ def checked_images(config: SearchConfig, task: ImageFolderTask, log: Log) -> Sea
 
 
 def check_same_images(recorded: dict, config: SearchConfig) -> None:
-    """A resumed study of your own images must see them as its first run did."""
+    """A resumed study must see its data as its first run did: the same fixes, and your own
+    images with the same options."""
+    then, now = (json.loads(json.dumps(c)) for c in (recorded, config.to_json()))
+    fixes_then, fixes_now = ((c.get("overrides") or {}).get("sha256") for c in (then, now))
+    if fixes_then != fixes_now:
+        raise AutoMLError(
+            f"study {config.name!r} was searched with "
+            f"{'overrides ' + fixes_then[:12] if fixes_then else 'no overrides'}, this run has "
+            f"{'overrides ' + fixes_now[:12] if fixes_now else 'none'}: the fixed data is a new "
+            "study (another --study)"
+        )
     if config.images is None:
         return
-    then, now = (json.loads(json.dumps(c)) for c in (recorded, config.to_json()))
     for key in ("images", "class_names"):
         if then.get(key) != now[key]:
             raise AutoMLError(

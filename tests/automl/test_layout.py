@@ -17,6 +17,7 @@ STAGES = {
     "automl.backbones": 2,
     "automl.search": 3,
     "automl.release": 4,
+    "automl.quality": 4,
     "automl.serve": 5,
     "automl._run": 5,
 }
@@ -111,7 +112,9 @@ def test_no_import_cycles() -> None:
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("package", ["automl", "automl.data", "automl.search", "automl.release"])
+@pytest.mark.parametrize(
+    "package", ["automl", "automl.data", "automl.search", "automl.release", "automl.quality"]
+)
 def test_each_package_says_what_it_owns_and_exports_what_it_names(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__doc__ and module.__doc__.strip()
