@@ -31,6 +31,25 @@ def promote(store: TrialStore, study: str, number: int, note: str | None) -> Pro
     return promotion
 
 
+def decide(
+    store: TrialStore,
+    study: str,
+    path: str,
+    action: str,
+    label: str | None,
+    classes: Sequence[str],
+    author: str | None,
+) -> None:
+    """Record a decision on one image of the study's data (``clear``: forget it). A relabel
+    names one of the study's classes: the CSV it ends in must pass ``automl search``'s check."""
+    if action == "clear":
+        store.clear_data_override(study, path)
+        return
+    if action == "relabel" and label not in classes:
+        raise ValueError(f"no class {label!r} in this study")
+    store.set_data_override(study, path, action, label, author)
+
+
 def evaluate(store: TrialStore, study: str, number: int) -> None:
     from automl.release import evaluate_trial
 

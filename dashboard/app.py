@@ -17,6 +17,7 @@ pages = st.navigation(
         st.Page(
             "app_pages/champion.py", title="Trial & champion", icon=":material/workspace_premium:"
         ),
+        st.Page("app_pages/data.py", title="Data", icon=":material/image_search:"),
         st.Page("app_pages/monitoring.py", title="Monitoring", icon=":material/monitor_heart:"),
     ]
 )

@@ -11,6 +11,9 @@ import streamlit as st
 from dashboard import views
 from storage import (
     ArtifactRecord,
+    DataFinding,
+    DataOverrideRecord,
+    DataReportRecord,
     EvaluationRecord,
     PredictionRecord,
     PromotionRecord,
@@ -207,3 +210,27 @@ def reference(url: str, study: str | None, number: int | None) -> EvaluationReco
         return _store(url).evaluation(study, number)
     except StorageError:  # its study is not in this store
         return None
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def data_report(url: str, study: str) -> DataReportRecord | None:
+    return _store(url).data_report(study)
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
+def data_findings(
+    url: str, study: str, kind: str, offset: int, limit: int, inspected: datetime
+) -> list[DataFinding]:
+    """A page of findings of one kind; ``inspected`` (the report's time) keys the cache, so a
+    new inspection is read afresh."""
+    return _store(url).data_findings(study, kind, offset, limit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def data_overrides(url: str, study: str) -> list[DataOverrideRecord]:
+    return _store(url).data_overrides(study)
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=512, show_spinner=False)
+def thumbnails(images_file: str | None, rows: tuple[int, ...]) -> list:
+    return views.thumbnails(images_file, list(rows))

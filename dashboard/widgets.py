@@ -112,3 +112,10 @@ def may_change() -> bool:
                 auth.THROTTLE.failed()
                 st.error("Wrong password.")
     return False
+
+
+def viewer() -> str | None:
+    """Who is making a change, as the records say it: the signed-in account, if any."""
+    if _oidc_configured() and st.user.get("is_logged_in"):
+        return st.user.get("email") or st.user.get("name")
+    return "password sign-in" if st.session_state.get("signed_in") else None

@@ -245,6 +245,11 @@ def inspect_data(
         "label": len(label_findings),
         "outlier": len(outlier_findings),
     }
+    # Duplicates across splits are listed first of their kind: these say how many.
+    report["across_splits"] = {
+        kind: sum(f.kind == kind and len(set(f.splits)) > 1 for f in duplicates)
+        for kind in ("exact", "near")
+    }
     report["duplicates"] = [
         {"kind": f.kind, "paths": f.paths, "splits": f.splits, "distance": round(f.score, 4)}
         for f in duplicates

@@ -17,6 +17,7 @@ PAGES = [
     "app_pages/compare.py",
     "app_pages/analysis.py",
     "app_pages/champion.py",
+    "app_pages/data.py",
     "app_pages/monitoring.py",
 ]
 
