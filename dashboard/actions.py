@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dashboard.views import param_cell
 from storage import PromotionRecord, TrialRecord, TrialStore
 
@@ -150,3 +152,40 @@ def importances(trials: Sequence[TrialRecord]) -> dict[str, float]:
             # 8 x 8 takes 0.25 s and gave the same ranking and shares (BENCHMARKS.md).
             evaluator=optuna.importance.FanovaImportanceEvaluator(n_trees=8, max_depth=8, seed=0),
         )
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    image: np.ndarray  # uint8, as stored
+    overlay: np.ndarray  # the saliency map over it
+    probabilities: list[float]
+    target: int
+    method: str
+
+
+def explain(
+    store: TrialStore, study: str, number: int, images_file: str, row: int
+) -> ExplainedImage:
+    """A saliency map and the class probabilities of one test image (``row`` of the images
+    file) by the trial's saved model."""
+    from automl.release import explain_trial, overlay
+
+    image = np.asarray(np.load(images_file, mmap_mode="r", allow_pickle=False)[row])
+    found = explain_trial(store, study, number, image)
+    return ExplainedImage(
+        _enlarged(image),
+        _enlarged(overlay(image, found.heatmap)),
+        [float(p) for p in found.probabilities],
+        found.target,
+        found.method,
+    )
+
+
+def _enlarged(image: np.ndarray, side: int = 224) -> np.ndarray:
+    """Pixels kept sharp (nearest neighbour) at about ``side`` on screen; greyscale as 2-D."""
+    from PIL import Image
+
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    scale = max(1, side // max(pixels.shape[:2]))
+    size = (pixels.shape[1] * scale, pixels.shape[0] * scale)
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.NEAREST))

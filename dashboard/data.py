@@ -19,6 +19,7 @@ from storage import (
     PromotionRecord,
     StorageError,
     StudyStamp,
+    TestPrediction,
     TrialFilter,
     TrialPage,
     TrialPoints,
@@ -234,3 +235,18 @@ def data_overrides(url: str, study: str) -> list[DataOverrideRecord]:
 @st.cache_data(ttl=STAMPED_TTL_S, max_entries=512, show_spinner=False)
 def thumbnails(images_file: str | None, rows: tuple[int, ...]) -> list:
     return views.thumbnails(images_file, list(rows))
+
+
+#: Images a gallery of test predictions shows.
+GALLERY = 24
+
+
+@st.cache_data(ttl=STAMPED_TTL_S, max_entries=256, show_spinner=False)
+def test_predictions(
+    url: str, study: str, number: int, label: int, predicted: int | None, evaluated: datetime
+) -> list[TestPrediction]:
+    """A cell's images (``predicted`` given) or a class's mistakes, most confident first; keyed
+    by the evaluation's time, so a new evaluation is read afresh."""
+    return _store(url).test_predictions(
+        study, number, label=label, predicted=predicted, wrong=predicted is None, limit=GALLERY
+    )

@@ -1,5 +1,6 @@
 """The trial store's data-quality tables: ``automl inspect``'s report and findings per study,
-and the decisions users make on images (the overrides the next search takes)."""
+the decisions users make on images (the overrides the next search takes), and a trial's
+answer for each test image (the galleries of its mistakes)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,28 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, insert, select
 
 from storage._errors import StorageError
-from storage._mapping import data_finding, data_override_record, data_report_record
-from storage._models import DataFindingRow, DataOverrideRow, DataReportRow, utcnow
-from storage._queries import study_row
-from storage._records import FINDING_KINDS, DataFinding, DataOverrideRecord, DataReportRecord
+from storage._mapping import (
+    data_finding,
+    data_override_record,
+    data_report_record,
+    test_prediction,
+)
+from storage._models import (
+    DataFindingRow,
+    DataOverrideRow,
+    DataReportRow,
+    EvaluationRow,
+    TestPredictionRow,
+    utcnow,
+)
+from storage._queries import study_row, trial_row
+from storage._records import (
+    FINDING_KINDS,
+    DataFinding,
+    DataOverrideRecord,
+    DataReportRecord,
+    TestPrediction,
+)
 from storage._session import retrying
 
 #: What a dashboard decision may be (``automl.data.ACTIONS``; storage imports no automl).
@@ -24,6 +43,74 @@ class DataQualityStore:
 
     def _scope(self):  # pragma: no cover - TrialStore's
         raise NotImplementedError
+
+    def save_test_predictions(
+        self,
+        study_name: str,
+        number: int,
+        predictions: Sequence[TestPrediction],
+        images_file: str | None = None,
+        images_first_row: int = 0,
+    ) -> None:
+        """Replace the answers kept with a trial's evaluation (one per test image), and where
+        the test images are for thumbnails."""
+        with self._scope() as session:
+            trial = trial_row(session, study_name, number)
+            evaluation = session.scalar(
+                select(EvaluationRow).where(EvaluationRow.trial_id == trial.id)
+            )
+            if evaluation is None:
+                raise StorageError(f"trial {number} has no test evaluation yet")
+            session.execute(
+                delete(TestPredictionRow).where(TestPredictionRow.evaluation_id == evaluation.id)
+            )
+            evaluation.images_file, evaluation.images_first_row = images_file, images_first_row
+            rows = [
+                {
+                    "evaluation_id": evaluation.id,
+                    "row": int(p.row),
+                    "path": p.path,
+                    "label": int(p.label),
+                    "predicted": int(p.predicted),
+                    "confidence": float(p.confidence),
+                }
+                for p in predictions
+            ]
+            if rows:
+                session.execute(insert(TestPredictionRow), rows)
+
+    def test_predictions(
+        self,
+        study_name: str,
+        number: int,
+        *,
+        label: int | None = None,
+        predicted: int | None = None,
+        wrong: bool = False,
+        offset: int = 0,
+        limit: int = 24,
+    ) -> list[TestPrediction]:
+        """A trial's answers on test images, most confident first: one confusion-matrix cell
+        (``label`` and ``predicted``), or a class's mistakes (``label``, ``wrong``)."""
+        with self._scope() as session:
+            trial = trial_row(session, study_name, number)
+            query = (
+                select(TestPredictionRow)
+                .join(EvaluationRow, EvaluationRow.id == TestPredictionRow.evaluation_id)
+                .where(EvaluationRow.trial_id == trial.id)
+            )
+            if label is not None:
+                query = query.where(TestPredictionRow.label == label)
+            if predicted is not None:
+                query = query.where(TestPredictionRow.predicted == predicted)
+            if wrong:
+                query = query.where(TestPredictionRow.predicted != TestPredictionRow.label)
+            rows = session.scalars(
+                query.order_by(TestPredictionRow.confidence.desc(), TestPredictionRow.row)
+                .offset(max(0, offset))
+                .limit(max(0, limit))
+            ).all()
+            return [test_prediction(row) for row in rows]
 
     def save_data_report(
         self,

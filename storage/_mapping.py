@@ -13,6 +13,7 @@ from storage._models import (
     EvaluationRow,
     PredictionRow,
     StudyRow,
+    TestPredictionRow,
     TrialRow,
 )
 from storage._records import (
@@ -23,6 +24,7 @@ from storage._records import (
     EvaluationRecord,
     PredictionRecord,
     StudyRecord,
+    TestPrediction,
     TrialRecord,
     TrialState,
 )
@@ -108,6 +110,8 @@ def evaluation_record(row: EvaluationRow, number: int) -> EvaluationRecord:
             [int(c) for c in row.confidence_histogram] if row.confidence_histogram else None
         ),
         overrides_sha256=row.overrides_sha256,
+        images_file=row.images_file,
+        images_first_row=row.images_first_row,
     )
 
 
@@ -153,6 +157,10 @@ def data_override_record(row: DataOverrideRow) -> DataOverrideRecord:
     return DataOverrideRecord(row.path, row.action, row.label, row.author, row.decided_at)
 
 
+def test_prediction(row: TestPredictionRow) -> TestPrediction:
+    return TestPrediction(row.row, row.path, row.label, row.predicted, row.confidence)
+
+
 __all__ = [
     "as_utc",
     "data_finding",
@@ -163,5 +171,6 @@ __all__ = [
     "finite",
     "prediction_record",
     "study_record",
+    "test_prediction",
     "trial_record",
 ]

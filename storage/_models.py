@@ -155,6 +155,10 @@ class EvaluationRow(Base):
     confidence_histogram: Mapped[list | None] = mapped_column(JSON)
     #: The hash of the overrides the test split was read with (None: the data as it is).
     overrides_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: A uint8 array (``.npy``) whose rows from ``images_first_row`` on are the test images,
+    #: in order: the galleries' thumbnails.
+    images_file: Mapped[str | None] = mapped_column(Text)
+    images_first_row: Mapped[int | None] = mapped_column(Integer)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -248,6 +252,27 @@ class ParamRangeRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     low: Mapped[float] = mapped_column(Float)
     high: Mapped[float] = mapped_column(Float)
+
+
+class TestPredictionRow(Base):
+    """A trial's answer for one test image, kept with its evaluation: the galleries of a
+    confusion-matrix cell and of the most confidently wrong images read these."""
+
+    __tablename__ = "automl_test_predictions"
+    __table_args__ = (
+        Index(
+            "ix_automl_test_predictions_cell", "evaluation_id", "label", "predicted", "confidence"
+        ),
+    )
+
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("automl_evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    label: Mapped[int] = mapped_column(Integer)
+    predicted: Mapped[int] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
 
 
 class DataReportRow(Base):

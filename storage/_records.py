@@ -190,6 +190,9 @@ class EvaluationRecord:
     confidence_histogram: list[int] | None = None
     #: The hash of the overrides the test split was read with (None: the study's own data).
     overrides_sha256: str | None = None
+    #: Where the test images are (a uint8 ``.npy``, from this row on): the galleries' pictures.
+    images_file: str | None = None
+    images_first_row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -277,3 +280,16 @@ class DataOverrideRecord:
     label: str | None
     author: str | None
     decided_at: datetime
+
+
+@dataclass(frozen=True)
+class TestPrediction:
+    """A trial's answer for one test image (``row``: its place in the test split)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    row: int
+    path: str
+    label: int
+    predicted: int
+    confidence: float

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report", type=Path, metavar="FILE.json", help="write the findings here (JSON)"
     )
     parser.add_argument(
+        "--suggest",
+        type=Path,
+        metavar="FILE.csv",
+        help="write the fixes inspect is sure of as an overrides CSV (validation and test "
+        "copies of training images excluded, the likeliest label errors relabeled)",
+    )
+    parser.add_argument(
         "--folds",
         type=int,
         default=DEFAULT_FOLDS,
@@ -64,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         label_issues=not args.no_label_issues,
         report=args.report,
+        suggest=args.suggest,
     )
-    quiet_logs()
+    quiet_logs(start_tensorflow=not args.no_label_issues)  # no training: no TensorFlow
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

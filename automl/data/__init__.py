@@ -17,7 +17,7 @@ from automl.data._images import (
     decode_image,
     parse_background,
 )
-from automl.data._overrides import ACTIONS, Override, Overrides
+from automl.data._overrides import ACTIONS, EXCLUDE, KEEP, RELABEL, Override, Overrides
 from automl.data._preprocess import balanced_class_weights
 from automl.data._records import CleaningReport, DataSplits, RawData
 from automl.data._subsets import nested_subsets
@@ -29,8 +29,11 @@ __all__ = [
     "ACTIONS",
     "COLOR_MODES",
     "EVAL_BATCH_SIZE",
+    "EXCLUDE",
     "IMAGES_TASK",
+    "KEEP",
     "MAX_DECODED_PIXELS",
+    "RELABEL",
     "RESIZE_POLICIES",
     "TASKS",
     "CleaningReport",

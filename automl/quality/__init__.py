@@ -14,7 +14,13 @@ if TYPE_CHECKING:
         inspect_data,
     )
     from automl.quality._labels import LabelIssue, rank_label_issues
-    from automl.quality._study import InspectRequest, describe, run_inspection
+    from automl.quality._study import (
+        RELABEL_SCORE,
+        InspectRequest,
+        describe,
+        run_inspection,
+        suggested_overrides,
+    )
     from automl.quality._view import InspectedData
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "NEAR_BITS",
     "NEAR_PIXELS",
+    "RELABEL_SCORE",
     "REPORT_VERSION",
     "InspectRequest",
     "InspectedData",
@@ -32,6 +39,7 @@ __all__ = [
     "inspect_data",
     "rank_label_issues",
     "run_inspection",
+    "suggested_overrides",
 ]
 
 # The search's modules (and through them TensorFlow) load on first use.
@@ -47,7 +55,13 @@ __getattr__ = lazy_getattr(
             "inspect_data",
         ),
         "automl.quality._labels": ("LabelIssue", "rank_label_issues"),
-        "automl.quality._study": ("InspectRequest", "describe", "run_inspection"),
+        "automl.quality._study": (
+            "RELABEL_SCORE",
+            "InspectRequest",
+            "describe",
+            "run_inspection",
+            "suggested_overrides",
+        ),
         "automl.quality._view": ("InspectedData",),
     },
 )

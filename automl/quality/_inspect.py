@@ -26,6 +26,9 @@ Log = Callable[[str], None]
 REPORT_VERSION = 1
 DEFAULT_FOLDS = 5
 DEFAULT_TIMEOUT_S = 300.0
+#: The fold models' ranking is called reliable when their held-out accuracy covers at least
+#: this share of the way from always answering the largest class to perfect.
+RELIABLE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -323,8 +326,17 @@ def _label_findings(
         )
         for i in issues
     ]
+    chance = float(np.bincount(view.labels).max() / view.count)
+    reliable = float(np.mean(result.scores)) >= chance + RELIABLE_SHARE * (1 - chance)
     log(f"label errors: {len(findings)} likely mislabeled images")
+    if not reliable:
+        log(
+            f"warning: the fold models are weak (held-out accuracy {np.mean(result.scores):.2f}; "
+            f"the largest class alone is {chance:.2f}): their ranking of label errors means "
+            "little. A longer search, or --timeout for the folds, gives better ones"
+        )
     model = {
+        "reliable": reliable,
         "trial": trial.number,
         "folds": folds,
         "fold_accuracy": [round(s, 4) for s in result.scores],

@@ -34,6 +34,8 @@ class InspectRequest:
     timeout_s: float | None = DEFAULT_TIMEOUT_S
     label_issues: bool = True
     report: Path | None = None
+    #: Where to write ``suggested_overrides`` as a CSV.
+    suggest: Path | None = None
 
 
 def _settings(request: InspectRequest) -> tuple[str, dict[str, Any]]:
@@ -56,8 +58,9 @@ def _settings(request: InspectRequest) -> tuple[str, dict[str, Any]]:
 
 def run_inspection(request: InspectRequest, log=print) -> Inspection:
     """Inspect, write the report, store the findings; bad input is an AutoMLError (one line)."""
-    if request.report is not None and request.report.is_dir():
-        raise AutoMLError(f"--report {request.report} is a folder; name a .json file")
+    for flag, path in (("--report", request.report), ("--suggest", request.suggest)):
+        if path is not None and Path(path).expanduser().is_dir():
+            raise AutoMLError(f"{flag} {path} is a folder; name a file")
     known = request.study is not None and TrialStore.holds_study(request.storage_url, request.study)
     store = TrialStore(request.storage_url, create=False) if known else None
     study = store.get_study(request.study) if store else None  # type: ignore[arg-type]
@@ -95,6 +98,14 @@ def run_inspection(request: InspectRequest, log=print) -> Inspection:
     if request.report is not None:
         _write_json(request.report, inspection.report)
         log(f"report: {request.report}")
+    if request.suggest is not None:
+        suggested = suggested_overrides(inspection.report, str(request.suggest))
+        _write_text(request.suggest, suggested.to_csv())
+        log(
+            f"suggested fixes: {request.suggest} ({len(suggested.rows)} rows: test and "
+            f"validation copies of training images excluded, label errors scored >= "
+            f"{RELABEL_SCORE} relabeled); pass it to automl search --overrides"
+        )
     if store is not None and study is not None:
         store.save_data_report(
             study.name,
@@ -110,11 +121,46 @@ def run_inspection(request: InspectRequest, log=print) -> Inspection:
     return inspection
 
 
+#: ``--suggest``: relabel an image when cleanlab's score is at least this. On 3,400
+#: Fashion-MNIST training images with 68 planted flips, 55 scored >= 0.99, 73 % of them flips
+#: (0.95: 138, 37 %): the rest are for a person to look at (the Data page).
+RELABEL_SCORE = 0.99
+
+
+def suggested_overrides(report: dict[str, Any], source: str = "") -> Overrides:
+    """The fixes inspect is sure enough of: every validation or test image with a copy in
+    train (so the test score stops counting it), and a relabel of each very likely label error
+    in train or validation."""
+    from automl.data import EXCLUDE, RELABEL, Override
+
+    rows: dict[str, Override] = {}
+    for duplicate in report["duplicates"]:
+        if "train" in duplicate["splits"] and set(duplicate["splits"]) != {"train"}:
+            for path, split in zip(duplicate["paths"], duplicate["splits"]):
+                if split != "train":
+                    rows[path] = Override(path, EXCLUDE)
+    # Test labels are left to a person: relabeled by the model's own predictions, they would
+    # lift its test score by agreeing with it.
+    for issue in report["label_issues"]:
+        if (
+            issue["score"] >= RELABEL_SCORE
+            and issue["split"] != "test"
+            and issue["path"] not in rows
+        ):
+            rows[issue["path"]] = Override(issue["path"], RELABEL, issue["suggested"])
+    return Overrides(tuple(sorted(rows.values(), key=lambda r: r.path)), source)
+
+
 def _write_json(path: Path, report: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(report, indent=1) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Whole or not at all: a reader never sees half a file."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(report, indent=1) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
 
 
@@ -149,4 +195,4 @@ def describe(inspection: Inspection) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["InspectRequest", "describe", "run_inspection"]
+__all__ = ["RELABEL_SCORE", "InspectRequest", "describe", "run_inspection", "suggested_overrides"]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         load_study_data,
         out_of_fold,
     )
+    from automl.release._explain import Explanation, explain, explain_trial, overlay
     from automl.release._export import (
         FORMATS,
         RUNTIME_THREADS_ENV,
@@ -38,6 +39,7 @@ __all__ = [
     "FORMATS",
     "RUNTIME_THREADS_ENV",
     "SUFFIXES",
+    "Explanation",
     "ExportResult",
     "OutOfFold",
     "Prediction",
@@ -46,12 +48,15 @@ __all__ = [
     "cross_validate",
     "detect_format",
     "evaluate_trial",
+    "explain",
+    "explain_trial",
     "export_model",
     "input_spec",
     "load_image",
     "load_runtime",
     "load_study_data",
     "out_of_fold",
+    "overlay",
     "path_sha256",
     "predict_images",
     "predict_study_images",
@@ -73,6 +78,7 @@ __getattr__ = lazy_getattr(
             "load_study_data",
             "out_of_fold",
         ),
+        "automl.release._explain": ("Explanation", "explain", "explain_trial", "overlay"),
         "automl.release._export": (
             "FORMATS",
             "RUNTIME_THREADS_ENV",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import numpy as np
 from automl._errors import AutoMLError
 from automl.data import DataSplits, Overrides
 from automl.search import ModelParams, open_study_task, study_data_dir, verified_artifact
-from storage import CONFIDENCE_BINS, EvaluationRecord, StudyRecord, TrialStore
+from storage import CONFIDENCE_BINS, EvaluationRecord, StudyRecord, TestPrediction, TrialStore
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 256
@@ -46,6 +47,32 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
         support=[int(v) for v in support],
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     )
+
+
+def _test_images_file(study: StudyRecord, data: DataSplits, fixes: str | None) -> tuple[str, int]:
+    """A uint8 file holding the test images from some row on, for the galleries: a folder's
+    cache when the test split is its tail (no copy), else one written beside the caches."""
+    x = data.x_test
+    source = getattr(x, "filename", None)
+    if isinstance(x, np.memmap) and x.dtype == np.uint8 and source and len(x):
+        whole = np.load(source, mmap_mode="r")
+        first = len(whole) - len(x)
+        if whole.shape[1:] == x.shape[1:] and first >= 0 and np.array_equal(whole[first], x[0]):
+            return str(source), first
+    folder = Path(study.config.get("artifacts_dir") or "artifacts").parent / "image-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"test-{study.name}-{(fixes or 'as-is')[:16]}.npy"
+    partial = folder / f".{target.name}.{os.getpid()}.partial.npy"
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=x.shape)
+    for start in range(0, len(x), 4096):
+        chunk = np.asarray(x[start : start + 4096])
+        if chunk.dtype != np.uint8:
+            chunk = np.clip(np.rint(data.model_input(chunk) * 255), 0, 255)
+        out[start : start + len(chunk)] = chunk
+    out.flush()
+    del out
+    os.replace(partial, target)
+    return str(target), 0
 
 
 def load_study_data(
@@ -137,6 +164,29 @@ def evaluate_trial(
         # confusion matrix's column sums).
         confidence_histogram=np.histogram(probabilities.max(axis=1), CONFIDENCE_BINS)[0].tolist(),
         overrides_sha256=fixes,
+    )
+    images_file, first_row = _test_images_file(study, data, fixes)
+    ids = (
+        data.ids_test
+        if data.ids_test is not None
+        else [f"test/{i}" for i in range(len(data.y_test))]
+    )
+    predicted = probabilities.argmax(axis=1)
+    store.save_test_predictions(
+        study_name,
+        number,
+        [
+            TestPrediction(
+                i,
+                str(ids[i]),
+                int(data.y_test[i]),
+                int(predicted[i]),
+                float(probabilities[i, predicted[i]]),
+            )
+            for i in range(len(data.y_test))
+        ],
+        images_file,
+        first_row,
     )
     if fixes == own:
         picked = probabilities[np.arange(len(data.y_test)), data.y_test]

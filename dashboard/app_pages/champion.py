@@ -20,6 +20,71 @@ LOCKED = (
 )
 url = data.storage_url()
 store = data.store()
+
+
+def show_gallery(evaluation, clicked) -> None:
+    """The test images of a confusion-matrix cell (clicked, or picked) or a class's most
+    confident mistakes, and, for one of them, a saliency map beside its probabilities."""
+    names = evaluation.class_names
+    if not evaluation.images_file:
+        st.caption("Evaluate again to see the test images behind these numbers.")
+        return
+    points = (clicked or {}).get("selection", {}).get("points", []) if clicked else []
+    if points and points[0].get("customdata"):
+        true, predicted = points[0]["customdata"][:2]
+        st.session_state["cell_true"], st.session_state["cell_predicted"] = (
+            names[true],
+            names[predicted],
+        )
+    default = views.most_confused(evaluation)
+    st.session_state.setdefault("cell_true", names[default[0]])
+    st.session_state.setdefault("cell_predicted", names[default[1]])
+    st.markdown("**Test images** — click a cell of the matrix, or pick one:")
+    left, middle, right = st.columns(3)
+    mode = left.radio("Show", ["A cell", "A class's mistakes"], key="gallery_mode", horizontal=True)
+    true = middle.selectbox("True class", names, key="cell_true")
+    predicted = (
+        right.selectbox("Predicted as", names, key="cell_predicted") if mode == "A cell" else None
+    )
+    shown = data.test_predictions(
+        url, study, number, names.index(true),
+        names.index(predicted) if predicted is not None else None, evaluation.evaluated_at,
+    )  # fmt: skip
+    if not shown:
+        st.info("No test images there.")
+        return
+    first = evaluation.images_first_row or 0
+    thumbs = data.thumbnails(evaluation.images_file, tuple(first + p.row for p in shown))
+    if not thumbs:
+        st.warning(f"The test images file `{evaluation.images_file}` is gone: evaluate again.")
+        return
+    st.image(thumbs, caption=[views.prediction_caption(p, names) for p in shown], width=112)
+    picked = st.selectbox(
+        "Explain",
+        shown,
+        format_func=lambda p: views.prediction_caption(p, names),
+        key="explain_pick",
+    )
+    if st.button("Show why (saliency map)", key="explain"):
+        with st.spinner("Loading the model and computing its saliency map…"):
+            try:
+                st.session_state["explained"] = (
+                    study, number, picked.row,
+                    actions.explain(store, study, number, evaluation.images_file, first + picked.row),
+                )  # fmt: skip
+            except Exception as exc:  # shown, never a traceback
+                st.error(f"Could not explain it: {exc}")
+    explained = st.session_state.get("explained")
+    if explained and explained[:3] == (study, number, picked.row):
+        result = explained[3]
+        image_col, chart_col = st.columns([1, 2])
+        image_col.image([result.image, result.overlay], caption=["image", "saliency"])
+        image_col.caption(result.method)
+        chart_col.plotly_chart(
+            views.probabilities_figure(names, result.probabilities, result.target), width="stretch"
+        )
+
+
 stamp = data.study_stamp(url, study)
 if stamp.n_trials == 0:
     st.info(f"Study **{study}** has no trials yet.")
@@ -93,7 +158,14 @@ if evaluation:
             c: st.column_config.NumberColumn(format="%.3f") for c in ("Precision", "Recall", "F1")
         },
     )
-    eright.plotly_chart(views.confusion_figure(evaluation), width="stretch")
+    clicked = eright.plotly_chart(
+        views.confusion_figure(evaluation),
+        width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        key="confusion_click",
+    )
+    show_gallery(evaluation, clicked)
 elif artifact:
     # Each action checks the viewer's right where it acts: a disabled button only looks shut.
     if (

@@ -33,6 +33,8 @@ cols[5].metric("Odd images", f"{counts.get('outlier', 0):,}")
 st.markdown(views.leakage_text(report))
 fixes = f", with overrides `{report.overrides_sha256[:12]}`" if report.overrides_sha256 else ""
 st.caption(f"Inspected {report.created_at:%Y-%m-%d %H:%M} UTC{fixes}.")
+if model_text := views.label_model_text(report):
+    (st.caption if report.summary["label_model"].get("reliable", True) else st.warning)(model_text)
 
 left, right = st.columns([3, 2])
 left.dataframe(views.class_frame(report), hide_index=True, width="stretch")

@@ -13,7 +13,10 @@ from dashboard.views._analysis import (
 )
 from dashboard.views._champion import (
     confusion_figure,
+    most_confused,
     per_class_frame,
+    prediction_caption,
+    probabilities_figure,
 )
 from dashboard.views._common import (
     MAX_POINTS,
@@ -34,6 +37,7 @@ from dashboard.views._data import (
     class_frame,
     decisions_frame,
     finding_caption,
+    label_model_text,
     leakage_text,
     overrides_csv,
     page_count,
@@ -98,9 +102,11 @@ __all__ = [
     "history_figure",
     "importance_figure",
     "js_distance",
+    "label_model_text",
     "leakage_text",
     "merge_selection",
     "monitoring",
+    "most_confused",
     "overrides_csv",
     "page_count",
     "page_slices",
@@ -111,6 +117,8 @@ __all__ = [
     "pareto_figure",
     "pareto_front",
     "per_class_frame",
+    "prediction_caption",
+    "probabilities_figure",
     "psi",
     "shares_figure",
     "studies_frame",

@@ -61,6 +61,21 @@ def leakage_text(report: DataReportRecord) -> str:
     return text
 
 
+def label_model_text(report: DataReportRecord) -> str | None:
+    """How the label errors were found, and a warning when the models were too weak to say."""
+    model = report.summary.get("label_model")
+    if not model:
+        return None
+    accuracy = sum(model["fold_accuracy"]) / len(model["fold_accuracy"])
+    text = (
+        f"Label errors: trial {model['trial']}'s configuration trained {model['folds']} times, "
+        f"each without one fold (held-out accuracy {accuracy:.1%})."
+    )
+    if not model.get("reliable", True):
+        text += " These models are weak: their ranking means little (search longer, inspect again)."
+    return text
+
+
 def finding_caption(finding: DataFinding) -> str:
     if finding.kind in ("exact", "near"):
         distance = (
@@ -161,6 +176,7 @@ __all__ = [
     "class_frame",
     "decisions_frame",
     "finding_caption",
+    "label_model_text",
     "leakage_text",
     "overrides_csv",
     "page_count",

@@ -223,3 +223,42 @@ def test_analysis_draws_what_the_database_picks_on_a_big_study(
     assert best_line["y"][-1] == max(t.value for t in complete)
     front = views.pareto_front(complete)
     assert pareto["data"][1]["x"] == [t.param_count for t in front]
+
+
+def test_the_test_images_behind_a_cell_and_a_saliency_map(
+    digits_study, tmp_path: Path, monkeypatch
+) -> None:
+    """The search evaluated its best trial: its answer for every test image is stored, the
+    most confused cell is shown first, another cell or a class's mistakes on demand, and one
+    image is explained (a saliency map beside its probabilities)."""
+    config = digits_study
+    url = copy_study(config, tmp_path)
+    monkeypatch.setenv("AUTOML_STORAGE", url)
+    store = TrialStore(url)
+    best = store.best_trial(config.name, with_artifact=True)
+    evaluation = store.evaluation(config.name, best.number)
+    assert evaluation.images_file and len(
+        store.test_predictions(config.name, best.number, limit=10_000)
+    ) == sum(evaluation.support)
+    app = open_page(PAGES[4])
+    app.sidebar.selectbox(key="study_picker").set_value(config.name).run()
+    app.selectbox[0].set_value(best.number).run()
+    assert not app.exception, app.exception
+    true, predicted = (
+        app.selectbox(key="cell_true").value,
+        app.selectbox(key="cell_predicted").value,
+    )
+    names = evaluation.class_names
+    confusion = evaluation.confusion
+    assert confusion[names.index(true)][names.index(predicted)] == max(
+        confusion[t][p] for t in range(len(names)) for p in range(len(names)) if t != p
+    )
+    images = app.get("image")
+    assert images and f"{true} → {predicted}" in str(images[0].proto)
+    app.radio(key="gallery_mode").set_value("A class's mistakes").run()
+    assert not app.exception
+    app.button(key="explain").click().run()
+    assert not app.exception, app.exception
+    assert any(c.value.startswith("Grad-CAM on layer") for c in app.caption)
+    charts = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    assert any(c["layout"]["title"]["text"] == "Class probabilities" for c in charts)

@@ -54,3 +54,33 @@ def test_decisions_on_images_are_kept_replaced_and_cleared(store: TrialStore) ->
         store.set_data_override("s", "a/1.png", "relabel")
     with pytest.raises(StorageError, match="unknown override action"):
         store.set_data_override("s", "a/1.png", "delete")
+
+
+def test_a_trials_test_answers_are_kept_with_its_evaluation_and_read_by_cell(
+    store: TrialStore,
+) -> None:
+    from storage import TestPrediction, TrialState
+
+    trial = store.start_trial("s", 0)
+    store.finish_trial(trial.id, TrialState.COMPLETE, value=0.5)
+    answers = [
+        TestPrediction(0, "test/0", 1, 1, 0.9),
+        TestPrediction(1, "test/1", 1, 0, 0.8),
+        TestPrediction(2, "test/2", 1, 0, 0.95),
+        TestPrediction(3, "test/3", 0, 0, 0.7),
+    ]
+    with pytest.raises(StorageError, match="no test evaluation yet"):
+        store.save_test_predictions("s", 0, answers)
+    store.save_evaluation(
+        "s", 0, accuracy=0.5, macro_f1=0.5, class_names=["a", "b"], precision=[1, 1],
+        recall=[1, 1], f1=[1, 1], support=[1, 3], confusion=[[1, 0], [2, 1]],
+    )  # fmt: skip
+    store.save_test_predictions("s", 0, answers, "/data/test.npy", 10)
+    evaluation = store.evaluation("s", 0)
+    assert (evaluation.images_file, evaluation.images_first_row) == ("/data/test.npy", 10)
+    cell = store.test_predictions("s", 0, label=1, predicted=0)
+    assert [p.row for p in cell] == [2, 1]  # most confident first
+    assert [p.row for p in store.test_predictions("s", 0, label=1, wrong=True)] == [2, 1]
+    assert [p.row for p in store.test_predictions("s", 0, limit=2)] == [2, 0]
+    store.save_test_predictions("s", 0, answers[:1])  # replaced, not added to
+    assert [p.row for p in store.test_predictions("s", 0)] == [0]

@@ -1,5 +1,5 @@
 """data quality: inspect's reports and findings, the dashboard's overrides, the data an
-evaluation was read with
+evaluation was read with and its answer for each test image
 
 Revision ID: 0008
 Revises: 0007
@@ -67,10 +67,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('automl_evaluations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('overrides_sha256', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('images_file', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('images_first_row', sa.Integer(), nullable=True))
+    op.create_table(
+        'automl_test_predictions',
+        sa.Column('evaluation_id', sa.Integer(), nullable=False),
+        sa.Column('row', sa.Integer(), nullable=False),
+        sa.Column('path', sa.Text(), nullable=False),
+        sa.Column('label', sa.Integer(), nullable=False),
+        sa.Column('predicted', sa.Integer(), nullable=False),
+        sa.Column('confidence', sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(['evaluation_id'], ['automl_evaluations.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('evaluation_id', 'row'),
+    )
+    op.create_index(
+        'ix_automl_test_predictions_cell', 'automl_test_predictions',
+        ['evaluation_id', 'label', 'predicted', 'confidence'],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index('ix_automl_test_predictions_cell', table_name='automl_test_predictions')
+    op.drop_table('automl_test_predictions')
     with op.batch_alter_table('automl_evaluations', schema=None) as batch_op:
+        batch_op.drop_column('images_first_row')
+        batch_op.drop_column('images_file')
         batch_op.drop_column('overrides_sha256')
     op.drop_table('automl_data_overrides')
     op.drop_index('ix_automl_data_findings_rank', table_name='automl_data_findings')
