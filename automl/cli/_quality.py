@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         report=args.report,
         suggest=args.suggest,
     )
-    quiet_logs(start_tensorflow=not args.no_label_issues)  # no training: no TensorFlow
+    # TensorFlow (quietly) only for a study's model: the folds, or its test score.
+    quiet_logs(start_tensorflow=args.study is not None)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
