@@ -5,10 +5,10 @@
 2. a Fashion-MNIST folder with planted problems (4,000 images; 2 % of the training labels
    flipped, 30 training images re-encoded as JPEG into test/): a timed search, inspect, the
    label-error ranking's precision at the flip count and recall, the copies found, the
-   suggested fixes, a fresh search on the fixed data with the same budget, and both models'
-   test accuracy on the same fixed test split.
+   suggested fixes, then for each of ``--repeats`` seeds a search on the data as it is and one
+   on the fixed data with the same budget, both scored on the same fixed test split.
 
-    .venv/bin/python bench/bench_inspect.py [--budget 120] [--work /tmp/bench-inspect]
+    .venv/bin/python bench/bench_inspect.py [--budget 120] [--repeats 3] [--work /tmp/bench-inspect]
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def accuracy_line(output: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=float, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-inspect"))
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -133,17 +134,27 @@ def main() -> None:
         f"suggested fixes: {len(fixes)} rows, {len(relabeled)} relabels "
         f"({len(relabeled & flips) / max(1, len(relabeled)):.3f} of them planted flips)"
     )
-    output, _, _ = automl("evaluate", "--study", "before", "--overrides", "fixes.csv", cwd=work)
-    before = accuracy_line(output)
-    automl(
-        "search", "--data-dir", "clothes", "--study", "after", "--overrides", "fixes.csv",
-        *search, cwd=work,
-    )  # fmt: skip
-    output, _, _ = automl("evaluate", "--study", "after", cwd=work)
-    after = accuracy_line(output)
+    before, after = [], []
+    for seed in range(1, args.repeats + 1):
+        if seed > 1:
+            automl(
+                "search", "--data-dir", "clothes", "--study", f"before-{seed}", "--seed",
+                str(seed), *search, cwd=work,
+            )  # fmt: skip
+        study = "before" if seed == 1 else f"before-{seed}"
+        output, _, _ = automl("evaluate", "--study", study, "--overrides", "fixes.csv", cwd=work)
+        before.append(accuracy_line(output))
+        automl(
+            "search", "--data-dir", "clothes", "--study", f"after-{seed}", "--seed", str(seed),
+            "--overrides", "fixes.csv", *search, cwd=work,
+        )  # fmt: skip
+        output, _, _ = automl("evaluate", "--study", f"after-{seed}", cwd=work)
+        after.append(accuracy_line(output))
+        print(f"seed {seed}: before the fixes {before[-1]:.4f}, after {after[-1]:.4f}")
     print(
-        f"test accuracy on the fixed test split (copies excluded), {budget} s searches: "
-        f"before the fixes {before:.4f}, after {after:.4f}"
+        f"test accuracy on the fixed test split (copies excluded), {budget} s searches, "
+        f"{args.repeats} seeds: before the fixes median {np.median(before):.4f}, after "
+        f"{np.median(after):.4f}"
     )
 
 

@@ -33,8 +33,6 @@ class Task(abc.ABC):
         """This task with the user's fixes applied to its data (a copy: tasks are shared)."""
         task = copy.copy(self)
         task.overrides = overrides
-        task.__dict__.pop("dataset", None)  # a folder's cache, made before the fixes
-        task.__dict__.pop("ids", None)
         return task
 
     @abc.abstractmethod

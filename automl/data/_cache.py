@@ -298,7 +298,7 @@ def _warnings(labels: np.ndarray, class_names: tuple[str, ...]) -> list[str]:
     return warnings
 
 
-def with_overrides(dataset: ImageDataset, ids: np.ndarray, overrides: Overrides) -> ImageDataset:
+def fixed_dataset(dataset: ImageDataset, ids: np.ndarray, overrides: Overrides) -> ImageDataset:
     """The cache with the user's fixes applied: excluded images left out, relabeled ones with
     their new class, every other image in the split it had (so scores before and after compare
     on the same test images, less the excluded). A folder of its own beside the cache, written
@@ -364,6 +364,6 @@ __all__ = [
     "ImageDataset",
     "assign_splits",
     "build_dataset",
-    "with_overrides",
+    "fixed_dataset",
     "write_folder_atomically",
 ]

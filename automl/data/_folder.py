@@ -13,9 +13,10 @@ import numpy as np
 
 from automl._errors import DataError
 from automl.data._base import Task
-from automl.data._cache import ImageDataset, build_dataset, with_overrides
+from automl.data._cache import ImageDataset, build_dataset, fixed_dataset
 from automl.data._images import ImageOptions
 from automl.data._listing import SPLITS
+from automl.data._overrides import Overrides
 from automl.data._records import RawData
 
 IMAGES_TASK = "images"
@@ -58,7 +59,13 @@ class ImageFolderTask(Task):
         )
         if not self.overrides:
             return dataset
-        return with_overrides(dataset, dataset.relative_paths(self.source), self.overrides)
+        return fixed_dataset(dataset, dataset.relative_paths(self.source), self.overrides)
+
+    def with_overrides(self, overrides: Overrides | None) -> ImageFolderTask:
+        task = super().with_overrides(overrides)
+        for cached in ("dataset", "ids"):  # made before the fixes
+            task.__dict__.pop(cached, None)
+        return task
 
     @cached_property
     def ids(self) -> np.ndarray:
