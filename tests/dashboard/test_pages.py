@@ -255,6 +255,20 @@ def test_the_test_images_behind_a_cell_and_a_saliency_map(
     )
     images = app.get("image")
     assert images and f"{true} → {predicted}" in str(images[0].proto)
+    # A click on a cell of the matrix (what the browser sends back: AppTest cannot click).
+    app.session_state["confusion_click"] = {
+        "selection": {
+            "points": [{"customdata": [3, 5]}],
+            "point_indices": [0],
+            "box": [],
+            "lasso": [],
+        }
+    }
+    app.run()
+    assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_predicted").value) == (
+        names[3],
+        names[5],
+    )
     app.radio(key="gallery_mode").set_value("A class's mistakes").run()
     assert not app.exception
     app.button(key="explain").click().run()
