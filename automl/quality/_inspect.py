@@ -17,7 +17,13 @@ from automl._errors import AutoMLError
 from automl.data import DataSplits, ImageFolderTask, Overrides, Task
 from automl.quality._duplicates import NEAR_BITS, NEAR_PIXELS, DuplicateGroups, find_duplicates
 from automl.quality._labels import rank_label_issues
-from automl.quality._outliers import BLANK_STD, OUTLIER_Z, class_counts, find_outliers
+from automl.quality._outliers import (
+    BLANK_STD,
+    OUTLIER_Z,
+    class_counts,
+    find_outliers,
+    imbalance,
+)
 from automl.quality._view import SPLIT_NAMES, InspectedData
 from storage import DataFinding, StudyRecord, TrialRecord, TrialStore
 
@@ -190,6 +196,7 @@ def inspect_data(
         "overrides": overrides.sha256 if overrides else None,
         "images": view.count,
         "classes": class_counts(view),
+        "imbalance": imbalance(view),
         "skipped": _skipped(task),
         "methods": {
             "exact": "identical pixels after the study's preprocessing (BLAKE2 digest)",

@@ -88,7 +88,7 @@ def find_outliers(view: InspectedData) -> list[Outlier]:
 
 
 def class_counts(view: InspectedData) -> dict[str, dict[str, int]]:
-    """{class: {split: images}} and the imbalance (largest over smallest class)."""
+    """{class: {split: images}}."""
     counts = {
         name: {
             split: int(((view.labels == label) & (view.splits == s)).sum())
@@ -99,4 +99,15 @@ def class_counts(view: InspectedData) -> dict[str, dict[str, int]]:
     return counts
 
 
-__all__ = ["BLANK_STD", "OUTLIER_Z", "Outlier", "class_counts", "find_outliers"]
+def imbalance(view: InspectedData) -> dict[str, object]:
+    """The largest and smallest class, and how many times the one outnumbers the other."""
+    counts = np.bincount(view.labels, minlength=len(view.class_names))
+    largest, smallest = int(counts.argmax()), int(counts.argmin())
+    return {
+        "largest": view.class_names[largest],
+        "smallest": view.class_names[smallest],
+        "ratio": round(float(counts[largest]) / max(1, int(counts[smallest])), 2),
+    }
+
+
+__all__ = ["BLANK_STD", "OUTLIER_Z", "Outlier", "class_counts", "find_outliers", "imbalance"]

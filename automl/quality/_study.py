@@ -12,7 +12,6 @@ from typing import Any
 from automl._errors import AutoMLError
 from automl.data import Overrides
 from automl.quality._inspect import DEFAULT_FOLDS, DEFAULT_TIMEOUT_S, Inspection, inspect_data
-from automl.quality._view import SPLIT_NAMES
 from automl.search import SearchConfig, open_study_task, study_data_dir
 from storage import TrialStore
 
@@ -187,10 +186,10 @@ def describe(inspection: Inspection) -> str:
             f"  {issue['path']} ({issue['split']}): labeled {issue['label']!r}, looks like "
             f"{issue['suggested']!r} (score {issue['score']:.2f})"
         )
-    smallest = min((sum(c[s] for s in SPLIT_NAMES), name) for name, c in report["classes"].items())
-    largest = max((sum(c[s] for s in SPLIT_NAMES), name) for name, c in report["classes"].items())
+    balance = report["imbalance"]
     lines.append(
-        f"classes: largest {largest[1]!r} ({largest[0]}), smallest {smallest[1]!r} ({smallest[0]})"
+        f"classes: largest {balance['largest']!r}, smallest {balance['smallest']!r} "
+        f"({balance['ratio']:g}x)"
     )
     return "\n".join(lines)
 

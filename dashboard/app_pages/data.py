@@ -38,6 +38,11 @@ if model_text := views.label_model_text(report):
 
 left, right = st.columns([3, 2])
 left.dataframe(views.class_frame(report), hide_index=True, width="stretch")
+if balance := summary.get("imbalance"):
+    left.caption(
+        f"Largest class {balance['largest']}, smallest {balance['smallest']}: "
+        f"{balance['ratio']:g}x as many images."
+    )
 with right:
     skipped = summary.get("skipped", [])
     with st.expander(f"{len(skipped):,} files skipped"):
