@@ -63,6 +63,10 @@ def _accounts() -> str:
     return listed or os.environ.get(auth.ACCOUNTS_VARIABLE, "")
 
 
+#: The help of a button shut to a viewer who may not change things.
+LOCKED_HELP = "Sign in (in the sidebar) first: this dashboard is open to the network."
+
+
 def may_change() -> bool:
     """Whether this viewer may promote, evaluate and export. On a dashboard that listens on
     loopback alone, always; otherwise only once signed in (OIDC via st.login, with an account

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import actions, data, views
-from dashboard.widgets import choose_study, fmt_pct, may_change
+from dashboard.widgets import LOCKED_HELP, choose_study, fmt_pct, may_change
 
 FORMATS = {
     "keras": "Keras (.keras)",
@@ -15,9 +15,7 @@ FORMATS = {
 st.title("Trial detail & champion")
 study = choose_study()
 editable = may_change()
-LOCKED = (
-    None if editable else "Sign in (in the sidebar) first: this dashboard is open to the network."
-)
+LOCKED = None if editable else LOCKED_HELP
 url = data.storage_url()
 store = data.store()
 

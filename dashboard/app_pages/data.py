@@ -3,14 +3,12 @@
 import streamlit as st
 
 from dashboard import actions, data, views
-from dashboard.widgets import choose_study, may_change, viewer
+from dashboard.widgets import LOCKED_HELP, choose_study, may_change, viewer
 
 st.title("Data")
 study = choose_study()
 editable = may_change()
-LOCKED = (
-    None if editable else "Sign in (in the sidebar) first: this dashboard is open to the network."
-)
+LOCKED = None if editable else LOCKED_HELP
 url = data.storage_url()
 store = data.store()
 report = data.data_report(url, study)
