@@ -221,13 +221,17 @@ def out_of_fold(
     import keras
     from sklearn.model_selection import StratifiedKFold
 
-    from automl.data import evaluation_dataset, training_dataset
-    from automl.search import BudgetCosine, build_model, compile_model
+    from automl.data import EVAL_BATCH_SIZE, evaluation_dataset, training_dataset
+    from automl.search import BudgetCosine, build_head, build_model, compile_model
 
     x = np.concatenate([data.x_train, data.x_val])  # stored pixels: uint8 for 8-bit images
     y = np.concatenate([data.y_train, data.y_val])
     probabilities = np.zeros((len(y), data.num_classes), dtype=np.float32)
     scores, epochs_run = [], []
+    # A head on a frozen backbone trains on the backbone's features, computed once (as the
+    # search trains it): images through the backbone at every epoch of every fold would take
+    # the whole budget for a few epochs.
+    features = _backbone_features(data, params, x) if params.pretrained else None
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
     for fold, (fit_idx, held_idx) in enumerate(splits):
         started = time.time()
@@ -235,27 +239,37 @@ def out_of_fold(
         if deadline is not None:
             fold_deadline = started + max(1.0, (deadline - started) / (folds - fold))
         keras.utils.set_random_seed(seed + fold)
-        model = build_model(params, data.input_shape, data.num_classes)
-        compile_model(model, params)
-        history = model.fit(
-            training_dataset(
-                x,
-                y,
-                params.batch_size,
-                augment=params.augment,
-                seed=seed + fold,
-                flip=data.horizontal_flip,
-                scale=data.pixel_scale,
-                indices=fit_idx,
-            ),
-            epochs=epochs,
-            shuffle=False,
-            verbose=0,
-            callbacks=[BudgetCosine(params.learning_rate, epochs, deadline=fold_deadline)],
-        )
-        held = model.predict(
-            evaluation_dataset(x, scale=data.pixel_scale, indices=held_idx), verbose=0
-        )
+        schedule = BudgetCosine(params.learning_rate, epochs, deadline=fold_deadline)
+        if features is not None:
+            model = build_head(params, features.shape[1], data.num_classes)
+            compile_model(model, params)
+            history = model.fit(
+                features[fit_idx], y[fit_idx], batch_size=params.batch_size, epochs=epochs,
+                verbose=0, callbacks=[schedule],
+            )  # fmt: skip
+            held = model.predict(features[held_idx], batch_size=EVAL_BATCH_SIZE, verbose=0)
+        else:
+            model = build_model(params, data.input_shape, data.num_classes)
+            compile_model(model, params)
+            history = model.fit(
+                training_dataset(
+                    x,
+                    y,
+                    params.batch_size,
+                    augment=params.augment,
+                    seed=seed + fold,
+                    flip=data.horizontal_flip,
+                    scale=data.pixel_scale,
+                    indices=fit_idx,
+                ),
+                epochs=epochs,
+                shuffle=False,
+                verbose=0,
+                callbacks=[schedule],
+            )
+            held = model.predict(
+                evaluation_dataset(x, scale=data.pixel_scale, indices=held_idx), verbose=0
+            )
         probabilities[held_idx] = held
         scores.append(float(np.mean(held.argmax(axis=1) == y[held_idx])))
         epochs_run.append(len(history.history.get("loss", [])))
@@ -266,6 +280,19 @@ def out_of_fold(
                 f"held-out accuracy {scores[-1]:.4f}"
             )
     return OutOfFold(probabilities, scores, epochs_run)
+
+
+def _backbone_features(data: DataSplits, params: ModelParams, x: np.ndarray) -> np.ndarray:
+    """The pooled features of the frozen backbone ``params`` names, for every image of ``x``."""
+    from automl.backbones import feature_extractor, get_backbone
+    from automl.data import evaluation_dataset
+
+    assert params.resolution is not None
+    backbone = get_backbone(params.backbone)
+    extractor = feature_extractor(
+        backbone, backbone.verified_state(), data.input_shape, params.resolution
+    )
+    return extractor.predict(evaluation_dataset(x, scale=data.pixel_scale), verbose=0)
 
 
 def cross_validate(

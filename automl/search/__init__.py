@@ -28,7 +28,7 @@ from automl.search._params import ModelParams
 if TYPE_CHECKING:
     from automl.search._callbacks import BudgetCosine, TrialReporter
     from automl.search._doctor import Finding, diagnose, repair
-    from automl.search._model_builder import build_model, compile_model
+    from automl.search._model_builder import build_head, build_model, compile_model
     from automl.search._optuna import make_pruner, make_sampler, open_optuna_storage
     from automl.search._search_space import (
         ACTIVATIONS,
@@ -61,6 +61,7 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "TrialReporter",
+    "build_head",
     "build_model",
     "compile_model",
     "default_data_dir",
@@ -91,7 +92,7 @@ __getattr__ = lazy_getattr(
     {
         "automl.search._callbacks": ("BudgetCosine", "TrialReporter"),
         "automl.search._doctor": ("Finding", "diagnose", "repair"),
-        "automl.search._model_builder": ("build_model", "compile_model"),
+        "automl.search._model_builder": ("build_head", "build_model", "compile_model"),
         "automl.search._optuna": ("make_pruner", "make_sampler", "open_optuna_storage"),
         "automl.search._search_space": (
             "ACTIVATIONS",
