@@ -7,9 +7,12 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl._table import render_table
+
+if TYPE_CHECKING:
+    from automl.data import Overrides
 from storage import TrialStore, default_storage_url, fraction_text
 
 EXIT_USAGE = 2
@@ -72,14 +75,14 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_overrides(args: argparse.Namespace) -> dict | None:
+def read_overrides(args: argparse.Namespace) -> Overrides | None:
     """``--overrides`` read and checked for form (paths and classes are checked against the
-    data when it loads); as JSON, as a study records it."""
+    data when it loads); None without it."""
     if args.overrides is None:
         return None
     from automl.data import Overrides
 
-    return Overrides.read(args.overrides).to_json()
+    return Overrides.read(args.overrides)
 
 
 def study_store(args: argparse.Namespace) -> TrialStore:

@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from automl.cli._common import Command, add_overrides, add_storage, seconds_or_none
+from automl.cli._common import (
+    Command,
+    add_overrides,
+    add_storage,
+    read_overrides,
+    seconds_or_none,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
-    from automl.data import Overrides
     from automl.quality import InspectRequest, describe, run_inspection
 
     request = InspectRequest(
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         study=args.study,
         task=args.task,
         data_dir=args.data_dir,
-        overrides=Overrides.read(args.overrides) if args.overrides else None,
+        overrides=read_overrides(args),
         folds=args.folds,
         timeout_s=args.timeout,
         label_issues=not args.no_label_issues,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from automl._table import render_table
-from automl.cli._common import Command, add_overrides, add_storage, study_store
+from automl.cli._common import Command, add_overrides, add_storage, read_overrides, study_store
 from automl.search import default_data_dir
 from storage import EvaluationRecord, TrialStore
 
@@ -37,10 +37,9 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
-    from automl.data import Overrides
     from automl.release import cross_validate, evaluate_trial, resolve_trial
 
-    overrides = Overrides.read(args.overrides) if args.overrides else None
+    overrides = read_overrides(args)
     store = TrialStore(args.storage, create=False)
     trial, because = resolve_trial(store, args.study, args.trial)
     quiet_logs()  # TensorFlow: once the study and trial are known to exist

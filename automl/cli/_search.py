@@ -235,7 +235,7 @@ def config_from(args: argparse.Namespace) -> SearchConfig:
         backbones=args.backbones,
         weights_dir=args.weights_dir,
         backbone_resolution=args.backbone_resolution,
-        overrides=read_overrides(args),
+        overrides=fixes.to_json() if (fixes := read_overrides(args)) else None,
     )
 
 

@@ -5,7 +5,12 @@ from typing import TYPE_CHECKING
 from automl._lazy import lazy_getattr
 from automl.data._base import Task
 from automl.data._builtin import TASKS, DigitsTask, KerasDatasetTask, get_task, open_task
-from automl.data._cache import assign_splits, build_dataset, write_folder_atomically
+from automl.data._cache import (
+    assign_splits,
+    build_dataset,
+    write_folder_atomically,
+    write_uint8_images,
+)
 from automl.data._files import load_npz, read_idx
 from automl.data._folder import IMAGES_TASK, ImageFolderTask
 from automl.data._images import (
@@ -60,6 +65,7 @@ __all__ = [
     "read_idx",
     "training_dataset",
     "write_folder_atomically",
+    "write_uint8_images",
 ]
 
 # The pipeline imports TensorFlow: loaded on first use.

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -298,6 +298,22 @@ def _warnings(labels: np.ndarray, class_names: tuple[str, ...]) -> list[str]:
     return warnings
 
 
+def write_uint8_images(
+    target: Path, shape: tuple[int, ...], chunks: Iterable[tuple[int, np.ndarray]]
+) -> Path:
+    """A uint8 ``.npy`` of ``shape`` filled from (first row, images) chunks, a chunk at a time
+    (memory stays flat), then renamed into place: a reader sees the whole file or none."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.npy")
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+    for start, images in chunks:
+        out[start : start + len(images)] = images
+    out.flush()
+    del out
+    os.replace(partial, target)
+    return target
+
+
 def fixed_dataset(dataset: ImageDataset, ids: np.ndarray, overrides: Overrides) -> ImageDataset:
     """The cache with the user's fixes applied: excluded images left out, relabeled ones with
     their new class, every other image in the split it had (so scores before and after compare
@@ -366,4 +382,5 @@ __all__ = [
     "build_dataset",
     "fixed_dataset",
     "write_folder_atomically",
+    "write_uint8_images",
 ]

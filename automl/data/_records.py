@@ -106,6 +106,12 @@ class DataSplits:
         """A few stored images (a slice of a split) as the model's float32 input."""
         return np.asarray(x, dtype=np.float32) * np.float32(self.pixel_scale)
 
+    def as_uint8(self, x: np.ndarray) -> np.ndarray:
+        """A few stored images as 8-bit pixels (what thumbnails and hashes read)."""
+        if x.dtype == np.uint8:
+            return np.asarray(x)
+        return np.clip(np.rint(self.model_input(x) * 255), 0, 255).astype(np.uint8)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import DataSplits, ImageFolderTask, Overrides, Task
+from automl.data import DataSplits, ImageFolderTask, Overrides, Task, write_uint8_images
 from automl.quality._duplicates import NEAR_BITS, NEAR_PIXELS, DuplicateGroups, find_duplicates
 from automl.quality._labels import rank_label_issues
 from automl.quality._outliers import (
@@ -59,17 +59,8 @@ def _images_file(task: Task, view: InspectedData, folder: Path, name: str) -> st
         cached = task.dataset.folder / "images.npy"
         if len(task.dataset.labels) == view.count:
             return str(cached)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"inspect-{name}.npy"
-    partial = folder / f".inspect-{name}.{os.getpid()}.npy"
     shape = (view.count, *view.data.input_shape)
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-    for start, batch in view.batches():
-        out[start : start + len(batch)] = batch
-    out.flush()
-    del out
-    os.replace(partial, target)
-    return str(target)
+    return str(write_uint8_images(folder / f"inspect-{name}.npy", shape, view.batches()))
 
 
 def _skipped(task: Task) -> list[dict[str, str]]:

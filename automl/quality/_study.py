@@ -12,7 +12,7 @@ from typing import Any
 from automl._errors import AutoMLError
 from automl.data import Overrides
 from automl.quality._inspect import DEFAULT_FOLDS, DEFAULT_TIMEOUT_S, Inspection, inspect_data
-from automl.search import SearchConfig, open_study_task, study_data_dir
+from automl.search import SearchConfig, open_study_task, study_cache_dir, study_data_dir
 from storage import TrialStore
 
 
@@ -80,7 +80,7 @@ def run_inspection(request: InspectRequest, log=print) -> Inspection:
     task = open_study_task(task_name, settings, folder, progress=True)
     data = task.load(folder, settings.get("validation_fraction", 0.1), settings.get("seed", 42))
     name = (study.name if study else request.study) or task_name
-    work_dir = Path(settings.get("artifacts_dir") or "artifacts").parent / "image-cache"
+    work_dir = study_cache_dir(settings)
     inspection = inspect_data(
         task,
         data,

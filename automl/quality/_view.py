@@ -61,18 +61,12 @@ class InspectedData:
     def class_names(self) -> tuple[str, ...]:
         return self.data.class_names
 
-    def uint8(self, x: np.ndarray) -> np.ndarray:
-        """Stored pixels as uint8 (a float task's [0, 1] values scaled back)."""
-        if x.dtype == np.uint8:
-            return np.asarray(x)
-        return np.clip(np.rint(np.asarray(x, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
-
     def batches(self, size: int = BATCH) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, uint8 images) over every row, in order."""
         start = 0
         for x, _, _ in self.parts:
             for offset in range(0, len(x), size):
-                batch = self.uint8(x[offset : offset + size])
+                batch = self.data.as_uint8(x[offset : offset + size])
                 yield start + offset, batch
             start += len(x)
 
@@ -82,7 +76,7 @@ class InspectedData:
         out = []
         for row in rows:
             part = int(np.searchsorted(bounds, row, side="right") - 1)
-            out.append(self.uint8(self.parts[part][0][row - bounds[part]]))
+            out.append(self.data.as_uint8(self.parts[part][0][row - bounds[part]]))
         return np.stack(out) if out else np.zeros((0, *self.data.input_shape), np.uint8)
 
 

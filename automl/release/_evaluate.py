@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -12,8 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from automl._errors import AutoMLError
-from automl.data import DataSplits, Overrides
-from automl.search import ModelParams, open_study_task, study_data_dir, verified_artifact
+from automl.data import DataSplits, Overrides, write_uint8_images
+from automl.search import (
+    ModelParams,
+    open_study_task,
+    study_cache_dir,
+    study_data_dir,
+    verified_artifact,
+)
 from storage import CONFIDENCE_BINS, EvaluationRecord, StudyRecord, TestPrediction, TrialStore
 
 LATENCY_REPEATS = 50
@@ -59,20 +64,9 @@ def _test_images_file(study: StudyRecord, data: DataSplits, fixes: str | None) -
         first = len(whole) - len(x)
         if whole.shape[1:] == x.shape[1:] and first >= 0 and np.array_equal(whole[first], x[0]):
             return str(source), first
-    folder = Path(study.config.get("artifacts_dir") or "artifacts").parent / "image-cache"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"test-{study.name}-{(fixes or 'as-is')[:16]}.npy"
-    partial = folder / f".{target.name}.{os.getpid()}.partial.npy"
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=x.shape)
-    for start in range(0, len(x), 4096):
-        chunk = np.asarray(x[start : start + 4096])
-        if chunk.dtype != np.uint8:
-            chunk = np.clip(np.rint(data.model_input(chunk) * 255), 0, 255)
-        out[start : start + len(chunk)] = chunk
-    out.flush()
-    del out
-    os.replace(partial, target)
-    return str(target), 0
+    target = study_cache_dir(study.config) / f"test-{study.name}-{(fixes or 'as-is')[:16]}.npy"
+    chunks = ((i, data.as_uint8(x[i : i + 4096])) for i in range(0, len(x), 4096))
+    return str(write_uint8_images(target, x.shape, chunks)), 0
 
 
 def load_study_data(

@@ -21,6 +21,7 @@ from automl.search._config import (
     default_data_dir,
     open_study_task,
     study_artifact_store,
+    study_cache_dir,
     study_data_dir,
 )
 from automl.search._params import ModelParams
@@ -81,6 +82,7 @@ __all__ = [
     "small_data_default",
     "strong_default",
     "study_artifact_store",
+    "study_cache_dir",
     "study_data_dir",
     "suggest_params",
     "verified_artifact",

@@ -201,6 +201,12 @@ def study_data_dir(settings: dict[str, Any], data_dir: Path | None = None) -> Pa
     return data_dir or (Path(settings["data_dir"]) if settings.get("data_dir") else None)
 
 
+def study_cache_dir(settings: dict[str, Any]) -> Path:
+    """This machine's folder for a study's decoded images and what is derived from them
+    (``image-cache`` beside its models)."""
+    return Path(settings.get("artifacts_dir") or "artifacts").parent / "image-cache"
+
+
 def open_study_task(
     task: str, settings: dict[str, Any], data_dir: Path | None = None, progress: bool = False
 ) -> Task:
@@ -210,12 +216,11 @@ def open_study_task(
     from automl.data import Overrides, open_task
 
     folder = study_data_dir(settings, data_dir)
-    artifacts = Path(settings.get("artifacts_dir") or "artifacts")
     return open_task(
         task,
         folder,
         settings.get("images"),
-        artifacts.parent / "image-cache",
+        study_cache_dir(settings),
         settings.get("validation_fraction", 0.1),
         settings.get("seed", 42),
         progress,
