@@ -34,6 +34,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=SERVE["port"], help="(default %(default)s)")
     parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=SERVE["grpc_port"],
+        help="also answer KServe v2 gRPC on this port, with the same token, limits, metrics and "
+        "log (KServe's is 8081; default: off)",
+    )
+    parser.add_argument(
         "--runtime",
         default=SERVE["runtime"],
         help="onnx, onnx-int8, tflite, tflite-int8 or keras: what runs a --study's champion (default %(default)s; "
@@ -81,7 +88,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from automl._quiet import quiet_logs
-    from automl.serve import WorkerSpec, model_holder, read_token
+    from automl.serve import WorkerSpec, check_free, grpc_address, model_holder, read_token
     from automl.serve import serve as run_server
 
     config = ServeConfig(
@@ -92,8 +99,12 @@ def serve(args: argparse.Namespace) -> int:
         args.allowed_hosts,
         args.log_retention_days,
         args.workers,
+        args.grpc_port,
     )
     token = read_token(args.token_file, config.host, args.no_auth)
+    check_free(config.host, config.port, "--port")
+    if config.grpc_port is not None:
+        check_free(config.host, config.grpc_port, "--grpc-port")
     if args.keep_inputs is not None:
         try:
             args.keep_inputs.mkdir(parents=True, exist_ok=True)
@@ -132,7 +143,9 @@ def serve(args: argparse.Namespace) -> int:
                 keep_inputs=str(args.keep_inputs.resolve()) if args.keep_inputs else None,
                 allowed_hosts=config.allowed_hosts,
                 log_retention_days=config.log_retention_days,
+                grpc_address=grpc_address(config.host, config.grpc_port),
             ),
+            config.grpc_port,
         )
     finally:
         store.close()

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from automl.serve._server import (
         ServeConfig,
         WorkerSpec,
+        check_free,
+        grpc_address,
         is_loopback,
         model_holder,
         read_token,
@@ -29,7 +31,9 @@ __all__ = [
     "ServeConfig",
     "ServedModel",
     "WorkerSpec",
+    "check_free",
     "create_app",
+    "grpc_address",
     "is_loopback",
     "model_holder",
     "read_token",
@@ -46,6 +50,8 @@ __getattr__ = lazy_getattr(
         "automl.serve._model": ("RUNTIMES", "BadInput", "ModelInfo", "ServedModel"),
         "automl.serve._server": (
             "ServeConfig",
+            "check_free",
+            "grpc_address",
             "is_loopback",
             "model_holder",
             "read_token",

@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,7 +30,6 @@ from automl.serve._http import (
     MAX_BATCH,
     MAX_BODY_BYTES,
     OPEN_PATHS,
-    Admission,
     HTTPError,
     check_content_type,
     check_origin,
@@ -40,7 +38,7 @@ from automl.serve._http import (
 )
 from automl.serve._log import PredictionLog
 from automl.serve._metrics import Metrics, exposition
-from automl.serve._model import BadInput, ServedModel
+from automl.serve._model import BadInput
 from automl.serve._openapi import openapi_document
 from automl.serve._service import Endpoint, Service
 from storage import PredictionRecord
@@ -56,6 +54,7 @@ def create_app(
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
     prune_log: Callable[[], int] | None = None,
+    grpc_address: str | None = None,
 ) -> App:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
@@ -65,9 +64,9 @@ def create_app(
     saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data).
     ``allowed_hosts``: the Host names it answers to (``*``: any); unsafe requests from other
     web sites are refused whatever they are. ``prune_log``: deletes log entries past their
-    retention (the writer calls it hourly)."""
+    retention (the writer calls it hourly). ``grpc_address``: ``host:port`` where the same
+    service also answers v2 gRPC, from the app's startup to its shutdown."""
     metrics = Metrics.create()
-    service = Service(holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs)
     prediction_log = (
         PredictionLog(
             write_log,
@@ -78,31 +77,12 @@ def create_app(
         if write_log
         else None
     )
-
-    def record(request: Request, template: str, status: int, seconds: float) -> None:
-        answers = getattr(request.state, "answers", None)
-        if prediction_log is None or (answers is None and request.method != "POST"):
-            return
-        model: ServedModel = getattr(request.state, "model", None) or holder.current
-        info = model.info
-        common = dict(
-            model_name=info.name, model_sha256=info.sha256, study_name=info.study,
-            trial_number=info.trial, request_id=request.state.request_id, endpoint=template,
-            status=status, latency_ms=seconds * 1000.0, created_at=datetime.now(timezone.utc),
-        )  # fmt: skip
-        if answers and status < 400:
-            entries = [PredictionRecord(**common, label=label, confidence=confidence)
-                       for label, confidence in answers]  # fmt: skip
-        else:
-            entries = [PredictionRecord(**common)]  # a refused request counts for the error rate
-        prediction_log.add(entries)
-
-    admission = Admission()
+    service = Service(
+        holder, metrics, MicroBatcher(batch_window_ms, MAX_BATCH), keep_inputs, prediction_log
+    )
+    admission = service.admission
 
     def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
-        duration = metrics.duration.labels(route.path)  # looked up once, not per request
-        answered: dict[int, Any] = {}
-
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             request.state.request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[
@@ -117,12 +97,8 @@ def create_app(
                     check_content_type(request, route.accepts)
                     limit = route.body_limit(request) if route.body_limit else MAX_BODY_BYTES
                     body_size = len(await read_body(request, limit, admission))
-                with admission.slot():
-                    metrics.in_flight.inc()
-                    try:
-                        result = await route.handler(request)
-                    finally:
-                        metrics.in_flight.dec()
+                with service.answering():
+                    result = await route.handler(request)
                 response = result if isinstance(result, Response) else JSONResponse(result)
             except HTTPError as exc:
                 response = JSONResponse({"error": str(exc)}, status_code=exc.status)
@@ -136,18 +112,16 @@ def create_app(
             finally:
                 admission.release(body_size)
             seconds = time.perf_counter() - started
-            duration.observe(seconds)
             status = response.status_code
-            if status not in answered:
-                answered[status] = metrics.requests.labels(route.path, str(status))
-            answered[status].inc()
+            service.observe(route.path, status, seconds)
             if response.status_code == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
             response.headers["X-Request-Id"] = request.state.request_id
             if response.status_code == 408:  # the rest of a stalled body is not worth waiting for
                 response.headers["Connection"] = "close"
-            if response.status_code != 401:  # nobody's traffic: not worth a row
-                record(request, route.path, response.status_code, seconds)
+            logged = request.method == "POST" or hasattr(request.state, "answers")
+            if logged and status != 401:  # a refused token is nobody's traffic: no row
+                service.record(request.state, route.path, status, seconds)
             return response
 
         return wrapped
@@ -162,12 +136,22 @@ def create_app(
 
     endpoints += [Endpoint("/metrics", metrics_text), Endpoint("/openapi.json", openapi)]
 
+    grpc_server: list[Any] = []
+
+    async def startup() -> None:
+        if grpc_address is not None:  # imported only here: its messages fill protobuf's pool
+            from automl.serve._grpc import start_grpc
+
+            grpc_server.append(await start_grpc(service, grpc_address, token))
+
     async def shutdown() -> None:
+        for server in grpc_server:
+            await server.stop(grace=5)
         service.batcher.close()
         if prediction_log is not None:  # what is still buffered is written on the way out
             await run_in_threadpool(prediction_log.close)
 
-    app = App([(e, wrap(e)) for e in endpoints], shutdown)
+    app = App([(e, wrap(e)) for e in endpoints], startup, shutdown)
     app.state.metrics = metrics
     app.state.prediction_log = prediction_log
     return app
@@ -175,20 +159,22 @@ def create_app(
 
 class App:
     """The ASGI app: each request goes to the endpoint its path and method name, and the
-    server's shutdown writes what the log still holds. (Starlette's application would wrap every
+    server's startup starts what answers beside it (gRPC) and its shutdown writes what the log
+    still holds. (Starlette's application would wrap every
     request in two middleware layers and a router of its own on top of the wrapper every
     endpoint has here: BENCHMARKS.md, *Serving: the server's own cost*.)"""
 
     def __init__(
         self,
         routes: Sequence[tuple[Endpoint, Callable[[Request], Awaitable[Response]]]],
+        startup: Callable[[], Awaitable[None]],
         shutdown: Callable[[], Awaitable[None]],
     ) -> None:
         self._routes = [
             (compile_path(endpoint.path)[0], endpoint.method, handler)
             for endpoint, handler in routes
         ]
-        self._shutdown = shutdown
+        self._startup, self._shutdown = startup, shutdown
         self.state = SimpleNamespace()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -220,6 +206,11 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._startup()
+                except OSError as exc:  # uvicorn says why and exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._shutdown()

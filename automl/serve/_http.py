@@ -90,8 +90,12 @@ def check_origin(request: Request, allowed_hosts: tuple[str, ...]) -> None:
 
 
 def check_token(request: Request, token: str) -> None:
-    given = request.headers.get("authorization", "")
-    scheme, _, value = given.partition(" ")
+    check_bearer(request.headers.get("authorization", ""), token)
+
+
+def check_bearer(authorization: str, token: str) -> None:
+    """401 unless ``authorization`` (the header, or gRPC's metadata) is ``Bearer <token>``."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
         raise HTTPError(401, "missing or wrong bearer token")
 
@@ -269,6 +273,7 @@ __all__ = [
     "SAFE_METHODS",
     "Admission",
     "HTTPError",
+    "check_bearer",
     "check_content_type",
     "check_origin",
     "check_token",

@@ -23,7 +23,7 @@ def routes(service: Service) -> list[Endpoint]:
             raise BadInput('no image: send files as multipart/form-data fields named "image"')
         contents = [await file.read() for file in files]
         batch = await run_in_threadpool(lambda: np.stack([model.decode(c) for c in contents]))
-        probabilities = await service.predict(request, model, batch)
+        probabilities = await service.predict(request.state, model, batch)
         names = model.info.class_names
         return {
             "model": {"name": model.info.name, "study": model.info.study,

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +50,17 @@ class ServeConfig:
     #: batches of 64 (BENCHMARKS.md, *Serving: workers*): one is the default, with one model
     #: in memory and one log writer.
     workers: int = 1
+    #: Where v2 gRPC answers beside HTTP (KServe's port is 8081); None: HTTP only, so that a
+    #: server never fails to start for a port it was not asked to take.
+    grpc_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise AutoMLError(f"--port must be 1-65535, got {self.port}")
+        if self.grpc_port is not None and not (
+            0 < self.grpc_port < 65536 and self.grpc_port != self.port
+        ):
+            raise AutoMLError(f"--grpc-port must be 1-65535 and not --port, got {self.grpc_port}")
         if not 0 <= self.batch_window_ms <= 1000:
             raise AutoMLError(f"--batch-window-ms must be 0-1000, got {self.batch_window_ms:g}")
         if not self.allowed_hosts:
@@ -93,6 +101,7 @@ class WorkerSpec:
     keep_inputs: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     log_retention_days: float = 0.0
+    grpc_address: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -132,6 +141,25 @@ def log_pruner(store: TrialStore | None, days: float) -> Callable[[], int] | Non
     if store is None or days <= 0:
         return None
     return lambda: store.prune_predictions(datetime.now(timezone.utc) - timedelta(days=days))
+
+
+def grpc_address(host: str, port: int | None) -> str | None:
+    """gRPC's ``host:port`` (an IPv6 address in brackets), or None without a port."""
+    if port is None:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_free(host: str, port: int, flag: str) -> None:
+    """One line, before anything starts, when the port is taken (each server would otherwise
+    fail in its own words, after loading the model)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AutoMLError(f"{flag} {port}: cannot listen on {host}: {exc.strerror}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -195,9 +223,11 @@ def serve(
     log_retention_days: float = 0.0,
     workers: int = 1,
     worker_spec: WorkerSpec | None = None,
+    grpc_port: int | None = None,
 ) -> None:
     """Answer requests until Ctrl-C or SIGTERM (uvicorn's graceful shutdown). With
-    ``workers`` > 1, ``worker_spec`` says how each worker process builds the same app."""
+    ``workers`` > 1, ``worker_spec`` says how each worker process builds the same app.
+    ``grpc_port``: v2 gRPC on this port too."""
     import uvicorn
 
     return_freed_memory()
@@ -212,9 +242,11 @@ def serve(
         if store
         else ""
     )
+    address = grpc_address(host, grpc_port)
     logging.getLogger("automl.serve").info(
-        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s%s%s",
+        "serving %r (%s, %s runtime, sha256 %s) on http://%s:%d%s%s%s%s",
         info.name, source, info.format, info.sha256[:12], host, port,
+        f" and gRPC {address}" if address else "",
         " (bearer token required)" if token else "", where,
         f"; {workers} workers" if workers > 1 else "",
     )  # fmt: skip
@@ -234,6 +266,7 @@ def serve(
                 keep_inputs,
                 allowed_hosts,
                 log_pruner(store, log_retention_days),
+                address,
             ),
             host=host,
             port=port,

@@ -1,13 +1,17 @@
-"""What every protocol's routes share: the model being served, the batcher and the metrics.
+"""What every protocol shares: the model being served, the batcher, the metrics, the limits on
+requests answered at once and the prediction log.
 
-A protocol module turns its requests into a batch and calls ``Service.predict``; the
-service counts the answers and remembers them for the prediction log."""
+A protocol module (HTTP's ``_v2``, ``_v1``, ``_predict``; ``_grpc``) turns its requests into
+a batch and calls ``Service.predict`` with the request's own state (its id, where its answers
+go); the service counts the answers, and ``Service.record`` writes them to the log."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +21,11 @@ from starlette.requests import Request
 
 from automl.serve._batching import MicroBatcher
 from automl.serve._holder import ModelHolder
-from automl.serve._http import MAX_BATCH, HTTPError
+from automl.serve._http import MAX_BATCH, Admission, HTTPError
+from automl.serve._log import PredictionLog
 from automl.serve._metrics import Metrics
 from automl.serve._model import BadInput, ServedModel
+from storage import PredictionRecord
 
 #: A request handler: returns a Response or a JSON-able value.
 Handler = Callable[[Request], Awaitable[Any]]
@@ -44,7 +50,32 @@ class Service:
     batcher: MicroBatcher
     #: Where each answered request's inputs are saved as ``<request id>.npy`` (opt-in).
     keep_inputs: Path | None = None
+    prediction_log: PredictionLog | None = None
+    #: Requests being answered, over every protocol (503 / RESOURCE_EXHAUSTED past its slots).
+    admission: Admission = field(default_factory=Admission)
     _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _durations: dict[str, Any] = field(default_factory=dict)
+    _answered: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """One of the server's answering slots (503 past them), counted as in flight."""
+        with self.admission.slot():
+            self.metrics.in_flight.inc()
+            try:
+                yield
+            finally:
+                self.metrics.in_flight.dec()
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count an answered request in the metrics (each label's child looked up once)."""
+        if endpoint not in self._durations:
+            self._durations[endpoint] = self.metrics.duration.labels(endpoint)
+        self._durations[endpoint].observe(seconds)
+        key = (endpoint, status)
+        if key not in self._answered:
+            self._answered[key] = self.metrics.requests.labels(endpoint, str(status))
+        self._answered[key].inc()
 
     def model_named(self, name: str) -> ServedModel:
         model = self.holder.current
@@ -52,9 +83,9 @@ class Service:
             raise HTTPError(404, f"unknown model {name!r}; this server serves {model.info.name!r}")
         return model
 
-    async def predict(self, request: Request, model: ServedModel, batch: np.ndarray) -> np.ndarray:
+    async def predict(self, state: Any, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         """Class probabilities for ``batch``; each answer is counted in the metrics and kept
-        on ``request.state`` for the prediction log."""
+        on ``state`` (the request's: its ``request_id`` is read) for the prediction log."""
         batch = np.atleast_1d(batch)  # a tensor of shape [] is refused by its shape, below
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
@@ -65,17 +96,37 @@ class Service:
                 "[0, 1] as in training"
             )
         if self.keep_inputs is not None:  # named by the server: no client overwrites another's
-            name = "".join(c for c in request.state.request_id if c.isalnum() or c in "-_")
+            name = "".join(c for c in state.request_id if c.isalnum() or c in "-_")
             path = self.keep_inputs / f"{name}-{uuid.uuid4().hex[:12]}.npy"
             await run_in_threadpool(np.save, path, batch)
         top = probabilities.argmax(axis=1)
-        request.state.model, request.state.answers = model, []
+        state.model, state.answers = model, []
         for row, index in zip(probabilities, top):
             label, confidence = model.info.class_names[index], float(row[index])
             self.metrics.confidence.observe(confidence)
             self._predicted(model.info.name, label).inc()
-            request.state.answers.append((label, confidence))
+            state.answers.append((label, confidence))
         return probabilities
+
+    def record(self, state: Any, endpoint: str, status: int, seconds: float) -> None:
+        """Log one request: a row per answer, or one row for a refused request (it counts for
+        the error rate). ``status`` is HTTP's, whatever the protocol."""
+        if self.prediction_log is None:
+            return
+        answers = getattr(state, "answers", None)
+        model: ServedModel = getattr(state, "model", None) or self.holder.current
+        info = model.info
+        common = dict(
+            model_name=info.name, model_sha256=info.sha256, study_name=info.study,
+            trial_number=info.trial, request_id=state.request_id, endpoint=endpoint,
+            status=status, latency_ms=seconds * 1000.0, created_at=datetime.now(timezone.utc),
+        )  # fmt: skip
+        if answers and status < 400:
+            entries = [PredictionRecord(**common, label=label, confidence=confidence)
+                       for label, confidence in answers]  # fmt: skip
+        else:
+            entries = [PredictionRecord(**common)]
+        self.prediction_log.add(entries)
 
     def _predicted(self, model_name: str, label: str) -> Any:
         """The predictions counter of one model and class, looked up once."""

@@ -68,7 +68,7 @@ def routes(service: Service) -> list[Endpoint]:
         items = [row.get("input", row) if isinstance(row, dict) and "b64" not in row else row
                  for row in rows]  # fmt: skip
         batch = await run_in_threadpool(instances, model, items)
-        probabilities = (await service.predict(request, model, batch)).tolist()
+        probabilities = (await service.predict(request.state, model, batch)).tolist()
         return {"predictions": probabilities} if "instances" in body else {"outputs": probabilities}
 
     return [

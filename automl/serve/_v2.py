@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from automl.serve._http import JSON_TYPES, MAX_BATCH, numbers, numbers_body_limit, parse_json
-from automl.serve._model import BadInput
+from automl.serve._model import BadInput, ModelInfo
 from automl.serve._service import Endpoint, Service
 
 #: What ``GET /v2`` says of this server.
@@ -24,7 +24,8 @@ EXTENSIONS = ("binary_tensor_data",)
 #: The binary tensor extension: a body of a JSON header this long, then the tensors' bytes.
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_TYPE = "application/octet-stream"
-#: The one output tensor.
+#: The model's one input tensor and one output tensor.
+INPUT = "input"
 OUTPUT = "probabilities"
 
 #: The v2 metadata's ``platform`` for each model format.
@@ -88,6 +89,34 @@ def server_version() -> str:
         return "unknown"
 
 
+def model_metadata(info: ModelInfo) -> dict:
+    """The v2 model metadata (REST's JSON; gRPC's message has the same fields)."""
+    return {
+        "name": info.name,
+        "versions": [info.version],
+        "platform": PLATFORMS[info.format],
+        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": info.input_shape}],
+        "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, len(info.class_names)]}],
+        "parameters": {"sha256": info.sha256, "class_names": list(info.class_names)},
+    }
+
+
+def tensor_values(datatype: object, shape: object, info: ModelInfo) -> int:
+    """How many values an input tensor of ``shape`` holds, or BadInput: FP32 only, and no
+    more than MAX_BATCH of the model's inputs."""
+    if datatype != "FP32":
+        raise BadInput(f'datatype must be "FP32", got {datatype!r}')
+    if not (
+        isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise BadInput('"shape" must be a list of non-negative integers')
+    values = math.prod(shape)  # Python integers: no overflow, however large the sizes
+    if values > MAX_BATCH * math.prod(info.input_shape[1:]):
+        raise BadInput(f"at most {MAX_BATCH} inputs per request")
+    return values
+
+
 def routes(service: Service) -> list[Endpoint]:
     holder = service.holder
     version = server_version()
@@ -101,18 +130,8 @@ def routes(service: Service) -> list[Endpoint]:
     async def ready(request: Request) -> dict:
         return {"ready": holder.ready}
 
-    async def model_metadata(request: Request) -> dict:
-        info = service.model_named(request.path_params["name"]).info
-        return {
-            "name": info.name,
-            "versions": [info.version],
-            "platform": PLATFORMS[info.format],
-            "inputs": [{"name": "input", "datatype": "FP32", "shape": info.input_shape}],
-            "outputs": [
-                {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(info.class_names)]}
-            ],
-            "parameters": {"sha256": info.sha256, "class_names": list(info.class_names)},
-        }
+    async def metadata(request: Request) -> dict:
+        return model_metadata(service.model_named(request.path_params["name"]).info)
 
     async def model_ready(request: Request) -> dict:
         model = service.model_named(request.path_params["name"])
@@ -126,24 +145,15 @@ def routes(service: Service) -> list[Endpoint]:
         if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
             raise BadInput('"inputs" must be a list with one tensor')
         tensor = inputs[0]
-        if tensor.get("datatype") != "FP32":
-            raise BadInput(f'datatype must be "FP32", got {tensor.get("datatype")!r}')
         shape = tensor.get("shape")
-        if not (
-            isinstance(shape, list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-        ):
-            raise BadInput('"shape" must be a list of non-negative integers')
-        values = math.prod(shape)  # Python integers: no overflow, however large the sizes
-        if values > MAX_BATCH * math.prod(model.info.input_shape[1:]):
-            raise BadInput(f"at most {MAX_BATCH} inputs per request")
+        values = tensor_values(tensor.get("datatype"), shape, model.info)
         data = _binary_tensor(tensor, binary, values)
         if data is None:
             data = numbers(tensor.get("data"))
         if data.size != values:
             raise BadInput(f"shape {shape} needs {values} values, got {data.size}")
         as_binary = _binary_output(body)
-        probabilities = await service.predict(request, model, data.reshape(shape))
+        probabilities = await service.predict(request.state, model, data.reshape(shape))
         output: dict[str, Any] = {
             "name": OUTPUT,
             "shape": list(probabilities.shape),
@@ -177,7 +187,7 @@ def routes(service: Service) -> list[Endpoint]:
         Endpoint("/v2", server_metadata),
         Endpoint("/v2/health/live", live),
         Endpoint("/v2/health/ready", ready),
-        Endpoint("/v2/models/{name}", model_metadata),
+        Endpoint("/v2/models/{name}", metadata),
         Endpoint("/v2/models/{name}/ready", model_ready),
         Endpoint(
             "/v2/models/{name}/infer", infer, "POST", (*JSON_TYPES, BINARY_TYPE), infer_body_limit
@@ -189,8 +199,12 @@ __all__ = [
     "BINARY_TYPE",
     "EXTENSIONS",
     "HEADER_LENGTH",
+    "INPUT",
+    "OUTPUT",
     "PLATFORMS",
     "SERVER_NAME",
+    "model_metadata",
     "routes",
     "server_version",
+    "tensor_values",
 ]

@@ -40,6 +40,7 @@ def app_from_environment():
         Path(spec.keep_inputs) if spec.keep_inputs else None,
         spec.allowed_hosts,
         log_pruner(store, spec.log_retention_days),
+        spec.grpc_address,
     )
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from storage import TrialStore
@@ -24,6 +26,7 @@ from tests.conftest import copy_study
 from .conftest import AUTOML
 
 TOKEN = "a-token-of-twenty-four-c"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -171,21 +174,26 @@ def test_two_workers_share_the_port_the_metrics_the_log_and_the_champion(study) 
     store.promote(name, first, note="two workers")
     since = time.time()
     started: list = []
-    args = ["serve", "--study", name, "--workers", "2", "--storage", url]
+    grpc_port = _free_port()
+    args = ["serve", "--study", name, "--workers", "2", "--storage", url,
+            "--grpc-port", str(grpc_port)]  # fmt: skip
     with _running(args, "/v2/health/ready", folder, started) as address:
         assert len(_worker_processes(started[0].pid)) == 2
         for _ in range(40):  # a new connection each: the kernel deals them to both workers
             status, answer = _infer(address, name)
             assert status == 200, answer
+        for _ in range(4):  # each worker listens on the gRPC port too
+            got = _triton_grpc(f"127.0.0.1:{grpc_port}", name, "", np.zeros((1, 8, 8, 1)), folder)
+            assert np.isclose(sum(got["probabilities"][0]), 1.0, atol=1e-4)
         _, text = _get(f"{address}/metrics")
-        answered = sum(
-            sample.value
+        answered = {
+            sample.labels.get("endpoint"): sample.value
             for family in text_string_to_metric_families(text)
             for sample in family.samples
             if sample.name == "automl_requests_total"
-            and sample.labels.get("endpoint") == "/v2/models/{name}/infer"
-        )
-        assert answered == 40  # every worker's requests, whichever answered /metrics
+        }
+        assert answered["/v2/models/{name}/infer"] == 40  # every worker's, whichever answered
+        assert answered["/inference.GRPCInferenceService/ModelInfer"] == 8  # 4 with and without
         store.promote(name, second, note="swapped")  # each worker follows the champion
         deadline, versions = time.monotonic() + 30, set()
         while time.monotonic() < deadline:
@@ -200,6 +208,18 @@ def test_two_workers_share_the_port_the_metrics_the_log_and_the_champion(study) 
     assert len(logged) == 40  # one log, both workers' answers, written on the way out
 
 
+def _triton_grpc(address: str, name: str, token: str, images: np.ndarray, folder: Path) -> dict:
+    """What Triton's gRPC client, in a process of its own, gets from ``address``."""
+    np.save(folder / "images.npy", images)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.automl.serve.triton_grpc_client", address, token,
+         str(folder / "images.npy"), name],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_serve_with_a_token_file_refuses_requests_without_it(study, cli, tmp_path: Path) -> None:
     url, name, folder = study
     model = tmp_path / "m.onnx"
@@ -208,12 +228,26 @@ def test_serve_with_a_token_file_refuses_requests_without_it(study, cli, tmp_pat
     assert exported.returncode == 0, exported.stderr
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    args = ["serve", "--model", str(model), "--token-file", str(token_file), "--storage", url]
+    grpc_port = _free_port()
+    args = ["serve", "--model", str(model), "--token-file", str(token_file), "--storage", url,
+            "--grpc-port", str(grpc_port)]  # fmt: skip
     with _running(args, "/v2/health/ready", folder) as address:  # probes stay open
         assert _infer(address, name)[0] == 401
         assert _infer(address, name, "wrong-token-of-24-chars!")[0] == 401
         status, answer = _infer(address, name, TOKEN)
         assert status == 200, answer
+        # gRPC beside it: the same token, the same answer
+        image = np.zeros((1, 8, 8, 1), dtype=np.float32)
+        got = _triton_grpc(f"127.0.0.1:{grpc_port}", name, TOKEN, image, tmp_path)
+        assert got["without_token"]["status"] == "StatusCode.UNAUTHENTICATED"
+        np.testing.assert_allclose(
+            got["probabilities"][0], json.loads(answer)["outputs"][0]["data"], rtol=1e-5
+        )
+        # a second server on the same gRPC port is refused on one line, before it loads
+        taken = cli("serve", "--model", str(model), "--port", str(_free_port()), "--grpc-port",
+                    str(grpc_port), "--storage", url, cwd=folder, timeout=120)  # fmt: skip
+        assert taken.returncode == 2 and "--grpc-port" in taken.stderr, taken.stderr
+        assert len(taken.stderr.strip().splitlines()) == 1
 
     # The same file changed after its export: refused on one line, nothing served.
     model.write_bytes(model.read_bytes() + b"\0")

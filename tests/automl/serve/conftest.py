@@ -39,7 +39,7 @@ def linear_model(side: int = 8) -> ServedModel:
     return ServedModel(info, Path("linear"), run=run)
 
 
-def start_server(app) -> tuple[str, object, threading.Thread]:
+def start_server(app, timeout: float = 30) -> tuple[str, object, threading.Thread]:
     """``app`` under uvicorn with ``automl serve``'s protocol, on a free loopback port."""
     import uvicorn
 
@@ -52,9 +52,9 @@ def start_server(app) -> tuple[str, object, threading.Thread]:
     )  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server, thread
 
