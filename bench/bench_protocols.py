@@ -1,6 +1,9 @@
-"""`automl serve --model M` under a native load generator (`hey`, 8 keep-alive connections)
-for each way of sending a KServe v2 `infer` request: JSON tensors and binary tensors (the
-`Inference-Header-Content-Length` extension Triton's clients send), at batch 1 and 64.
+"""`automl serve --model M --grpc-port G` under native load generators (8 keep-alive
+connections, one request at a time on each) for each way of sending a KServe v2 `infer`
+request: JSON tensors and binary tensors (the `Inference-Header-Content-Length` extension
+Triton's clients send) over HTTP/1.1 with `hey`, and `ModelInfer` over gRPC with `h2load`
+(nghttp2's HTTP/2 load generator, sending the framed message), at batch 1 and 64. gRPC
+answers every call with HTTP 200, so its errors are read from the server's own metrics.
 Loopback only; each run stops after --seconds.
 
     .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--serve-args "--workers 2"]
@@ -14,10 +17,54 @@ import re
 import shlex
 import subprocess
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve, served_as
+from _serving import automl_serve, free_port, served_as
+
+GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def grpc_body(name: str, shape: list[int], batch: int) -> bytes:
+    """One gRPC message as it goes on the wire: a flag byte, its length, a ModelInferRequest
+    with the images as raw bytes (what Triton's client sends)."""
+    from open_inference.grpc import protocol as pb
+
+    images = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+    request = pb.ModelInferRequest(model_name=name, raw_input_contents=[images.tobytes()])
+    request.inputs.add(name="input", datatype="FP32", shape=images.shape)
+    message = request.SerializeToString()
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+def h2load(url: str, body: Path, seconds: float, log: Path) -> dict[str, float]:
+    command = ["h2load", "-c", "8", "-m", "1", "-D", f"{seconds:g}", "-d", str(body),
+               "-H", "content-type: application/grpc", "-H", "te: trailers",
+               "--log-file", str(log), url]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latencies = np.array([int(line.split()[2]) for line in log.read_text().splitlines()]) / 1e3
+    return {
+        "rps": float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1)),
+        "p50": float(np.percentile(latencies, 50)),
+        "p99": float(np.percentile(latencies, 99)),
+    }
+
+
+def grpc_errors(port: int) -> float:
+    """ModelInfer calls the server answered with another status than OK, from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "automl_requests_total"
+        and sample.labels["endpoint"] == GRPC_METHOD
+        and sample.labels["status"] != "200"
+    )
 
 
 def bodies(shape: list[int], batch: int) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -59,12 +106,15 @@ def main() -> None:
     args = parser.parse_args()
     name, shape = served_as(args.model)
     with tempfile.TemporaryDirectory() as folder:
+        grpc_port = free_port()
         process, port = automl_serve(
-            args.model, Path(folder) / "predictions.db", *shlex.split(args.serve_args)
-        )
+            args.model, Path(folder) / "predictions.db", "--grpc-port", str(grpc_port),
+            *shlex.split(args.serve_args),
+        )  # fmt: skip
         url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
         print(
-            f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8, {args.seconds:g} s"
+            f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8 and "
+            f"h2load -c 8 -m 1, {args.seconds:g} s"
         )
         print("| tensors | batch | req/s | images/s | p50 | p99 | errors |")
         print("|---|---|---|---|---|---|---|")
@@ -76,6 +126,14 @@ def main() -> None:
                     got = hey(url, path, headers, args.seconds)
                     print(f"| {kind} | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
                           f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['errors']:.0f} |")  # fmt: skip
+                path = Path(folder) / f"grpc-{batch}.body"
+                path.write_bytes(grpc_body(name, shape, batch))
+                before = grpc_errors(port)
+                got = h2load(f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}", path, args.seconds,
+                             Path(folder) / f"grpc-{batch}.log")  # fmt: skip
+                errors = grpc_errors(port) - before
+                print(f"| gRPC | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
+                      f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {errors:.0f} |")  # fmt: skip
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -186,8 +186,8 @@ class Objective:
             trial.set_user_attr("best_epoch", outcome.best_epoch)
             trial.set_user_attr("epochs_run", outcome.epochs_run)
             reason = outcome.reason
-            if reporter.deadline_hit:
-                reason = TIME_LIMIT_REASON
+            if reporter.deadline_hit and reason != TIME_LIMIT_REASON:  # and why, if it says
+                reason = f"{TIME_LIMIT_REASON}; {reason}" if reason else TIME_LIMIT_REASON
             self.store.finish_trial(
                 record.id,
                 TrialState.COMPLETE,

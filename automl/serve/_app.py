@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import compile_path
 
 from automl.serve import _predict, _v1, _v2
@@ -31,6 +31,7 @@ from automl.serve._http import (
     MAX_BODY_BYTES,
     OPEN_PATHS,
     HTTPError,
+    JSONResponse,
     check_content_type,
     check_origin,
     check_token,

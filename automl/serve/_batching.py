@@ -38,6 +38,10 @@ class MicroBatcher:
     async def predict(self, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         """``model.predict(batch)``, possibly together with other requests' batches."""
         prepared = model.prepare(batch)  # a bad request fails alone, before it joins others
+        if not self._running and self.window_s == 0 and self._inline(model, len(prepared)):
+            # Nothing to share it with, and short: answered here, without the batch loop's
+            # task and future.
+            return self._timed(model, prepared)[0]
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
         self._waiting.append((model, prepared, answer))
@@ -78,22 +82,27 @@ class MicroBatcher:
         finally:
             self._running = False
 
-    async def _call(
-        self, loop: asyncio.AbstractEventLoop, model: ServedModel, inputs: np.ndarray
-    ) -> np.ndarray:
-        def timed() -> tuple[np.ndarray, float]:  # the call's own time, not the thread's hop
-            started = time.perf_counter()
-            return model.run(inputs), time.perf_counter() - started
+    def _inline(self, model: ServedModel, inputs: int) -> bool:
+        """Whether a call of ``inputs`` is expected to be short enough for the event loop."""
+        return self._per_input.get(id(model), INLINE_MAX_S) * inputs < INLINE_MAX_S
 
-        per_input = self._per_input.get(id(model), INLINE_MAX_S)
-        if per_input * len(inputs) < INLINE_MAX_S:
-            out, seconds = timed()
-        else:
-            out, seconds = await loop.run_in_executor(self._thread, timed)
+    def _timed(self, model: ServedModel, inputs: np.ndarray) -> tuple[np.ndarray, float]:
+        """The model's answer, its time per input remembered (the call's own time, not a
+        thread's hop)."""
+        started = time.perf_counter()
+        out = model.run(inputs)
+        seconds = time.perf_counter() - started
         if len(self._per_input) > 8:  # models swapped out long ago
             self._per_input.clear()
         self._per_input[id(model)] = seconds / len(inputs)
-        return out
+        return out, seconds
+
+    async def _call(
+        self, loop: asyncio.AbstractEventLoop, model: ServedModel, inputs: np.ndarray
+    ) -> np.ndarray:
+        if self._inline(model, len(inputs)):
+            return self._timed(model, inputs)[0]
+        return (await loop.run_in_executor(self._thread, self._timed, model, inputs))[0]
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)

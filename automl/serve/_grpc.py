@@ -57,11 +57,19 @@ GRPC_STATUS = {
 }
 #: Methods anyone may call when a token is required (HTTP's health probes).
 OPEN_METHODS = ("ServerLive", "ServerReady")
-#: Connections idle this long are closed; a client's keep-alive pings closer than the
-#: minimum are refused (gRPC's own policy, which ends a connection that floods pings).
+#: HTTP's limits, in gRPC's terms: messages up to 10 MB; a connection's HTTP/2 preface and
+#: settings within 5 s (HTTP's head deadline); idle connections closed after 5 minutes, and
+#: every connection after an hour (its calls get 30 s to finish), so none is held for ever;
+#: peers that stop answering pings dropped; a client's pings closer than 10 s refused (gRPC's
+#: own policy, which ends a connection that floods pings).
 SERVER_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_BODY_BYTES),
+    ("grpc.server_handshake_timeout_ms", 5_000),
     ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+    ("grpc.max_connection_age_ms", 60 * 60 * 1000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.max_concurrent_streams", 100),
 )

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
+import starlette.responses
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -239,12 +240,24 @@ async def parse_json(text: bytes) -> Any:
 
 
 def _parse_json(body: bytes) -> Any:
+    """orjson: a body of numbers parses about 7x faster than with ``json``, which was a fifth
+    of the server's time on one-image requests (BENCHMARKS.md, *Serving: the server's own
+    cost*). Strict JSON: NaN and Infinity are refused, as the JSON standard does."""
     try:
-        return json.loads(body)
-    except RecursionError:
-        raise BadInput("malformed JSON: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise BadInput("malformed JSON: nested too deeply") from None
+        if "infinity" in str(exc):
+            raise BadInput(f"malformed JSON: a number too large to fit FP32 ({exc})") from None
         raise BadInput(f"malformed JSON: {exc}") from None
+
+
+class JSONResponse(starlette.responses.JSONResponse):
+    """Starlette's JSON answer, written by orjson (several times faster than ``json``)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def numbers(data: Any) -> np.ndarray:
@@ -273,6 +286,7 @@ __all__ = [
     "SAFE_METHODS",
     "Admission",
     "HTTPError",
+    "JSONResponse",
     "check_bearer",
     "check_content_type",
     "check_origin",

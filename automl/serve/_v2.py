@@ -5,11 +5,11 @@ extension: what Triton's clients send and ask for by default)."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 from typing import Any
 
 import numpy as np
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -172,7 +172,7 @@ def routes(service: Service) -> list[Endpoint]:
         }
         if not as_binary:
             return response
-        text = json.dumps(response, separators=(",", ":")).encode()
+        text = orjson.dumps(response)
         return Response(
             text + raw,
             media_type=BINARY_TYPE,

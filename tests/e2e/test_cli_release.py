@@ -183,7 +183,8 @@ def test_two_workers_share_the_port_the_metrics_the_log_and_the_champion(study) 
             status, answer = _infer(address, name)
             assert status == 200, answer
         for _ in range(4):  # each worker listens on the gRPC port too
-            got = _triton_grpc(f"127.0.0.1:{grpc_port}", name, "", np.zeros((1, 8, 8, 1)), folder)
+            image = np.zeros((1, 8, 8, 1), dtype=np.float32)
+            got = _triton_grpc(f"127.0.0.1:{grpc_port}", name, "", image, folder)
             assert np.isclose(sum(got["probabilities"][0]), 1.0, atol=1e-4)
         _, text = _get(f"{address}/metrics")
         answered = {
