@@ -25,6 +25,8 @@ from storage import TrialStore
 
 #: How often a server that follows a study's champion looks for a new one.
 CHAMPION_POLL_S = 5.0
+#: Freed blocks this large go back to the system at once (``return_freed_memory``).
+MMAP_THRESHOLD = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,10 @@ def threads_per_worker(workers: int) -> int:
 def return_freed_memory() -> None:
     """Have glibc give large freed blocks back at once: each decoded image is tens of MB, and
     with glibc's defaults every worker thread keeps its own arena of them (a burst of 16 large
-    images left the server 850 MB larger, and so it stayed; with two arenas and a fixed 128 KB
-    threshold for mmap'd blocks, 150-230 MB, given back after; BENCHMARKS.md). No-op off
-    glibc."""
+    images left the server 850 MB larger, and so it stayed; with two arenas and a fixed
+    threshold for mmap'd blocks, 150-230 MB, given back after; BENCHMARKS.md). The threshold
+    is 1 MB, above the 256 KB buffer asyncio allocates for every read from a socket: at
+    128 KB each request paid for an mmap, an mremap and an munmap of it. No-op off glibc."""
     import ctypes
     import ctypes.util
 
@@ -133,7 +136,7 @@ def return_freed_memory() -> None:
         return
     m_mmap_threshold, m_arena_max = -3, -8
     mallopt(m_arena_max, 2)
-    mallopt(m_mmap_threshold, 128 * 1024)
+    mallopt(m_mmap_threshold, MMAP_THRESHOLD)
 
 
 def log_pruner(store: TrialStore | None, days: float) -> Callable[[], int] | None:
