@@ -3,9 +3,11 @@ nothing) and ``automl serve``'s app under uvicorn on a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,19 @@ def start_server(app, timeout: float = 30) -> tuple[str, object, threading.Threa
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+def json_answer(url: str, images: np.ndarray, model: str = "shapes") -> np.ndarray:
+    """What the v2 JSON API at ``url`` answers for ``images``, as an array."""
+    body = {"inputs": [{"name": "input", "shape": list(images.shape), "datatype": "FP32",
+                        "data": images.ravel().tolist()}]}  # fmt: skip
+    request = urllib.request.Request(
+        f"{url}/v2/models/{model}/infer", json.dumps(body).encode(),
+        {**AUTH, "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        (output,) = json.load(reply)["outputs"]
+    return np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
 
 
 @dataclass

@@ -22,7 +22,14 @@ from open_inference.grpc import service as pb_service
 
 from automl.serve import ModelHolder, create_app
 from storage import TrialStore
-from tests.automl.serve.conftest import AUTH, CLASSES, TOKEN, linear_model, start_server
+from tests.automl.serve.conftest import (
+    AUTH,
+    CLASSES,
+    TOKEN,
+    json_answer,
+    linear_model,
+    start_server,
+)
 
 TOKEN_METADATA = (("authorization", f"Bearer {TOKEN}"),)
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,18 +83,6 @@ def _infer_request(images: np.ndarray, raw: bool = True, **fields) -> pb.ModelIn
     return request
 
 
-def _json_answer(url: str, images: np.ndarray) -> np.ndarray:
-    body = {"inputs": [{"name": "input", "shape": list(images.shape), "datatype": "FP32",
-                        "data": images.ravel().tolist()}]}  # fmt: skip
-    request = urllib.request.Request(
-        f"{url}/v2/models/shapes/infer", json.dumps(body).encode(),
-        {**AUTH, "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        (output,) = json.load(reply)["outputs"]
-    return np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
-
-
 def test_health_metadata_and_readiness(grpc_server: GrpcServer) -> None:
     stub = grpc_server.stub
     assert stub.ServerLive(pb.ServerLiveRequest()).live  # probes need no token
@@ -118,7 +113,7 @@ def test_infer_agrees_with_the_json_api(grpc_server: GrpcServer, raw: bool) -> N
     else:
         assert not reply.raw_output_contents
         got = np.asarray(output.contents.fp32_contents, dtype=np.float32).reshape(5, 3)
-    np.testing.assert_allclose(got, _json_answer(grpc_server.url, images), rtol=1e-6)
+    np.testing.assert_allclose(got, json_answer(grpc_server.url, images), rtol=1e-6)
     assert dict(call.trailing_metadata())["x-request-id"]
 
 
@@ -214,7 +209,7 @@ def test_triton_grpc_client_gets_the_json_apis_answers(
     ]
     np.testing.assert_allclose(
         np.asarray(answer["probabilities"], dtype=np.float32),
-        _json_answer(grpc_server.url, images),
+        json_answer(grpc_server.url, images),
         rtol=1e-6,
     )
     assert answer["without_token"]["status"] == "StatusCode.UNAUTHENTICATED"

@@ -4,14 +4,11 @@ gets the same answers as the JSON API."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from tests.automl.serve.conftest import AUTH, CLASSES, LinearServer
+from tests.automl.serve.conftest import AUTH, CLASSES, LinearServer, json_answer
 
 # Each call is given its own copy of the headers: the client adds its own to the dict it gets.
 
@@ -21,18 +18,6 @@ def client(linear_server: LinearServer):
     client = httpclient.InferenceServerClient(url=linear_server.url.removeprefix("http://"))
     yield client
     client.close()
-
-
-def _json_answer(linear_server: LinearServer, images: np.ndarray) -> np.ndarray:
-    body = {"inputs": [{"name": "input", "shape": list(images.shape), "datatype": "FP32",
-                        "data": images.ravel().tolist()}]}  # fmt: skip
-    request = urllib.request.Request(
-        f"{linear_server.url}/v2/models/shapes/infer", json.dumps(body).encode(),
-        {**AUTH, "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        (output,) = json.load(reply)["outputs"]
-    return np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
 
 
 def test_server_and_model_calls(client) -> None:
@@ -61,7 +46,7 @@ def test_infer_with_binary_or_json_tensors_agrees_with_the_json_api(
     result = client.infer("shapes", [tensor], outputs=outputs, headers=dict(AUTH))
     got = result.as_numpy("probabilities")
     assert got.dtype == np.float32 and got.shape == (5, len(CLASSES))
-    np.testing.assert_allclose(got, _json_answer(linear_server, images), rtol=1e-6)
+    np.testing.assert_allclose(got, json_answer(linear_server.url, images), rtol=1e-6)
 
 
 def test_bad_binary_requests_are_a_client_error(client) -> None:
