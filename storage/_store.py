@@ -135,6 +135,12 @@ class TrialStore(DataQualityStore):
         racing other processes doing the same."""
         return schema_lock(self._engine)
 
+    def queue_lock(self):
+        """A context in which one process at a time takes a queued trial: SQLite has no row
+        locks, so two workers could both see a trial waiting and both run it (the schema
+        lock's file or advisory lock; held for one read and one write)."""
+        return schema_lock(self._engine)
+
     def close(self) -> None:
         self._engine.dispose()
 

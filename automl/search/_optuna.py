@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import optuna
 from optuna.trial import TrialState as OptunaState
@@ -157,24 +158,29 @@ def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> No
     callback(study, trial)
 
 
-def retries_first(study: optuna.Study) -> optuna.Study:
+def retries_first(
+    study: optuna.Study, one_at_a_time: Callable[[], AbstractContextManager] = nullcontext
+) -> optuna.Study:
     """``study``, taking from its queue a configuration queued again after its worker died
     before anything queued earlier (the portfolio, a warm start): Optuna takes the lowest
-    trial number, which would leave the retry behind them all."""
+    trial number, which would leave the retry behind them all. ``one_at_a_time``: a lock
+    across processes (``TrialStore.queue_lock``); on SQLite two workers otherwise both took
+    the same queued final and the second's end failed ("Cannot tell a COMPLETE trial")."""
 
     def pop_waiting_trial_id() -> int | None:
-        waiting = study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(optuna.trial.TrialState.WAITING,)
-        )
-        for trial in sorted(waiting, key=lambda t: "failed_trial" not in t.system_attrs):
-            try:  # another worker may take it first, as in Optuna's own loop
-                if study._storage.set_trial_state_values(
-                    trial._trial_id, state=optuna.trial.TrialState.RUNNING
-                ):
-                    return trial._trial_id
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue
-        return None
+        with one_at_a_time():
+            waiting = study._storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(optuna.trial.TrialState.WAITING,)
+            )
+            for trial in sorted(waiting, key=lambda t: "failed_trial" not in t.system_attrs):
+                try:  # another worker may take it first, as in Optuna's own loop
+                    if study._storage.set_trial_state_values(
+                        trial._trial_id, state=optuna.trial.TrialState.RUNNING
+                    ):
+                        return trial._trial_id
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+            return None
 
     study._pop_waiting_trial_id = pop_waiting_trial_id  # type: ignore[method-assign]
     return study

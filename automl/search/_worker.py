@@ -139,7 +139,8 @@ def _run(
             storage=open_optuna_storage(store),
             sampler=make_sampler(config, job.worker_index),
             pruner=make_pruner(config),
-        )
+        ),
+        store.queue_lock,
     )
     artifacts = open_artifact_store(config.artifacts)  # type: ignore[arg-type]
     keeper = ArtifactKeeper(store, config.name, artifacts, config.keep_best)
