@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 
 import optuna
 from optuna.trial import TrialState as OptunaState
@@ -159,7 +159,7 @@ def retry_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> No
 
 
 def retries_first(
-    study: optuna.Study, one_at_a_time: Callable[[], AbstractContextManager] = nullcontext
+    study: optuna.Study, one_at_a_time: Callable[[], AbstractContextManager]
 ) -> optuna.Study:
     """``study``, taking from its queue a configuration queued again after its worker died
     before anything queued earlier (the portfolio, a warm start): Optuna takes the lowest

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,7 +40,7 @@ from automl.serve._log import PredictionLog
 from automl.serve._metrics import Metrics, exposition
 from automl.serve._model import BadInput
 from automl.serve._openapi import openapi_document
-from automl.serve._service import Endpoint, Service
+from automl.serve._service import Endpoint, Service, request_id
 from storage import PredictionRecord
 
 log = logging.getLogger("automl.serve")
@@ -86,9 +85,7 @@ def create_app(
     def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
-            request.state.request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[
-                :64
-            ]
+            request.state.request_id = request_id(request.headers.get("x-request-id"))
             body_size = 0
             try:
                 check_origin(request, allowed_hosts)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -31,7 +30,7 @@ from automl.serve._http import (
     check_bearer,
 )
 from automl.serve._model import BadInput
-from automl.serve._service import Service
+from automl.serve._service import Service, request_id
 from automl.serve._v2 import (
     EXTENSIONS,
     OUTPUT,
@@ -182,8 +181,7 @@ def _rpc(name: str, handler: Handler, service: Service, token: str | None) -> An
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         metadata = dict(context.invocation_metadata() or ())
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)[:64]
-        state = SimpleNamespace(request_id=request_id)
+        state = SimpleNamespace(request_id=request_id(metadata.get("x-request-id")))
         reply, status, message = b"", 200, ""
         try:
             if needs_token:
@@ -201,7 +199,7 @@ def _rpc(name: str, handler: Handler, service: Service, token: str | None) -> An
         service.observe(endpoint, status, seconds)
         if name == "ModelInfer" and status != 401:
             service.record(state, endpoint, status, seconds)
-        context.set_trailing_metadata((("x-request-id", request_id),))
+        context.set_trailing_metadata((("x-request-id", state.request_id),))
         if status != 200:
             await context.abort(GRPC_STATUS.get(status, grpc.StatusCode.UNKNOWN), message)
         return reply

@@ -27,6 +27,13 @@ from automl.serve._metrics import Metrics
 from automl.serve._model import BadInput, ServedModel
 from storage import PredictionRecord
 
+
+def request_id(given: object) -> str:
+    """The id a request is answered and logged under: the client's ``x-request-id`` (64
+    characters at most), else a new one."""
+    return str(given or uuid.uuid4().hex)[:64]
+
+
 #: A request handler: returns a Response or a JSON-able value.
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -136,4 +143,4 @@ class Service:
         return self._counters[key]
 
 
-__all__ = ["Endpoint", "Handler", "Service"]
+__all__ = ["Endpoint", "Handler", "Service", "request_id"]

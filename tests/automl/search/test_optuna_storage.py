@@ -81,8 +81,9 @@ def test_a_retried_configuration_runs_before_the_queue_it_rejoined(tmp_path: Pat
     from automl.search._optuna import retries_first, retry_dead_trial
     from storage import TrialStore
 
-    storage = open_optuna_storage(TrialStore(f"sqlite:///{tmp_path / 'a.db'}"))
-    study = retries_first(optuna.create_study(storage=storage))
+    store = TrialStore(f"sqlite:///{tmp_path / 'a.db'}")
+    storage = open_optuna_storage(store)
+    study = retries_first(optuna.create_study(storage=storage), store.queue_lock)
     for x in (1.0, 2.0, 3.0):  # the portfolio
         study.enqueue_trial({"x": x})
     dead = study.ask()
