@@ -48,8 +48,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--port", type=int, default=8090)
+    # uvicorn's own choice by default: httptools and uvloop where installed, as automl serve
+    parser.add_argument("--http", default="auto", help="uvicorn's HTTP parser: h11, httptools")
+    parser.add_argument("--loop", default="auto", help="uvicorn's event loop: asyncio, uvloop")
     args = parser.parse_args()
-    uvicorn.run(app_for(args.model), host="127.0.0.1", port=args.port, log_level="error")
+    uvicorn.run(app_for(args.model), host="127.0.0.1", port=args.port, log_level="error",
+                http=args.http, loop=args.loop)  # fmt: skip
 
 
 if __name__ == "__main__":

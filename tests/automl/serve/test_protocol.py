@@ -5,6 +5,7 @@ seconds, closed by the test whatever happens."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -99,3 +100,62 @@ def test_a_kept_alive_connection_gets_a_new_deadline_for_each_head(monkeypatch) 
         time.sleep(0.3)  # ...and the rest before it ends
         conn.sendall(request[10:])
         assert b"200 OK" in _response(conn)
+
+
+def _refusal(conn: socket.socket) -> tuple[int, dict]:
+    """The server's answer to a request it refused before the app, then its close."""
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower()
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_head_past_its_size_is_refused_with_431(monkeypatch) -> None:
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        with contextlib.suppress(OSError):  # the server may close before the last header is in
+            for _ in range(40):  # 40 headers of 1 KB, in time
+                conn.sendall(b"X-Filler: " + b"a" * 1024 + b"\r\n")
+        status, answer = _refusal(conn)
+    assert status == 431
+    assert str(_protocol.MAX_HEAD_BYTES) in answer["error"]
+
+
+def test_a_head_just_under_its_size_is_answered(monkeypatch) -> None:
+    filler = b"X-Filler: " + b"a" * (_protocol.MAX_HEAD_BYTES - 200) + b"\r\n"
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler + b"\r\n")
+        assert b"200 OK" in _response(conn)
+
+
+def test_requests_piled_up_behind_an_answer_close_the_connection(monkeypatch) -> None:
+    """A thousand pipelined requests in one write: a few are queued, not a thousand."""
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(request * 1000)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    assert received.count(b"200 OK") <= _protocol.MAX_PIPELINED + 1
+    assert b"400 Bad Request" in received and b"ahead of an answer" in received
+
+
+def test_a_few_pipelined_requests_are_all_answered(monkeypatch) -> None:
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(
+            request * 4 + b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    assert received.count(b"200 OK") == 5
+
+
+def test_a_malformed_request_gets_a_json_400(monkeypatch) -> None:
+    with _serving(monkeypatch) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n")  # no colon
+        status, answer = _refusal(conn)
+    assert status == 400 and answer == {"error": "malformed HTTP request"}
