@@ -83,13 +83,15 @@ def create_app(
     admission = service.admission
 
     def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        needs_token = bool(token) and not route.path.startswith(OPEN_PATHS)
+
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             request.state.request_id = request_id(request.headers.get("x-request-id"))
             body_size = 0
             try:
                 check_origin(request, allowed_hosts)
-                if token and not request.url.path.startswith(OPEN_PATHS):
+                if needs_token:
                     check_token(request, token)
                 if route.method == "POST":  # received before it takes an answering slot
                     check_content_type(request, route.accepts)
@@ -105,7 +107,7 @@ def create_app(
             except ClientDisconnect:
                 response = JSONResponse({"error": "client went away"}, status_code=400)
             except Exception:  # a bug must not take the server down: log it, answer 500
-                log.exception("error answering %s", request.url.path)
+                log.exception("error answering %s", request.scope["path"])
                 response = JSONResponse({"error": "internal error (logged)"}, status_code=500)
             finally:
                 admission.release(body_size)

@@ -8,6 +8,7 @@ go); the service counts the answers, and ``Service.record`` writes them to the l
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from storage import PredictionRecord
 
 def request_id(given: object) -> str:
     """The id a request is answered and logged under: the client's ``x-request-id`` (64
-    characters at most), else a new one."""
-    return str(given or uuid.uuid4().hex)[:64]
+    characters at most), else 32 random hex digits (as a uuid4's, at a fifth of its cost)."""
+    return str(given or os.urandom(16).hex())[:64]
 
 
 #: A request handler: returns a Response or a JSON-able value.
