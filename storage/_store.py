@@ -627,8 +627,8 @@ class TrialStore(DataQualityStore):
         """Append served answers in one transaction (the server's log writer batches them)."""
         if not records:
             return
-        with self._scope() as session:  # one executemany: no ORM object per row
-            session.execute(insert(PredictionRow), [vars(record).copy() for record in records])
+        with self._scope() as session:  # one executemany on the table: no ORM step per row
+            session.execute(insert(PredictionRow.__table__), [vars(r) for r in records])
 
     def predictions(
         self, model_name: str, since: datetime, limit: int = 200_000

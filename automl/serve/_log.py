@@ -4,15 +4,25 @@ A request only appends to a bounded buffer. A background thread writes what is t
 second; while the database is slow or down the buffer fills, and past its bound the oldest
 entries are dropped and counted, so a prediction is never failed or held up by the log. The
 same thread deletes entries past their retention, at start and every hour.
+
+The server's writes go through ``LogWriterProcess``: the database work (SQLAlchemy's, in
+Python) runs in a process of its own, so that it never holds the server's interpreter lock
+while requests wait.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from multiprocessing.connection import Connection
+from typing import Any
 
 from storage import PredictionRecord
 
@@ -116,4 +126,124 @@ class PredictionLog:
         self.flush()
 
 
-__all__ = ["MAX_PENDING", "PredictionLog"]
+#: Seconds a write or prune may take in the writer process before it is replaced (a database
+#: that does not answer; the batch stays pending).
+WRITER_TIMEOUT_S = 120.0
+
+
+class LogWriterProcess:
+    """The prediction log's database work, in a child process: ``write`` and ``prune`` send
+    it the request and wait on a pipe, without the interpreter lock. 2,000 answers cost the
+    server the pickling of their entries (5 ms) instead of SQLAlchemy's insert (40 ms of
+    Python holding the lock while requests wait: the server's p99 was 10-20 % higher;
+    BENCHMARKS.md, *Serving: the server's own cost*). A process that dies or hangs fails
+    that call, as a database that is down does (``PredictionLog`` keeps the entries), and is
+    replaced at the next."""
+
+    def __init__(self, storage_url: str, retention_days: float = 0.0) -> None:
+        self._url = storage_url
+        self._retention_days = retention_days
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._closed = False
+        atexit.register(self.close)  # before multiprocessing's own exit joins the child
+        with self._lock:
+            self._start()  # now: its imports overlap the server's start
+
+    @property
+    def prune(self) -> Callable[[], int] | None:
+        """Deletes entries past their retention (None: kept for ever)."""
+        return self._prune if self._retention_days > 0 else None
+
+    def write(self, records: Sequence[PredictionRecord]) -> None:
+        self._call("write", list(records))
+
+    def _prune(self) -> int:
+        return self._call("prune", self._retention_days)
+
+    def close(self) -> None:
+        """Let the process finish what it was sent and exit (a call still waiting on a
+        database that does not answer is not waited for long)."""
+        held = self._lock.acquire(timeout=15)
+        try:
+            self._closed = True
+            self._stop(wait_s=10)
+        finally:
+            if held:
+                self._lock.release()
+
+    def _call(self, kind: str, payload: object) -> Any:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the log's writer process is closed")
+            if self._process is None or not self._process.is_alive():
+                self._stop()
+                self._start()
+            assert self._conn is not None
+            try:
+                self._conn.send((kind, payload))
+                if not self._conn.poll(WRITER_TIMEOUT_S):
+                    raise TimeoutError(f"no answer in {WRITER_TIMEOUT_S:g} s")
+                done, value = self._conn.recv()
+            except (OSError, EOFError, TimeoutError) as exc:
+                self._stop()
+                raise RuntimeError(f"the log's writer process failed ({exc})") from None
+        if not done:
+            raise RuntimeError(value)  # the database's own words
+        return value
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # not fork: the server runs threads
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_write_forever, args=(theirs, self._url), name="prediction-log-writer"
+        )
+        self._process.start()
+        theirs.close()
+
+    def _stop(self, wait_s: float = 0.0) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the process reads the end of its requests, and exits
+            self._conn = None
+        if self._process is not None:
+            self._process.join(wait_s)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None
+
+
+def _write_forever(conn: Connection, storage_url: str) -> None:
+    """The writer process: each request answered ``(True, result)`` or ``(False, why)``,
+    until the server closes its end of the pipe (or exits). Ctrl-C and SIGTERM are the
+    server's to act on: it writes what is pending, then closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from storage import TrialStore
+
+    store: TrialStore | None = None
+    while True:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if store is None:  # opened at the first request, again after a failed open
+                store = TrialStore(storage_url)
+            if kind == "write":
+                store.record_predictions(payload)
+                result: object = None
+            else:
+                before = datetime.now(timezone.utc) - timedelta(days=float(payload))
+                result = store.prune_predictions(before)
+            answer: tuple[bool, object] = (True, result)
+        except Exception as exc:  # the database is down or refuses: the server keeps the batch
+            answer = (False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        try:
+            conn.send(answer)
+        except OSError:
+            return
+
+
+__all__ = ["MAX_PENDING", "LogWriterProcess", "PredictionLog"]

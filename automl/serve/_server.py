@@ -10,15 +10,14 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from automl._errors import AutoMLError
 from automl.release import RUNTIME_THREADS_ENV
 from automl.serve._holder import ModelHolder
 from automl.serve._http import LOOPBACK_HOSTS, host_name
+from automl.serve._log import LogWriterProcess
 from automl.serve._model import RUNTIMES, ServedModel
 from automl.serve._protocol import HeadDeadlineProtocol
 from storage import TrialStore
@@ -139,13 +138,6 @@ def return_freed_memory() -> None:
     mallopt(m_mmap_threshold, MMAP_THRESHOLD)
 
 
-def log_pruner(store: TrialStore | None, days: float) -> Callable[[], int] | None:
-    """Deletes the store's prediction-log entries older than ``days`` (None: keep them)."""
-    if store is None or days <= 0:
-        return None
-    return lambda: store.prune_predictions(datetime.now(timezone.utc) - timedelta(days=days))
-
-
 def grpc_address(host: str, port: int | None) -> str | None:
     """gRPC's ``host:port`` (an IPv6 address in brackets), or None without a port."""
     if port is None:
@@ -259,16 +251,17 @@ def serve(
         _serve_workers(host, port, workers, worker_spec)
         return
     holder.follow(CHAMPION_POLL_S)
+    writer = LogWriterProcess(store.url, log_retention_days) if store else None
     try:
         uvicorn.run(
             create_app(
                 holder,
                 token,
-                store.record_predictions if store else None,
+                writer.write if writer else None,
                 batch_window_ms,
                 keep_inputs,
                 allowed_hosts,
-                log_pruner(store, log_retention_days),
+                writer.prune if writer else None,
                 address,
             ),
             host=host,
@@ -280,6 +273,8 @@ def serve(
         )
     finally:
         holder.close()
+        if writer is not None:
+            writer.close()
 
 
 def _serve_workers(host: str, port: int, workers: int, spec: WorkerSpec) -> None:

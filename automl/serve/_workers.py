@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from automl.serve._app import create_app
+from automl.serve._log import LogWriterProcess
 from automl.serve._server import (
     CHAMPION_POLL_S,
     WorkerSpec,
-    log_pruner,
     model_holder,
     read_token,
 )
@@ -32,14 +32,15 @@ def app_from_environment():
     token = read_token(
         Path(spec.token_file) if spec.token_file else None, "127.0.0.1", no_auth=True
     )
+    writer = LogWriterProcess(spec.storage_url, spec.log_retention_days)  # closed at exit
     return create_app(
         holder,
         token,
-        store.record_predictions,
+        writer.write,
         spec.batch_window_ms,
         Path(spec.keep_inputs) if spec.keep_inputs else None,
         spec.allowed_hosts,
-        log_pruner(store, spec.log_retention_days),
+        writer.prune,
         spec.grpc_address,
     )
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
-from automl.serve._log import PredictionLog
+import pytest
+
+from automl.serve._log import LogWriterProcess, PredictionLog
 from storage import PredictionRecord, TrialStore
 
 
@@ -75,7 +81,6 @@ def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_comma
     from datetime import timedelta
 
     from automl.cli import main
-    from automl.serve._server import log_pruner
 
     store = TrialStore(sqlite_url)
     now = datetime.now(timezone.utc)
@@ -85,20 +90,27 @@ def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_comma
         for days in (0, 3, 10, 40, 90)
     ]  # fmt: skip
     store.record_predictions(entries)
-    assert log_pruner(store, 0) is None  # 0 days: kept for ever
-    pruned = threading.Event()
-    prune = log_pruner(store, 30)
+    forever = LogWriterProcess(sqlite_url, 0)
+    assert forever.prune is None  # 0 days: kept for ever
+    forever.close()
+    pruned: list[int] = []
+    writer = LogWriterProcess(sqlite_url, 30)
+    prune = writer.prune
+    assert prune is not None
 
     def prune_and_tell() -> int:
-        deleted = prune()
-        pruned.set()
-        return deleted
+        pruned.append(prune())
+        return pruned[-1]
 
-    log = PredictionLog(store.record_predictions, prune=prune_and_tell)
+    log = PredictionLog(writer.write, prune=prune_and_tell)
     try:
-        assert pruned.wait(timeout=10)  # at the writer's start, then hourly
+        deadline = time.monotonic() + 60  # at the writer's start (the process's), then hourly
+        while not pruned and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         log.close()
+        writer.close()
+    assert pruned == [2]
     left = [r.request_id for r in store.predictions("m", now - timedelta(days=365))]
     assert left == ["r10", "r3", "r0"]
     assert main(["prune-log", "--older-than", "7", "--storage", sqlite_url]) == 0
@@ -107,3 +119,47 @@ def test_entries_past_their_retention_are_deleted_by_the_writer_and_by_the_comma
         "r3",
         "r0",
     ]
+
+
+def test_the_writer_process_writes_and_comes_back_after_it_is_killed(sqlite_url: str) -> None:
+    writer = LogWriterProcess(sqlite_url)
+    try:
+        writer.write(_records(3))
+        os.kill(writer._process.pid, signal.SIGKILL)  # as the OOM killer would
+        writer._process.join(10)
+        writer.write(_records(2, start=3))  # a new process
+    finally:
+        writer.close()
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    ids = [r.request_id for r in TrialStore(sqlite_url).predictions("m", since)]
+    assert ids == [f"r{i}" for i in range(5)]
+
+
+def test_a_database_the_writer_cannot_open_fails_the_write_until_it_can(tmp_path: Path) -> None:
+    """The database's words come back, the process stays, and the log keeps the entries."""
+    folder = tmp_path / "not-yet"
+    url = f"sqlite:///{folder}/store.db"
+    writer = LogWriterProcess(url)
+    log = PredictionLog(writer.write)
+    try:
+        log.add(_records(4))
+        with pytest.raises(RuntimeError, match="not-yet"):
+            writer.write(_records(1))
+        assert not log.flush() and log.pending == 4
+        folder.mkdir()
+        assert log.flush() and log.pending == 0
+    finally:
+        log.close()
+        writer.close()
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    assert len(TrialStore(url).predictions("m", since)) == 4
+
+
+def test_a_closed_writer_waits_for_what_it_was_sent_then_ends(sqlite_url: str) -> None:
+    writer = LogWriterProcess(sqlite_url)
+    process = writer._process
+    writer.write(_records(2))
+    writer.close()
+    assert not process.is_alive() and process.exitcode == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.write(_records(1))
