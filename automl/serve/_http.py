@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import starlette.responses
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from automl.serve._model import BadInput
 
@@ -169,19 +169,20 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
     deadline = loop.time() + BODY_TIMEOUT_S
     chunks: list[bytes] = []
     size = 0
-    pieces = request.stream().__aiter__()
+    more = True
     try:
-        while True:
+        while more:  # ASGI's messages, not Starlette's stream: one deadline for a small body
             wait = min(BODY_IDLE_TIMEOUT_S, deadline - loop.time())
             try:
                 if wait <= 0:
                     raise TimeoutError
                 async with _deadline(wait):
-                    chunk = await pieces.__anext__()
-            except StopAsyncIteration:
-                break
+                    message = await request.receive()
             except TimeoutError:
                 raise HTTPError(408, "request body not received in time") from None
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk, more = message.get("body", b""), message.get("more_body", False)
             if size + len(chunk) > limit:
                 raise _too_large(limit)
             admission.hold(len(chunk))

@@ -8,6 +8,7 @@ go); the service counts the answers, and ``Service.record`` writes them to the l
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -98,7 +99,9 @@ class Service:
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await self.batcher.predict(model, batch)
-        if not np.isfinite(probabilities).all():  # inputs far outside [0, 1] overflow a layer
+        # Inputs far outside [0, 1] overflow a layer. (A sum of probabilities is finite when
+        # each is: one check of one number, not an array of flags.)
+        if not math.isfinite(probabilities.sum()):
             raise BadInput(
                 "the model's output is not a number for these inputs: send images scaled to "
                 "[0, 1] as in training"
