@@ -17,7 +17,9 @@ import uvicorn
 
 
 def app_for(model: Path):
-    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()  # the session as automl serve sets it up
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     async def app(scope, receive, send) -> None:

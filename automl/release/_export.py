@@ -281,6 +281,11 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
         options = onnxruntime.SessionOptions()
         if threads := _runtime_threads():
             options.intra_op_num_threads = threads
+        # Idle threads sleep instead of spinning for the next call: a server's calls come
+        # a request at a time, and the spinning thread took the CPU its HTTP path and clients
+        # needed (1.3x the small requests a second without it, the same at batch 64 of a
+        # large model; BENCHMARKS.md, *Serving: the server's own cost*).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
