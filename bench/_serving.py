@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -44,6 +45,23 @@ def start(command: list[str]) -> subprocess.Popen:
         process.kill()
         raise
     return process
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process and its living descendants (the log writer, workers) have used so
+    far, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pids = 0.0, [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        pids += [int(child) for child in children]
+    return total
 
 
 def automl_serve(model: Path, database: Path, *flags: str) -> tuple[subprocess.Popen, int]:

@@ -3,8 +3,10 @@ connections, one request at a time on each) for each way of sending a KServe v2 
 request: JSON tensors and binary tensors (the `Inference-Header-Content-Length` extension
 Triton's clients send) over HTTP/1.1 with `hey`, and `ModelInfer` over gRPC with `h2load`
 (nghttp2's HTTP/2 load generator, sending the framed message), at batch 1 and 64. gRPC
-answers every call with HTTP 200, so its errors are read from the server's own metrics.
-Loopback only; each run stops after --seconds.
+answers every call with HTTP 200, so its errors are read from the server's own metrics. The
+server's CPU time per request (its process and the log writer's, from /proc) shows what each
+way costs the server itself, whatever the load generator on the same cores takes. Loopback
+only; each run stops after --seconds.
 
     .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--serve-args "--workers 2"]
 """
@@ -21,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve, free_port, served_as
+from _serving import automl_serve, cpu_seconds, free_port, served_as
 
 GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -45,6 +47,7 @@ def h2load(url: str, body: Path, seconds: float, log: Path) -> dict[str, float]:
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     latencies = np.array([int(line.split()[2]) for line in log.read_text().splitlines()]) / 1e3
     return {
+        "requests": float(re.search(r"requests: (\d+) total", out).group(1)),
         "rps": float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1)),
         "p50": float(np.percentile(latencies, 50)),
         "p99": float(np.percentile(latencies, 99)),
@@ -91,6 +94,7 @@ def hey(url: str, body: Path, headers: dict[str, str], seconds: float) -> dict[s
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     statuses = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
     return {
+        "requests": float(sum(int(n) for n in statuses.values())),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000,
         "p99": float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000,
@@ -116,24 +120,34 @@ def main() -> None:
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8 and "
             f"h2load -c 8 -m 1, {args.seconds:g} s"
         )
-        print("| tensors | batch | req/s | images/s | p50 | p99 | errors |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "| tensors | batch | req/s | images/s | p50 | p99 | errors | server CPU per request |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+
+        def measured(run, *run_args) -> dict[str, float]:
+            before = cpu_seconds(process.pid)
+            got = run(*run_args)
+            got["cpu"] = (cpu_seconds(process.pid) - before) / max(got["requests"], 1)
+            return got
+
+        def row(kind: str, batch: int, got: dict[str, float]) -> None:
+            print(f"| {kind} | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
+                  f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['errors']:.0f} | "
+                  f"{got['cpu'] * 1e6:,.0f} us |")  # fmt: skip
+
         try:
             for batch in (1, 64):
                 for kind, (body, headers) in bodies(shape, batch).items():
                     path = Path(folder) / f"{kind}-{batch}.body"
                     path.write_bytes(body)
-                    got = hey(url, path, headers, args.seconds)
-                    print(f"| {kind} | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
-                          f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['errors']:.0f} |")  # fmt: skip
+                    row(kind, batch, measured(hey, url, path, headers, args.seconds))
                 path = Path(folder) / f"grpc-{batch}.body"
                 path.write_bytes(grpc_body(name, shape, batch))
                 before = grpc_errors(port)
-                got = h2load(f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}", path, args.seconds,
-                             Path(folder) / f"grpc-{batch}.log")  # fmt: skip
-                errors = grpc_errors(port) - before
-                print(f"| gRPC | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
-                      f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {errors:.0f} |")  # fmt: skip
+                got = measured(h2load, f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}", path,
+                               args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
+                row("gRPC", batch, {**got, "errors": grpc_errors(port) - before})
         finally:
             process.terminate()
             process.wait(timeout=30)
