@@ -1,6 +1,7 @@
 """What `automl serve`'s own request path costs: it against `bench/bare_server.py` (the same
 uvicorn and ONNX Runtime session, nothing else), the same `hey` client (8 keep-alive
-connections, one-image KServe v2 JSON `infer`), the servers taking turns. `automl serve` runs
+connections, one-image KServe v2 JSON `infer`), the servers taking turns, and each server's CPU
+time per request (its process and children, from /proc). `automl serve` runs
 as users run it exposed: a bearer token, metrics, the prediction log (SQLite).
 
     .venv/bin/python bench/bench_serve_overhead.py --model m.onnx [--seconds 15] [--rounds 2]
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _serving import free_port, served_as, start
+from _serving import cpu_seconds, free_port, served_as, start
 from bench_protocols import bodies, hey
 
 TOKEN = "bench-token-of-some-length"
@@ -50,15 +51,18 @@ def main() -> None:
             path.write_bytes(body)
             headers = {**headers, "Authorization": f"Bearer {TOKEN}"}
             results: dict[str, list[dict]] = {kind: [] for kind in ports}
-            print("| server | round | req/s | p50 | p99 | errors |")
-            print("|---|---|---|---|---|---|")
+            print("| server | round | req/s | p50 | p99 | errors | server CPU per request |")
+            print("|---|---|---|---|---|---|---|")
             for round_ in range(1, args.rounds + 1):
-                for kind, port in ports.items():
+                for (kind, port), process in zip(ports.items(), processes):
                     url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+                    cpu = cpu_seconds(process.pid)
                     got = hey(url, path, headers, args.seconds)
+                    got["cpu"] = (cpu_seconds(process.pid) - cpu) / max(got["requests"], 1)
                     results[kind].append(got)
                     print(f"| {kind} | {round_} | {got['rps']:,.0f} | {got['p50']:.1f} ms | "
-                          f"{got['p99']:.1f} ms | {got['errors']:.0f} |")  # fmt: skip
+                          f"{got['p99']:.1f} ms | {got['errors']:.0f} | "
+                          f"{got['cpu'] * 1e6:,.0f} us |")  # fmt: skip
             bare, ours = results["bare"], results["automl serve"]
             rps = statistics.median(r["rps"] for r in ours) / statistics.median(
                 r["rps"] for r in bare
@@ -66,7 +70,11 @@ def main() -> None:
             p99 = statistics.median(r["p99"] for r in ours) / statistics.median(
                 r["p99"] for r in bare
             )
-            print(f"automl serve / bare: {rps:.2f}x the requests per second, {p99:.2f}x the p99")
+            cpu = statistics.median(r["cpu"] for r in ours) / statistics.median(
+                r["cpu"] for r in bare
+            )
+            print(f"automl serve / bare: {rps:.2f}x the requests per second, {p99:.2f}x the p99, "
+                  f"{cpu:.2f}x the CPU per request")  # fmt: skip
         finally:
             for process in processes:
                 process.terminate()

@@ -99,9 +99,12 @@ class Service:
         if len(batch) > MAX_BATCH:
             raise BadInput(f"at most {MAX_BATCH} inputs per request, got {len(batch)}")
         probabilities = await self.batcher.predict(model, batch)
-        # Inputs far outside [0, 1] overflow a layer. (A sum of probabilities is finite when
-        # each is: one check of one number, not an array of flags.)
-        if not math.isfinite(probabilities.sum()):
+        names = model.info.class_names
+        answers = [(names[index], float(row[index]))
+                   for row, index in zip(probabilities, probabilities.argmax(axis=1))]  # fmt: skip
+        # Inputs far outside [0, 1] overflow a layer. A NaN anywhere in a row is its argmax
+        # (the first NaN), as an infinity is: the answers' confidences check every output.
+        if not all(math.isfinite(confidence) for _, confidence in answers):
             raise BadInput(
                 "the model's output is not a number for these inputs: send images scaled to "
                 "[0, 1] as in training"
@@ -110,13 +113,10 @@ class Service:
             name = "".join(c for c in state.request_id if c.isalnum() or c in "-_")
             path = self.keep_inputs / f"{name}-{uuid.uuid4().hex[:12]}.npy"
             await run_in_threadpool(np.save, path, batch)
-        top = probabilities.argmax(axis=1)
-        state.model, state.answers = model, []
-        for row, index in zip(probabilities, top):
-            label, confidence = model.info.class_names[index], float(row[index])
+        for label, confidence in answers:
             self.metrics.confidence.observe(confidence)
             self._predicted(model.info.name, label).inc()
-            state.answers.append((label, confidence))
+        state.model, state.answers = model, answers
         return probabilities
 
     def record(self, state: Any, endpoint: str, status: int, seconds: float) -> None:
