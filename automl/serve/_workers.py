@@ -23,10 +23,10 @@ from storage import TrialStore
 def app_from_environment():
     """One worker's app, from the spec the parent put in the environment."""
     spec = WorkerSpec.from_env()
-    store = TrialStore(spec.storage_url)
     if spec.model_path is not None:
         holder = model_holder(model_path=Path(spec.model_path))
     else:
+        store = TrialStore(spec.storage_url)
         holder = model_holder(store=store, study=spec.study, runtime=spec.runtime)
     holder.follow(CHAMPION_POLL_S)
     token = read_token(
