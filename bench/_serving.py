@@ -47,6 +47,14 @@ def start(command: list[str]) -> subprocess.Popen:
     return process
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still running (Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:  # gone meanwhile
+        return []
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time a process and its living descendants (the log writer, workers) have used so
     far, from /proc (Linux)."""
@@ -56,11 +64,10 @@ def cpu_seconds(pid: int) -> float:
         current = pids.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:  # gone meanwhile
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        pids += [int(child) for child in children]
+        pids += children(current)
     return total
 
 

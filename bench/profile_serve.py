@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _serving import automl_serve, cpu_seconds, served_as
+from _serving import automl_serve, children, cpu_seconds, served_as
 from bench_protocols import bodies
 
 TOKEN = "bench-token-of-some-length"
@@ -64,7 +64,7 @@ def main() -> None:
                        "-D", str(Path(folder) / "one.json"),
                        f"http://127.0.0.1:{port}/v2/models/{name}/infer"]  # fmt: skip
             subprocess.run([*command[:2], "2s", *command[3:]], capture_output=True, check=True)
-            writer_pids = [p for p in _children(process.pid)]
+            writer_pids = children(process.pid)
             cpu, writer_cpu = cpu_seconds(process.pid), sum(map(cpu_seconds, writer_pids))
             load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             samples = Path(folder) / "samples.txt"
@@ -93,11 +93,6 @@ def main() -> None:
     for part, n in counts.most_common():
         print(f"| {part} | {n / total:.0%} | {per_request * n / total:,.0f} |")
     print(json.dumps({"requests": requests, "cpu_us": per_request}))
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 if __name__ == "__main__":
