@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -92,7 +91,6 @@ def main() -> None:
     print("|---|---|---|")
     for part, n in counts.most_common():
         print(f"| {part} | {n / total:.0%} | {per_request * n / total:,.0f} |")
-    print(json.dumps({"requests": requests, "cpu_us": per_request}))
 
 
 if __name__ == "__main__":
