@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,10 +24,12 @@ from google.protobuf.message import DecodeError
 from open_inference.grpc import protocol as pb
 
 from automl.serve._http import (
+    BODY_TIMEOUT_S,
     MAX_BODY_BYTES,
     MAX_CONCURRENT_REQUESTS,
     HTTPError,
     check_bearer,
+    deadline,
 )
 from automl.serve._model import BadInput
 from automl.serve._service import Service, request_id
@@ -178,7 +180,7 @@ def _rpc(name: str, handler: Handler, service: Service, token: str | None) -> An
     endpoint = f"/{SERVICE_NAME}/{name}"
     needs_token = token is not None and name not in OPEN_METHODS
 
-    async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def call(messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         metadata = dict(context.invocation_metadata() or ())
         state = SimpleNamespace(request_id=request_id(metadata.get("x-request-id")))
@@ -186,6 +188,7 @@ def _rpc(name: str, handler: Handler, service: Service, token: str | None) -> An
         try:
             if needs_token:
                 check_bearer(str(metadata.get("authorization", "")), token or "")
+            raw = await _request_message(messages)
             with service.answering():
                 reply = (await handler(raw, state)).SerializeToString()
         except HTTPError as exc:
@@ -204,7 +207,23 @@ def _rpc(name: str, handler: Handler, service: Service, token: str | None) -> An
             await context.abort(GRPC_STATUS.get(status, grpc.StatusCode.UNKNOWN), message)
         return reply
 
-    return grpc.unary_unary_rpc_method_handler(call)  # bytes in and out: parsed in ``call``
+    # A unary method on the wire, taken as a stream so that the call can wait for its message
+    # under a deadline (a unary handler starts only once the message is in: a message trickled
+    # a byte at a time held one of the server's calls for as long as its connection lasted).
+    # Bytes in and out: parsed in ``call``.
+    return grpc.stream_unary_rpc_method_handler(call)
+
+
+async def _request_message(messages: AsyncIterator[bytes]) -> bytes:
+    """A call's one request message, within BODY_TIMEOUT_S of its start (HTTP's deadline for a
+    body), or HTTPError (408: DEADLINE_EXCEEDED)."""
+    try:
+        async with deadline(BODY_TIMEOUT_S):
+            async for raw in messages:
+                return raw
+    except TimeoutError:
+        raise HTTPError(408, f"request message not received within {BODY_TIMEOUT_S:g} s") from None
+    raise BadInput("the call ended without a request message")
 
 
 async def start_grpc(service: Service, address: str, token: str | None) -> grpc.aio.Server:

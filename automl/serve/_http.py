@@ -166,17 +166,17 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + BODY_TIMEOUT_S
+    ends_at = loop.time() + BODY_TIMEOUT_S
     chunks: list[bytes] = []
     size = 0
     more = True
     try:
         while more:  # ASGI's messages, not Starlette's stream: one deadline for a small body
-            wait = min(BODY_IDLE_TIMEOUT_S, deadline - loop.time())
+            wait = min(BODY_IDLE_TIMEOUT_S, ends_at - loop.time())
             try:
                 if wait <= 0:
                     raise TimeoutError
-                async with _deadline(wait):
+                async with deadline(wait):
                     message = await request.receive()
             except TimeoutError:
                 raise HTTPError(408, "request body not received in time") from None
@@ -196,7 +196,7 @@ async def read_body(request: Request, limit: int, admission: Admission) -> bytes
     return body
 
 
-def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager:
+def deadline(seconds: float) -> contextlib.AbstractAsyncContextManager:
     """TimeoutError past ``seconds``: ``asyncio.timeout`` (a timer on the running task) where
     there is one, as ``wait_for``'s new task for each piece of a body cost more than the rest
     of reading it."""
@@ -292,6 +292,7 @@ __all__ = [
     "check_content_type",
     "check_origin",
     "check_token",
+    "deadline",
     "host_name",
     "json_body",
     "numbers",

@@ -8,6 +8,8 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,6 +190,38 @@ def test_token_message_size_metrics_and_log(grpc_server: GrpcServer) -> None:
     assert len(mine) == 3 and {r.endpoint for r in mine} == {endpoint}
     assert all(r.status == 200 and r.label in CLASSES for r in mine)
     assert not [r for r in logged if r.endpoint == endpoint and r.status == 401]  # nobody's
+
+
+def test_a_message_that_never_comes_ends_its_call_in_time(
+    grpc_server: GrpcServer, monkeypatch
+) -> None:
+    """A call whose request message does not arrive is ended at HTTP's body deadline (here
+    1 s), freeing its place among the server's calls; one that ends without a message is the
+    client's error."""
+    from automl.serve import _grpc
+
+    monkeypatch.setattr(_grpc, "BODY_TIMEOUT_S", 1.0)
+    method = "/inference.GRPCInferenceService/ModelInfer"
+    hold = threading.Event()
+
+    def never():  # the message a slow client is still sending
+        hold.wait(30)
+        yield b""
+
+    call = grpc_server.channel.stream_unary(method)
+    started = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            call(never(), metadata=TOKEN_METADATA, timeout=20)
+    finally:
+        hold.set()
+    assert refused.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "not received within 1 s" in refused.value.details()
+    assert time.monotonic() - started < 10
+    with pytest.raises(grpc.RpcError) as empty:
+        call(iter(()), metadata=TOKEN_METADATA, timeout=20)
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert grpc_server.stub.ModelInfer(_infer_request(_images(1)), metadata=TOKEN_METADATA)
 
 
 def test_triton_grpc_client_gets_the_json_apis_answers(
