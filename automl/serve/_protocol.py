@@ -30,6 +30,8 @@ HEAD_TIMEOUT_S = 5.0
 MAX_HEAD_BYTES = 16 * 1024
 #: Requests a connection may send ahead of the answer it waits for.
 MAX_PIPELINED = 16
+#: Seconds a refused connection stays open, its input dropped, for the client to read why.
+LINGER_S = 2.0
 
 
 class _Refused(Exception):
@@ -41,12 +43,15 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _refusal: tuple[int, str] | None = None
+    _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         super().data_received(data)
         if self._head_timer is not None and self._answering():
             self._head_timer.cancel()  # the head is in: the body has deadlines of its own
@@ -67,7 +72,10 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
-        """The parser refused the request: answered as JSON, and the connection closed."""
+        """The parser refused the request: answered as JSON, and the connection closed once
+        the client has had LINGER_S to read the answer. (Closed at once with the client's
+        bytes still arriving, the kernel resets the connection, and the client may lose the
+        answer before it reads it.)"""
         status, message = self._refusal or (400, "malformed HTTP request")
         body = json.dumps({"error": message}).encode()
         reason = "Request Header Fields Too Large" if status == 431 else "Bad Request"
@@ -76,7 +84,12 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
             + body
         )
-        self.transport.close()
+        self._refused = True  # what still arrives is read and dropped
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -112,4 +125,4 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-__all__ = ["HEAD_TIMEOUT_S", "MAX_HEAD_BYTES", "MAX_PIPELINED", "HeadDeadlineProtocol"]
+__all__ = ["HEAD_TIMEOUT_S", "LINGER_S", "MAX_HEAD_BYTES", "MAX_PIPELINED", "HeadDeadlineProtocol"]
