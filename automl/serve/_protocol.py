@@ -85,7 +85,9 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             + body
         )
         self._refused = True  # what still arrives is read and dropped
-        if self.transport.can_write_eof():
+        # Half-closed only between requests: an answer still being written (to requests sent
+        # ahead of the refused one) could not be written after the end of the output.
+        if not self._answering() and self.transport.can_write_eof():
             self.transport.write_eof()
             self.loop.call_later(LINGER_S, self.transport.close)
         else:
