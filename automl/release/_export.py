@@ -283,8 +283,9 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
             options.intra_op_num_threads = threads
         # Idle threads sleep instead of spinning for the next call: a server's calls come
         # a request at a time, and the spinning thread took the CPU its HTTP path and clients
-        # needed (1.3x the small requests a second without it, the same at batch 64 of a
-        # large model; BENCHMARKS.md, *Serving: the server's own cost*).
+        # needed (without it 1.1-1.3x the small requests a second and 1.27x the images in
+        # batches of 64 of a small CNN; the same for a large one; BENCHMARKS.md, *Serving:
+        # the server's own cost*).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
