@@ -5,6 +5,7 @@ Imports neither TensorFlow nor Optuna.
 
 from storage._data_quality import OVERRIDE_ACTIONS
 from storage._errors import StorageError
+from storage._log_writer import serve_log_writes
 from storage._queries import SORT_KEYS
 from storage._records import (
     CONFIDENCE_BINS,
@@ -69,4 +70,5 @@ __all__ = [
     "engine_kwargs",
     "fraction_text",
     "lost_connection_reason",
+    "serve_log_writes",
 ]

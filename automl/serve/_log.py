@@ -13,14 +13,16 @@ while requests wait.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
-import multiprocessing
-import signal
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -133,21 +135,22 @@ WRITER_TIMEOUT_S = 120.0
 
 class LogWriterProcess:
     """The prediction log's database work, in a child process: ``write`` and ``prune`` send
-    it the request and wait on a pipe, without the interpreter lock. 2,000 answers cost the
+    it the request and wait on a socket, without the interpreter lock. 2,000 answers cost the
     server the pickling of their entries (5 ms) instead of SQLAlchemy's insert (40 ms of
-    Python holding the lock while requests wait: the server's p99 was 10-20 % higher;
-    BENCHMARKS.md, *Serving: the server's own cost*). A process that dies or hangs fails
-    that call, as a database that is down does (``PredictionLog`` keeps the entries), and is
-    replaced at the next."""
+    Python holding the lock while requests wait: the server's p99 was 10-18 % higher;
+    BENCHMARKS.md, *Serving: the server's own cost*). The child imports only ``storage``
+    (``storage.serve_log_writes``). A process that dies or hangs fails that call, as a
+    database that is down does (``PredictionLog`` keeps the entries), and is replaced at the
+    next."""
 
     def __init__(self, storage_url: str, retention_days: float = 0.0) -> None:
         self._url = storage_url
         self._retention_days = retention_days
         self._lock = threading.Lock()
-        self._process: Any = None
+        self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._closed = False
-        atexit.register(self.close)  # before multiprocessing's own exit joins the child
+        atexit.register(self.close)
         with self._lock:
             self._start()  # now: its imports overlap the server's start
 
@@ -155,6 +158,10 @@ class LogWriterProcess:
     def prune(self) -> Callable[[], int] | None:
         """Deletes entries past their retention (None: kept for ever)."""
         return self._prune if self._retention_days > 0 else None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def write(self, records: Sequence[PredictionRecord]) -> None:
         self._call("write", list(records))
@@ -177,7 +184,7 @@ class LogWriterProcess:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the log's writer process is closed")
-            if self._process is None or not self._process.is_alive():
+            if self._process is None or self._process.poll() is not None:
                 self._stop()
                 self._start()
             assert self._conn is not None
@@ -194,56 +201,36 @@ class LogWriterProcess:
         return value
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # not fork: the server runs threads
-        self._conn, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_write_forever, args=(theirs, self._url), name="prediction-log-writer"
-        )
-        self._process.start()
-        theirs.close()
+        ours, theirs = socket.socketpair()
+        # The server's own import path (its venv, an editable install, PYTHONPATH), and
+        # nothing of the folder it was started from.
+        path = [entry or os.getcwd() for entry in sys.path]
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, json.dumps(path), str(theirs.fileno()), self._url],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        self._conn = Connection(ours.detach())
 
     def _stop(self, wait_s: float = 0.0) -> None:
         if self._conn is not None:
             self._conn.close()  # the process reads the end of its requests, and exits
             self._conn = None
         if self._process is not None:
-            self._process.join(wait_s)
-            if self._process.is_alive():
+            try:
+                self._process.wait(wait_s)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.join()
+                self._process.wait()
             self._process = None
 
 
-def _write_forever(conn: Connection, storage_url: str) -> None:
-    """The writer process: each request answered ``(True, result)`` or ``(False, why)``,
-    until the server closes its end of the pipe (or exits). Ctrl-C and SIGTERM are the
-    server's to act on: it writes what is pending, then closes the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from storage import TrialStore
-
-    store: TrialStore | None = None
-    while True:
-        try:
-            kind, payload = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            if store is None:  # opened at the first request, again after a failed open
-                store = TrialStore(storage_url)
-            if kind == "write":
-                store.record_predictions(payload)
-                result: object = None
-            else:
-                before = datetime.now(timezone.utc) - timedelta(days=float(payload))
-                result = store.prune_predictions(before)
-            answer: tuple[bool, object] = (True, result)
-        except Exception as exc:  # the database is down or refuses: the server keeps the batch
-            answer = (False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        try:
-            conn.send(answer)
-        except OSError:
-            return
+#: The writer process's program: the server's import path, then storage's loop.
+_CHILD = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from storage import serve_log_writes; serve_log_writes(int(sys.argv[2]), sys.argv[3])"
+)
 
 
 __all__ = ["MAX_PENDING", "LogWriterProcess", "PredictionLog"]
