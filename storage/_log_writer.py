@@ -11,14 +11,19 @@ from multiprocessing.connection import Connection
 from storage._store import TrialStore
 
 
-def serve_log_writes(fd: int, url: str) -> None:
-    """Answer each request on the connection at ``fd``, ``("write", records)`` or
-    ``("prune", days)``, with ``(True, result)`` or ``(False, why)``, until the server closes
-    its end (or exits). Ctrl-C and SIGTERM are the server's to act on: it writes what is
-    pending, then closes the connection."""
+def serve_log_writes(fd: int) -> None:
+    """On the connection at ``fd``: the store's URL first (a password stays off the command
+    line), then answer each request, ``("write", records)`` or ``("prune", days)``, with
+    ``(True, result)`` or ``(False, why)``, until the server closes its end (or exits).
+    Ctrl-C and SIGTERM are the server's to act on: it writes what is pending, then closes the
+    connection."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
+    try:
+        url = conn.recv()
+    except (EOFError, OSError):
+        return
     store: TrialStore | None = None
     while True:
         try:

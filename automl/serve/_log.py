@@ -202,16 +202,17 @@ class LogWriterProcess:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
-        # The server's own import path (its venv, an editable install, PYTHONPATH), and
-        # nothing of the folder it was started from.
+        # The server's own import path (its venv, an editable install, PYTHONPATH), so that
+        # the child finds the storage package the server uses.
         path = [entry or os.getcwd() for entry in sys.path]
         with theirs:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, json.dumps(path), str(theirs.fileno()), self._url],
+                [sys.executable, "-c", _CHILD, json.dumps(path), str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
             )
         self._conn = Connection(ours.detach())
+        self._conn.send(self._url)  # not on its command line, which others on the host can read
 
     def _stop(self, wait_s: float = 0.0) -> None:
         if self._conn is not None:
@@ -229,7 +230,7 @@ class LogWriterProcess:
 #: The writer process's program: the server's import path, then storage's loop.
 _CHILD = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from storage import serve_log_writes; serve_log_writes(int(sys.argv[2]), sys.argv[3])"
+    "from storage import serve_log_writes; serve_log_writes(int(sys.argv[2]))"
 )
 
 
