@@ -43,14 +43,14 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _refusal: tuple[int, str] | None = None
-    _refused = False
+    _dropping_input = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._dropping_input:
             return
         super().data_received(data)
         if self._head_timer is not None and self._answering():
@@ -84,7 +84,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
             + body
         )
-        self._refused = True  # what still arrives is read and dropped
+        self._dropping_input = True  # what still arrives is read and dropped
         # Half-closed only between requests: an answer still being written (to requests sent
         # ahead of the refused one) could not be written after the end of the output.
         if not self._answering() and self.transport.can_write_eof():

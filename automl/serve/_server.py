@@ -123,8 +123,9 @@ def return_freed_memory() -> None:
     with glibc's defaults every worker thread keeps its own arena of them (a burst of 16 large
     images left the server 850 MB larger, and so it stayed; with two arenas and a fixed
     threshold for mmap'd blocks, 150-230 MB, given back after; BENCHMARKS.md). The threshold
-    is 1 MB, above the 256 KB buffer asyncio allocates for every read from a socket: at
-    128 KB each request paid for an mmap, an mremap and an munmap of it. No-op off glibc."""
+    is 1 MB, above the 256 KB buffer asyncio's own loop (where uvloop is not installed)
+    allocates for every read from a socket: at 128 KB each request paid for an mmap, an
+    mremap and an munmap of it. No-op off glibc."""
     import ctypes
     import ctypes.util
 
