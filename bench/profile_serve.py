@@ -29,7 +29,7 @@ PARTS = [
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("the prediction log: entries, hand-off", ("automl/serve/_log.py", "Service.record")),
     ("JSON tensors: parse, convert, answer", ("_parse_json", "numbers (", "tensor_values",
-                                              "JSONResponse.render", "orjson")),
+                                              "json_answer", "orjson")),
     ("Starlette's request and response objects", ("starlette/",)),
     ("automl's checks, limits, batching, answers", ("automl/serve/",)),
     ("uvicorn's HTTP and the event loop", ("uvicorn/", "asyncio/", "runpy")),

@@ -17,8 +17,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from automl.serve import _predict, _v1, _v2
@@ -29,11 +28,13 @@ from automl.serve._http import (
     MAX_BATCH,
     MAX_BODY_BYTES,
     OPEN_PATHS,
+    Answer,
     HTTPError,
-    JSONResponse,
+    HttpRequest,
     check_content_type,
     check_origin,
     check_token,
+    json_answer,
     read_body,
 )
 from automl.serve._log import PredictionLog
@@ -82,56 +83,58 @@ def create_app(
     )
     admission = service.admission
 
-    def wrap(route: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    def wrap(route: Endpoint) -> Callable[[HttpRequest], Awaitable[Answer]]:
         needs_token = bool(token) and not route.path.startswith(OPEN_PATHS)
+        posted = route.method == "POST"
 
-        async def wrapped(request: Request) -> Response:
+        async def wrapped(request: HttpRequest) -> Answer:
             started = time.perf_counter()
-            request.state.request_id = request_id(request.headers.get("x-request-id"))
+            state = request.state
+            state.request_id = request_id(request.header.get("x-request-id"))
             body_size = 0
             try:
                 check_origin(request, allowed_hosts)
                 if needs_token:
                     check_token(request, token)
-                if route.method == "POST":  # received before it takes an answering slot
+                if posted:  # received before it takes an answering slot
                     check_content_type(request, route.accepts)
                     limit = route.body_limit(request) if route.body_limit else MAX_BODY_BYTES
                     body_size = len(await read_body(request, limit, admission))
                 with service.answering():
                     result = await route.handler(request)
-                response = result if isinstance(result, Response) else JSONResponse(result)
+                response = result if isinstance(result, Answer) else json_answer(result)
             except HTTPError as exc:
-                response = JSONResponse({"error": str(exc)}, status_code=exc.status)
+                response = json_answer({"error": str(exc)}, exc.status)
             except BadInput as exc:
-                response = JSONResponse({"error": str(exc)}, status_code=400)
+                response = json_answer({"error": str(exc)}, 400)
             except ClientDisconnect:
-                response = JSONResponse({"error": "client went away"}, status_code=400)
+                response = json_answer({"error": "client went away"}, 400)
             except Exception:  # a bug must not take the server down: log it, answer 500
                 log.exception("error answering %s", request.scope["path"])
-                response = JSONResponse({"error": "internal error (logged)"}, status_code=500)
+                response = json_answer({"error": "internal error (logged)"}, 500)
             finally:
                 admission.release(body_size)
             seconds = time.perf_counter() - started
             status = response.status_code
             service.observe(route.path, status, seconds)
-            if response.status_code == 401:
-                response.headers["WWW-Authenticate"] = "Bearer"
-            response.headers["X-Request-Id"] = request.state.request_id
-            if response.status_code == 408:  # the rest of a stalled body is not worth waiting for
-                response.headers["Connection"] = "close"
-            logged = request.method == "POST" or hasattr(request.state, "answers")
+            if status == 401:
+                response.add_header("WWW-Authenticate", "Bearer")
+            response.add_header("X-Request-Id", state.request_id)
+            if status == 408:  # the rest of a stalled body is not worth waiting for
+                response.add_header("Connection", "close")
+            logged = posted or hasattr(state, "answers")
             if logged and status != 401:  # a refused token is nobody's traffic: no row
-                service.record(request.state, route.path, status, seconds)
+                service.record(state, route.path, status, seconds)
             return response
 
         return wrapped
 
-    async def metrics_text(request: Request) -> Response:
-        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics_text(request: HttpRequest) -> Answer:
+        return Answer(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     endpoints = [*_v2.routes(service), *_v1.routes(service), *_predict.routes(service)]
 
-    async def openapi(request: Request) -> dict:
+    async def openapi(request: HttpRequest) -> dict:
         return openapi_document(holder.current.info, endpoints, token_required=bool(token))
 
     endpoints += [Endpoint("/metrics", metrics_text), Endpoint("/openapi.json", openapi)]
@@ -166,7 +169,7 @@ class App:
 
     def __init__(
         self,
-        routes: Sequence[tuple[Endpoint, Callable[[Request], Awaitable[Response]]]],
+        routes: Sequence[tuple[Endpoint, Callable[[HttpRequest], Awaitable[Answer]]]],
         startup: Callable[[], Awaitable[None]],
         shutdown: Callable[[], Awaitable[None]],
     ) -> None:
@@ -192,13 +195,13 @@ class App:
                 allowed = True  # another method of this path
                 continue
             scope["path_params"] = match.groupdict()
-            response = await handler(Request(scope, receive))
+            response = await handler(HttpRequest(scope, receive))
             break
         else:
             response = (
-                JSONResponse({"error": f"{scope['method']} is not allowed here"}, 405)
+                json_answer({"error": f"{scope['method']} is not allowed here"}, 405)
                 if allowed
-                else JSONResponse({"error": f"no such endpoint: {path}"}, 404)
+                else json_answer({"error": f"no such endpoint: {path}"}, 404)
             )
         await response(scope, receive, send)
 

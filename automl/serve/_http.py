@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import orjson
-import starlette.responses
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
@@ -54,6 +54,24 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+class HttpRequest(Request):
+    """Starlette's request (its body cache and form parser), with its headers read once into
+    ``header`` (lower-case names; a repeated header's first value, as Starlette's ``get``
+    gives), since every request's checks look up several (Starlette's ``Headers`` scans its
+    list at each lookup), and a plain ``state`` (Starlette's goes through a property and the
+    scope)."""
+
+    state: Any = None  # shadows Starlette's property: a plain attribute
+
+    def __init__(self, scope: dict, *receive: Any) -> None:
+        super().__init__(scope, *receive)
+        self.header: dict[str, str] = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
+        }
+        self.state = SimpleNamespace()
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -68,20 +86,20 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def check_origin(request: Request, allowed_hosts: tuple[str, ...]) -> None:
+def check_origin(request: HttpRequest, allowed_hosts: tuple[str, ...]) -> None:
     """Refuse a request whose Host is not one this server answers to (``*``: any), and an
     unsafe one that a browser sent from another site: by ``Sec-Fetch-Site``, else by an
     ``Origin`` whose host is not the request's own. Clients that are not browsers send
     neither header and are not affected."""
-    host = host_name(request.headers.get("host", ""))
+    host = host_name(request.header.get("host", ""))
     if "*" not in allowed_hosts and host not in allowed_hosts:
         raise HTTPError(421, f"this server does not answer to the host name {host!r}")
     if request.method in SAFE_METHODS:
         return
-    site = request.headers.get("sec-fetch-site")
+    site = request.header.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         raise HTTPError(403, f"refused: a {site} request from a web page")
-    origin = request.headers.get("origin")
+    origin = request.header.get("origin")
     if origin is not None and origin != "null":
         origin_host = host_name(origin.split("://", 1)[-1].split("/", 1)[0])
         if origin_host != host:
@@ -90,8 +108,8 @@ def check_origin(request: Request, allowed_hosts: tuple[str, ...]) -> None:
         raise HTTPError(403, "refused: a request from a web page with an opaque origin")
 
 
-def check_token(request: Request, token: str) -> None:
-    check_bearer(request.headers.get("authorization", ""), token)
+def check_token(request: HttpRequest, token: str) -> None:
+    check_bearer(request.header.get("authorization", ""), token)
 
 
 def check_bearer(authorization: str, token: str) -> None:
@@ -101,10 +119,10 @@ def check_bearer(authorization: str, token: str) -> None:
         raise HTTPError(401, "missing or wrong bearer token")
 
 
-def check_content_type(request: Request, accepts: tuple[str, ...]) -> None:
+def check_content_type(request: HttpRequest, accepts: tuple[str, ...]) -> None:
     """415 unless the body's media type is one of ``accepts`` (``""``: none given; a
     ``+json`` type counts as JSON)."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = request.header.get("content-type", "").split(";", 1)[0].strip().lower()
     if media in accepts or (media.endswith("+json") and "application/json" in accepts):
         return
     named = " or ".join(a for a in accepts if a)
@@ -125,15 +143,18 @@ class Admission:
         self.answering = 0
         self.bytes_held = 0
 
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self) -> Admission:
+        """One answering slot while in its ``with`` block (503 past them all). Entered on
+        every request, so the admission is its own context manager, not a generator's."""
+        return self
+
+    def __enter__(self) -> None:
         if self.answering >= self.slots:  # really busy: shed the excess
             raise HTTPError(503, "too many requests at once: try again shortly")
         self.answering += 1
-        try:
-            yield
-        finally:
-            self.answering -= 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.answering -= 1
 
     def hold(self, size: int) -> None:
         if self.bytes_held + size > self.body_bytes:
@@ -157,12 +178,12 @@ def numbers_body_limit(values_per_input: int) -> int:
     return min(MAX_BODY_BYTES, 64 * 1024 + MAX_BATCH * values_per_input * 24)
 
 
-async def read_body(request: Request, limit: int, admission: Admission) -> bytes:
+async def read_body(request: HttpRequest, limit: int, admission: Admission) -> bytes:
     """The whole body, refused past ``limit`` bytes (413), past BODY_TIMEOUT_S or a pause of
     BODY_IDLE_TIMEOUT_S (408), or when the server holds too many bodies' bytes (503). Its
     bytes stay held in ``admission`` until the caller releases ``len(body)``; Starlette keeps
     the body, so ``request.body()`` and ``request.form()`` read it from memory afterwards."""
-    declared = request.headers.get("content-length")
+    declared = request.header.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     loop = asyncio.get_running_loop()
@@ -226,7 +247,7 @@ async def _deadline_by_cancel(seconds: float) -> AsyncIterator[None]:
         timer.cancel()
 
 
-async def json_body(request: Request) -> Any:
+async def json_body(request: HttpRequest) -> Any:
     """The body the app has read, as JSON (see ``parse_json``)."""
     return await parse_json(await request.body())
 
@@ -254,11 +275,33 @@ def _parse_json(body: bytes) -> Any:
         raise BadInput(f"malformed JSON: {exc}") from None
 
 
-class JSONResponse(starlette.responses.JSONResponse):
-    """Starlette's JSON answer, written by orjson (several times faster than ``json``)."""
+class Answer:
+    """An HTTP answer, sent as ASGI's two messages. (Starlette's ``Response`` built its header
+    list, and a mutable view of it for each header added, on every request.)"""
 
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(
+        self, body: bytes, status_code: int = 200, media_type: str = "application/json"
+    ) -> None:
+        self.body, self.status_code = body, status_code
+        self.headers = [
+            (b"content-type", media_type.encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+        ]
+
+    def add_header(self, name: str, value: str) -> None:
+        self.headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_answer(content: Any, status_code: int = 200) -> Answer:
+    """``content`` as a JSON answer, written by orjson (several times faster than ``json``)."""
+    return Answer(orjson.dumps(content), status_code)
 
 
 def numbers(data: Any) -> np.ndarray:
@@ -286,14 +329,16 @@ __all__ = [
     "OPEN_PATHS",
     "SAFE_METHODS",
     "Admission",
+    "Answer",
     "HTTPError",
-    "JSONResponse",
+    "HttpRequest",
     "check_bearer",
     "check_content_type",
     "check_origin",
     "check_token",
     "deadline",
     "host_name",
+    "json_answer",
     "json_body",
     "numbers",
     "numbers_body_limit",

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from automl.serve._http import FORM_TYPES, MAX_BATCH
+from automl.serve._http import FORM_TYPES, MAX_BATCH, HttpRequest
 from automl.serve._model import BadInput
 from automl.serve._service import Endpoint, Service
 
 
 def routes(service: Service) -> list[Endpoint]:
-    async def predict_files(request: Request) -> dict:
+    async def predict_files(request: HttpRequest) -> dict:
         model = service.holder.current
         try:
             form = await request.form(max_files=MAX_BATCH, max_fields=MAX_BATCH)

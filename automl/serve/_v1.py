@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from automl.serve._http import JSON_TYPES, MAX_BATCH, json_body, numbers
+from automl.serve._http import JSON_TYPES, MAX_BATCH, HttpRequest, json_body, numbers
 from automl.serve._model import BadInput, ServedModel
 from automl.serve._service import Endpoint, Service
 
@@ -19,7 +18,7 @@ from automl.serve._service import Endpoint, Service
 def routes(service: Service) -> list[Endpoint]:
     holder = service.holder
 
-    async def status(request: Request) -> dict:
+    async def status(request: HttpRequest) -> dict:
         model = service.model_named(request.path_params["name"])
         state = "AVAILABLE" if holder.ready else "LOADING"
         return {
@@ -32,7 +31,7 @@ def routes(service: Service) -> list[Endpoint]:
             ]
         }
 
-    async def metadata(request: Request) -> dict:
+    async def metadata(request: HttpRequest) -> dict:
         info = service.model_named(request.path_params["name"]).info
         tensor = {
             "dtype": "DT_FLOAT",
@@ -51,7 +50,7 @@ def routes(service: Service) -> list[Endpoint]:
             "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
         }
 
-    async def predict(request: Request) -> dict:
+    async def predict(request: HttpRequest) -> dict:
         model = service.model_named(request.path_params["name"])
         body = await json_body(request)
         if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):

@@ -10,10 +10,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 
-from automl.serve._http import JSON_TYPES, MAX_BATCH, numbers, numbers_body_limit, parse_json
+from automl.serve._http import (
+    JSON_TYPES,
+    MAX_BATCH,
+    Answer,
+    HttpRequest,
+    numbers,
+    numbers_body_limit,
+    parse_json,
+)
 from automl.serve._model import BadInput, ModelInfo
 from automl.serve._service import Endpoint, Service
 
@@ -37,9 +43,9 @@ PLATFORMS = {
 }
 
 
-def _split_binary(request: Request, body: bytes) -> tuple[bytes, bytes]:
+def _split_binary(request: HttpRequest, body: bytes) -> tuple[bytes, bytes]:
     """(JSON header, binary tensor data) of a request body."""
-    declared = request.headers.get(HEADER_LENGTH)
+    declared = request.header.get(HEADER_LENGTH.lower())
     if declared is None:
         return body, b""
     if not declared.isdigit() or int(declared) > len(body):
@@ -121,23 +127,23 @@ def routes(service: Service) -> list[Endpoint]:
     holder = service.holder
     version = server_version()
 
-    async def server_metadata(request: Request) -> dict:
+    async def server_metadata(request: HttpRequest) -> dict:
         return {"name": SERVER_NAME, "version": version, "extensions": list(EXTENSIONS)}
 
-    async def live(request: Request) -> dict:
+    async def live(request: HttpRequest) -> dict:
         return {"live": True}
 
-    async def ready(request: Request) -> dict:
+    async def ready(request: HttpRequest) -> dict:
         return {"ready": holder.ready}
 
-    async def metadata(request: Request) -> dict:
+    async def metadata(request: HttpRequest) -> dict:
         return model_metadata(service.model_named(request.path_params["name"]).info)
 
-    async def model_ready(request: Request) -> dict:
+    async def model_ready(request: HttpRequest) -> dict:
         model = service.model_named(request.path_params["name"])
         return {"name": model.info.name, "ready": holder.ready}
 
-    async def infer(request: Request) -> Response | dict:
+    async def infer(request: HttpRequest) -> Answer | dict:
         model = service.model_named(request.path_params["name"])
         header, binary = _split_binary(request, await request.body())
         body = await parse_json(header)
@@ -173,13 +179,11 @@ def routes(service: Service) -> list[Endpoint]:
         if not as_binary:
             return response
         text = orjson.dumps(response)
-        return Response(
-            text + raw,
-            media_type=BINARY_TYPE,
-            headers={HEADER_LENGTH: str(len(text))},
-        )
+        answer = Answer(text + raw, media_type=BINARY_TYPE)
+        answer.add_header(HEADER_LENGTH, str(len(text)))
+        return answer
 
-    def infer_body_limit(request: Request) -> int:
+    def infer_body_limit(request: HttpRequest) -> int:
         model = service.model_named(request.path_params["name"])
         return numbers_body_limit(math.prod(model.info.input_shape[1:]))
 

@@ -4,13 +4,12 @@ method, whether a web page on another site sent it."""
 from __future__ import annotations
 
 import pytest
-from starlette.requests import Request
 
-from automl.serve._http import LOOPBACK_HOSTS, HTTPError, check_origin, host_name
+from automl.serve._http import LOOPBACK_HOSTS, HTTPError, HttpRequest, check_origin, host_name
 
 
-def _request(method: str = "POST", **headers: str) -> Request:
-    return Request(
+def _request(method: str = "POST", **headers: str) -> HttpRequest:
+    return HttpRequest(
         {
             "type": "http",
             "method": method,
