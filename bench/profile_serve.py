@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,6 +36,11 @@ PARTS = [
     ("automl's checks, limits, batching, answers", ("automl/serve/",)),
     ("uvicorn's HTTP and the event loop", ("uvicorn/", "asyncio/", "runpy")),
 ]  # fmt: skip
+
+
+def py_spy() -> str:
+    """py-spy on the PATH, else the one installed beside this Python (a virtualenv's)."""
+    return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 
 
 def part_of(stack: list[str]) -> str:
@@ -67,7 +74,7 @@ def main() -> None:
             cpu, writer_cpu = cpu_seconds(process.pid), sum(map(cpu_seconds, writer_pids))
             load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             samples = Path(folder) / "samples.txt"
-            subprocess.run(["py-spy", "record", "--pid", str(process.pid), "--gil", "--rate",
+            subprocess.run([py_spy(), "record", "--pid", str(process.pid), "--gil", "--rate",
                             "400", "--duration", str(int(args.seconds) - 2), "--format", "raw",
                             "--output", str(samples), "--nonblocking"],
                            capture_output=True, check=True)  # fmt: skip

@@ -83,9 +83,14 @@ class PredictionLog:
             return self._flush()
 
     def _flush(self) -> bool:
-        while self._pending:
+        # What is pending now, not what arrives meanwhile: chasing the newest entries wrote
+        # a busy server's log in ever smaller transactions, and a commit costs the writer
+        # what a hundred rows or more do.
+        left = len(self._pending)
+        while left > 0 and self._pending:
             with self._lock:
-                batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
+                batch = [self._pending[i] for i in range(min(BATCH, left, len(self._pending)))]
+            left -= len(batch)
             try:
                 self._write(batch)
             except Exception as exc:  # the database is down or slow: keep the entries
