@@ -276,22 +276,9 @@ def load_runtime(path: Path, fmt: str) -> Runtime:
 
         return run
     if fmt == "onnx":
-        import onnxruntime
+        from automl.release._onnx import OnnxRuntime
 
-        options = onnxruntime.SessionOptions()
-        if threads := _runtime_threads():
-            options.intra_op_num_threads = threads
-        # Idle threads sleep instead of spinning for the next call: a server's calls come
-        # a request at a time, and the spinning thread took the CPU its HTTP path and clients
-        # needed (without it 1.1-1.3x the small requests a second and 1.27x the images in
-        # batches of 64 of a small CNN; the same for a large one; BENCHMARKS.md, *Serving:
-        # the server's own cost*).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-        name = session.get_inputs()[0].name
-        return lambda batch: np.asarray(session.run(None, {name: batch})[0])
+        return OnnxRuntime(path, _runtime_threads())
     raise AutoMLError(f"unknown format {fmt!r}")
 
 
