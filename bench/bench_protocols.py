@@ -5,10 +5,14 @@ Triton's clients send) over HTTP/1.1 with `hey`, and `ModelInfer` over gRPC with
 (nghttp2's HTTP/2 load generator, sending the framed message), at batch 1 and 64. gRPC
 answers every call with HTTP 200, so its errors are read from the server's own metrics. The
 server's CPU time per request (its process and the log writer's, from /proc) shows what each
-way costs the server itself, whatever the load generator on the same cores takes. Loopback
-only; each run stops after --seconds.
+way costs the server itself, whatever the load generator on the same cores takes. With
+`--bare`, the JSON and binary rows are measured on `bench/bare_server.py --orjson` too (uvicorn
+and ONNX Runtime alone, the same JSON library): how far each encoding can go on this stack at
+all, and so how much of a gap between them is automl's. Loopback only; each run stops after
+--seconds.
 
-    .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--serve-args "--workers 2"]
+    .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--bare]
+        [--serve-args "--workers 2"]
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve, cpu_seconds, free_port, served_as
+from _serving import automl_serve, cpu_seconds, free_port, served_as, start
 
 GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -106,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--bare", action="store_true", help="the bare server's rows too")
     parser.add_argument("--serve-args", default="", help="more flags for automl serve")
     args = parser.parse_args()
     name, shape = served_as(args.model)
@@ -115,42 +121,50 @@ def main() -> None:
             args.model, Path(folder) / "predictions.db", "--grpc-port", str(grpc_port),
             *shlex.split(args.serve_args),
         )  # fmt: skip
-        url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+        servers = [("automl serve", process, port)]
+        if args.bare:
+            bare_port = free_port()
+            bare = start([sys.executable, str(Path(__file__).with_name("bare_server.py")),
+                          "--model", str(args.model), "--port", str(bare_port), "--orjson"])  # fmt: skip
+            servers.append(("bare", bare, bare_port))
         print(
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8 and "
             f"h2load -c 8 -m 1, {args.seconds:g} s"
         )
-        print(
-            "| tensors | batch | req/s | images/s | p50 | p99 | errors | server CPU per request |"
-        )
-        print("|---|---|---|---|---|---|---|---|")
+        print("| server | tensors | batch | req/s | images/s | p50 | p99 | errors "
+              "| server CPU per request |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
 
-        def measured(run, *run_args) -> dict[str, float]:
-            before = cpu_seconds(process.pid)
+        def measured(server: subprocess.Popen, run, *run_args) -> dict[str, float]:
+            before = cpu_seconds(server.pid)
             got = run(*run_args)
-            got["cpu"] = (cpu_seconds(process.pid) - before) / max(got["requests"], 1)
+            got["cpu"] = (cpu_seconds(server.pid) - before) / max(got["requests"], 1)
             return got
 
-        def row(kind: str, batch: int, got: dict[str, float]) -> None:
-            print(f"| {kind} | {batch} | {got['rps']:,.0f} | {got['rps'] * batch:,.0f} | "
-                  f"{got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['errors']:.0f} | "
-                  f"{got['cpu'] * 1e6:,.0f} us |")  # fmt: skip
+        def row(server: str, kind: str, batch: int, got: dict[str, float]) -> None:
+            print(f"| {server} | {kind} | {batch} | {got['rps']:,.0f} | "
+                  f"{got['rps'] * batch:,.0f} | {got['p50']:.1f} ms | {got['p99']:.1f} ms | "
+                  f"{got['errors']:.0f} | {got['cpu'] * 1e6:,.0f} us |")  # fmt: skip
 
         try:
             for batch in (1, 64):
                 for kind, (body, headers) in bodies(shape, batch).items():
                     path = Path(folder) / f"{kind}-{batch}.body"
                     path.write_bytes(body)
-                    row(kind, batch, measured(hey, url, path, headers, args.seconds))
+                    for server, server_process, server_port in servers:  # taking turns
+                        url = f"http://127.0.0.1:{server_port}/v2/models/{name}/infer"
+                        got = measured(server_process, hey, url, path, headers, args.seconds)
+                        row(server, kind, batch, got)
                 path = Path(folder) / f"grpc-{batch}.body"
                 path.write_bytes(grpc_body(name, shape, batch))
                 before = grpc_errors(port)
-                got = measured(h2load, f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}", path,
-                               args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
-                row("gRPC", batch, {**got, "errors": grpc_errors(port) - before})
+                got = measured(process, h2load, f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}",
+                               path, args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
+                row("automl serve", "gRPC", batch, {**got, "errors": grpc_errors(port) - before})
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            for _, server_process, _ in servers:
+                server_process.terminate()
+                server_process.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ time per request (its process and children, from /proc). `automl serve` runs
 as users run it exposed: a bearer token, metrics, the prediction log (SQLite).
 
     .venv/bin/python bench/bench_serve_overhead.py --model m.onnx [--seconds 15] [--rounds 2]
-    [--serve-args "--batch-window-ms 0"]
+    [--serve-args "--batch-window-ms 0"] [--bare-args "--threads 1"]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--serve-args", default="", help="more flags for automl serve")
+    parser.add_argument("--bare-args", default="", help="more flags for bare_server.py")
     args = parser.parse_args()
     name, shape = served_as(args.model)
     with tempfile.TemporaryDirectory() as folder:
@@ -37,7 +38,8 @@ def main() -> None:
         ports = {"bare": free_port(), "automl serve": free_port()}
         commands = {
             "bare": [sys.executable, str(Path(__file__).with_name("bare_server.py")),
-                     "--model", str(args.model), "--port", str(ports["bare"])],
+                     "--model", str(args.model), "--port", str(ports["bare"]),
+                     *shlex.split(args.bare_args)],
             "automl serve": [sys.executable, "-m", "automl.cli", "serve", "--model",
                              str(args.model), "--port", str(ports["automl serve"]),
                              "--token-file", str(token_file),
