@@ -10,6 +10,7 @@ from storage._queries import SORT_KEYS
 from storage._records import (
     CONFIDENCE_BINS,
     FINDING_KINDS,
+    PREDICTION_FIELDS,
     ArtifactRecord,
     DataFinding,
     DataOverrideRecord,
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_STORAGE_URL",
     "FINDING_KINDS",
     "OVERRIDE_ACTIONS",
+    "PREDICTION_FIELDS",
     "SORT_KEYS",
     "ArtifactRecord",
     "DataFinding",

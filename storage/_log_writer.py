@@ -13,7 +13,7 @@ from storage._store import TrialStore
 
 def serve_log_writes(fd: int) -> None:
     """On the connection at ``fd``: the store's URL first (a password stays off the command
-    line), then answer each request, ``("write", records)`` or ``("prune", days)``, with
+    line), then answer each request, ``("write", rows)`` (tuples of PREDICTION_FIELDS) or ``("prune", days)``, with
     ``(True, result)`` or ``(False, why)``, until the server closes its end (or exits).
     Ctrl-C and SIGTERM are the server's to act on: it writes what is pending, then closes the
     connection."""
@@ -34,7 +34,7 @@ def serve_log_writes(fd: int) -> None:
             if store is None:  # opened at the first request, again after a failed open
                 store = TrialStore(url)
             if kind == "write":
-                store.record_predictions(payload)
+                store.record_prediction_rows(payload)
                 result: object = None
             else:
                 before = datetime.now(timezone.utc) - timedelta(days=float(payload))

@@ -56,6 +56,7 @@ from storage._queries import (
     trial_row,
 )
 from storage._records import (
+    PREDICTION_FIELDS,
     ArtifactRecord,
     EpochRecord,
     EvaluationRecord,
@@ -624,11 +625,19 @@ class TrialStore(DataQualityStore):
 
     # -------------------------------------------------------------- predictions
     def record_predictions(self, records: Sequence[PredictionRecord]) -> None:
-        """Append served answers in one transaction (the server's log writer batches them)."""
-        if not records:
+        """Append served answers in one transaction."""
+        self._insert_predictions([vars(r) for r in records])
+
+    def record_prediction_rows(self, rows: Sequence[tuple]) -> None:
+        """Append served answers given as tuples of PREDICTION_FIELDS, in one transaction (the
+        server's log writer batches them)."""
+        self._insert_predictions([dict(zip(PREDICTION_FIELDS, row)) for row in rows])
+
+    def _insert_predictions(self, values: list[dict[str, Any]]) -> None:
+        if not values:
             return
         with self._scope() as session:  # one executemany on the table: no ORM step per row
-            session.execute(insert(PredictionRow.__table__), [vars(r) for r in records])
+            session.execute(insert(PredictionRow.__table__), values)
 
     def predictions(
         self, model_name: str, since: datetime, limit: int = 200_000

@@ -42,7 +42,6 @@ from automl.serve._metrics import Metrics, exposition
 from automl.serve._model import BadInput
 from automl.serve._openapi import openapi_document
 from automl.serve._service import Endpoint, Service, request_id
-from storage import PredictionRecord
 
 log = logging.getLogger("automl.serve")
 
@@ -50,7 +49,7 @@ log = logging.getLogger("automl.serve")
 def create_app(
     holder: ModelHolder,
     token: str | None = None,
-    write_log: Callable[[Sequence[PredictionRecord]], None] | None = None,
+    write_log: Callable[[Sequence[tuple]], None] | None = None,
     batch_window_ms: float = 0.0,
     keep_inputs: Path | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
@@ -59,7 +58,7 @@ def create_app(
 ) -> App:
     """The ASGI app. ``token``: every request but probes and metrics needs
     ``Authorization: Bearer <token>``. ``write_log``: where the prediction log goes (the
-    trial store's ``record_predictions``), in batches from a background thread.
+    trial store's ``record_prediction_rows``), in batches from a background thread.
     ``batch_window_ms``: how long a request waits for others to share its model call.
     ``keep_inputs``: a folder where each answered request's inputs, as the model saw them, are
     saved as ``<request id>-<12 hex>.npy`` (opt-in: they may be personal data).

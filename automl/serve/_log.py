@@ -26,9 +26,10 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from storage import PredictionRecord
-
 log = logging.getLogger("automl.serve")
+
+#: A logged answer: a tuple of ``storage.PREDICTION_FIELDS``.
+Row = tuple
 
 #: Entries held while the database is away (about a minute of busy traffic).
 MAX_PENDING = 50_000
@@ -40,7 +41,7 @@ PRUNE_EVERY_S = 3600.0
 class PredictionLog:
     def __init__(
         self,
-        write: Callable[[Sequence[PredictionRecord]], None],
+        write: Callable[[Sequence[Row]], None],
         on_drop: Callable[[int], None] = lambda n: None,
         max_pending: int = MAX_PENDING,
         prune: Callable[[], int] | None = None,
@@ -52,7 +53,7 @@ class PredictionLog:
         self._prune = prune
         self._on_drop = on_drop
         self._on_pending = on_pending
-        self._pending: deque[PredictionRecord] = deque()
+        self._pending: deque[Row] = deque()
         self._max = max_pending
         self._lock = threading.Lock()
         # One flush at a time: the writer thread and a caller (a test, shutdown) would
@@ -67,10 +68,10 @@ class PredictionLog:
     def pending(self) -> int:
         return len(self._pending)
 
-    def add(self, records: Sequence[PredictionRecord]) -> None:
+    def add(self, rows: Sequence[Row]) -> None:
         """Never blocks on the database."""
         with self._lock:
-            self._pending.extend(records)
+            self._pending.extend(rows)
             dropped = len(self._pending) - self._max
             for _ in range(max(dropped, 0)):
                 self._pending.popleft()
@@ -168,8 +169,8 @@ class LogWriterProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def write(self, records: Sequence[PredictionRecord]) -> None:
-        self._call("write", list(records))
+    def write(self, rows: Sequence[Row]) -> None:
+        self._call("write", list(rows))
 
     def _prune(self) -> int:
         return self._call("prune", self._retention_days)

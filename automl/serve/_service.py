@@ -25,7 +25,6 @@ from automl.serve._http import MAX_BATCH, Admission, HTTPError, HttpRequest
 from automl.serve._log import PredictionLog
 from automl.serve._metrics import Metrics
 from automl.serve._model import BadInput, ServedModel
-from storage import PredictionRecord
 
 
 def request_id(given: object) -> str:
@@ -138,17 +137,16 @@ class Service:
         answers = getattr(state, "answers", None)
         model: ServedModel = getattr(state, "model", None) or self.holder.current
         info = model.info
-        common = dict(
-            model_name=info.name, model_sha256=info.sha256, study_name=info.study,
-            trial_number=info.trial, request_id=state.request_id, endpoint=endpoint,
-            status=status, latency_ms=seconds * 1000.0, created_at=datetime.now(timezone.utc),
-        )  # fmt: skip
+        # Rows in PREDICTION_FIELDS' order: model_name, model_sha256, request_id, endpoint,
+        # status, latency_ms, created_at, label, confidence, study_name, trial_number.
+        head = (info.name, info.sha256, state.request_id, endpoint, status, seconds * 1000.0,
+                datetime.now(timezone.utc))  # fmt: skip
+        tail = (info.study, info.trial)
         if answers and status < 400:
-            entries = [PredictionRecord(**common, label=label, confidence=confidence)
-                       for label, confidence in answers]  # fmt: skip
+            rows = [(*head, label, confidence, *tail) for label, confidence in answers]
         else:
-            entries = [PredictionRecord(**common)]
-        self.prediction_log.add(entries)
+            rows = [(*head, None, None, *tail)]
+        self.prediction_log.add(rows)
 
     def _predicted(self, model_name: str, label: str) -> Any:
         """The predictions counter of one model and class, looked up once."""

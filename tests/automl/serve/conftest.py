@@ -84,7 +84,7 @@ class LinearServer:
 def linear_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinearServer]:
     """``automl serve``'s app over ``linear_model()``, with a token and a prediction log."""
     store = TrialStore(f"sqlite:///{tmp_path_factory.mktemp('linear') / 'automl.db'}")
-    app = create_app(ModelHolder(linear_model()), TOKEN, store.record_predictions)
+    app = create_app(ModelHolder(linear_model()), TOKEN, store.record_prediction_rows)
     url, server, thread = start_server(app)
     yield LinearServer(url, store)
     server.should_exit = True

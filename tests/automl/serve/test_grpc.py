@@ -57,7 +57,7 @@ class GrpcServer:
 def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServer]:
     store = TrialStore(f"sqlite:///{tmp_path_factory.mktemp('grpc') / 'automl.db'}")
     address = f"127.0.0.1:{free_port()}"
-    app = create_app(ModelHolder(linear_model()), TOKEN, store.record_predictions,
+    app = create_app(ModelHolder(linear_model()), TOKEN, store.record_prediction_rows,
                      grpc_address=address)  # fmt: skip
     url, server, thread = start_server(app)
     channel = grpc.insecure_channel(address)

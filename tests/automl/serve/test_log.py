@@ -6,19 +6,21 @@ import os
 import signal
 import threading
 import time
+from dataclasses import astuple
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from automl.serve._log import LogWriterProcess, PredictionLog
-from storage import PredictionRecord, TrialStore
+from storage import PREDICTION_FIELDS, PredictionRecord, TrialStore
 
 
-def _records(n: int, start: int = 0) -> list[PredictionRecord]:
+def _records(n: int, start: int = 0) -> list[tuple]:
+    """Log rows, as the server hands them over: tuples of PREDICTION_FIELDS."""
     now = datetime.now(timezone.utc)
     return [
-        PredictionRecord("m", "ab" * 32, f"r{i}", "/predict", 200, 1.0, now, "cat", 0.9)
+        astuple(PredictionRecord("m", "ab" * 32, f"r{i}", "/predict", 200, 1.0, now, "cat", 0.9))
         for i in range(start, start + n)
     ]
 
@@ -31,7 +33,7 @@ def test_a_failing_database_holds_entries_then_drops_the_oldest(sqlite_url: str)
     def write(batch) -> None:
         if down:
             raise ConnectionError("database unreachable")
-        store.record_predictions(batch)
+        store.record_prediction_rows(batch)
 
     log = PredictionLog(write, on_drop=dropped.append, max_pending=100)
     try:
@@ -58,7 +60,7 @@ def test_a_flush_during_the_writers_flush_writes_each_entry_once() -> None:
     def write(batch) -> None:
         writing.set()
         release.wait(5)  # a slow database, held until the second flush has started
-        written.extend(r.request_id for r in batch)
+        written.extend(row[PREDICTION_FIELDS.index("request_id")] for row in batch)
 
     log = PredictionLog(write)
     try:

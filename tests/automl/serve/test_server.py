@@ -69,7 +69,7 @@ def served(digits_study, tmp_path_factory) -> Iterator[Served]:
     url = copy_study(config, tmp_path_factory.mktemp("serve_study"))
     store = TrialStore(url)
     holder = model_holder(store=store, study=config.name, runtime="onnx")
-    app = create_app(holder, TOKEN, store.record_predictions)
+    app = create_app(holder, TOKEN, store.record_prediction_rows)
     address, server, thread = start_server(app)
     yield Served(address, store, config.name, holder, app)
     server.should_exit = True  # type: ignore[attr-defined]
