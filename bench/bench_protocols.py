@@ -6,9 +6,9 @@ Triton's clients send) over HTTP/1.1 with `hey`, and `ModelInfer` over gRPC with
 answers every call with HTTP 200, so its errors are read from the server's own metrics. The
 server's CPU time per request (its process and the log writer's, from /proc) shows what each
 way costs the server itself, whatever the load generator on the same cores takes. With
-`--bare`, the JSON and binary rows are measured on `bench/bare_server.py --orjson` too (uvicorn
-and ONNX Runtime alone, the same JSON library): how far each encoding can go on this stack at
-all, and so how much of a gap between them is automl's. Loopback only; each run stops after
+`--bare`, every row is measured on `bench/bare_server.py --orjson --grpc-port` too (uvicorn,
+grpc.aio and ONNX Runtime alone, the same JSON library): how far each encoding can go on this
+stack at all, and so how much of a gap between them is automl's. Loopback only; each run stops after
 --seconds.
 
     .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--bare]
@@ -53,6 +53,7 @@ def h2load(url: str, body: Path, seconds: float, log: Path) -> dict[str, float]:
     latencies = np.array([int(line.split()[2]) for line in log.read_text().splitlines()]) / 1e3
     return {
         "requests": float(re.search(r"requests: (\d+) total", out).group(1)),
+        "failed": float(re.search(r"(\d+) failed", out).group(1)),
         "rps": float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1)),
         "p50": float(np.percentile(latencies, 50)),
         "p99": float(np.percentile(latencies, 99)),
@@ -121,12 +122,13 @@ def main() -> None:
             args.model, Path(folder) / "predictions.db", "--grpc-port", str(grpc_port),
             *shlex.split(args.serve_args),
         )  # fmt: skip
-        servers = [("automl serve", process, port)]
+        servers = [("automl serve", process, port, grpc_port)]
         if args.bare:
-            bare_port = free_port()
+            bare_port, bare_grpc_port = free_port(), free_port()
             bare = start([sys.executable, str(Path(__file__).with_name("bare_server.py")),
-                          "--model", str(args.model), "--port", str(bare_port), "--orjson"])  # fmt: skip
-            servers.append(("bare", bare, bare_port))
+                          "--model", str(args.model), "--port", str(bare_port), "--orjson",
+                          "--grpc-port", str(bare_grpc_port)])  # fmt: skip
+            servers.append(("bare", bare, bare_port, bare_grpc_port))
         print(
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8 and "
             f"h2load -c 8 -m 1, {args.seconds:g} s"
@@ -151,18 +153,25 @@ def main() -> None:
                 for kind, (body, headers) in bodies(shape, batch).items():
                     path = Path(folder) / f"{kind}-{batch}.body"
                     path.write_bytes(body)
-                    for server, server_process, server_port in servers:  # taking turns
+                    for server, server_process, server_port, _ in servers:  # taking turns
                         url = f"http://127.0.0.1:{server_port}/v2/models/{name}/infer"
                         got = measured(server_process, hey, url, path, headers, args.seconds)
                         row(server, kind, batch, got)
                 path = Path(folder) / f"grpc-{batch}.body"
                 path.write_bytes(grpc_body(name, shape, batch))
-                before = grpc_errors(port)
-                got = measured(process, h2load, f"http://127.0.0.1:{grpc_port}{GRPC_METHOD}",
-                               path, args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
-                row("automl serve", "gRPC", batch, {**got, "errors": grpc_errors(port) - before})
+                for server, server_process, _, server_grpc_port in servers:
+                    before = grpc_errors(port)
+                    got = measured(server_process, h2load,
+                                   f"http://127.0.0.1:{server_grpc_port}{GRPC_METHOD}", path,
+                                   args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
+                    # The bare server keeps no metrics: its row counts h2load's failed calls
+                    # (an error status comes in HTTP 200; its answers are checked by hand).
+                    errors = (
+                        grpc_errors(port) - before if server == "automl serve" else got["failed"]
+                    )
+                    row(server, "gRPC", batch, {**got, "errors": errors})
         finally:
-            for _, server_process, _ in servers:
+            for _, server_process, _, _ in servers:
                 server_process.terminate()
                 server_process.wait(timeout=30)
 
