@@ -1,8 +1,9 @@
 """Where `automl serve`'s CPU goes on one-image KServe v2 JSON `infer` requests: the server
 as users run it exposed (a bearer token, metrics, the prediction log on SQLite) under `hey`
-(8 keep-alive connections), sampled by py-spy (the thread holding the interpreter's lock, 400
-times a second), each sample put in the part of the request path it was in; the server's own
-CPU time per request (from /proc) divides among the parts by their samples. The log writer's
+(8 keep-alive connections), sampled by py-spy (every thread that is running, not waiting,
+400 times a second: the model's thread runs ONNX Runtime without the interpreter's lock), each
+sample put in the part of the request path it was in; the server's own CPU time per request
+(from /proc) divides among the parts by their samples. The log writer's
 process is measured apart. Loopback only.
 
     .venv/bin/pip install py-spy   # or: pip install -e .[bench]
@@ -43,6 +44,11 @@ def py_spy() -> str:
     return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 
 
+def waiting_for_work(stack: list[str]) -> bool:
+    """A thread pool's idle thread, blocked on its queue (py-spy counts it as running)."""
+    return stack[-1].startswith("_worker (") and "concurrent/futures/thread.py" in stack[-1]
+
+
 def part_of(stack: list[str]) -> str:
     for frame in reversed(stack):
         for part, marks in PARTS:
@@ -74,7 +80,7 @@ def main() -> None:
             cpu, writer_cpu = cpu_seconds(process.pid), sum(map(cpu_seconds, writer_pids))
             load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             samples = Path(folder) / "samples.txt"
-            subprocess.run([py_spy(), "record", "--pid", str(process.pid), "--gil", "--rate",
+            subprocess.run([py_spy(), "record", "--pid", str(process.pid), "--rate",
                             "400", "--duration", str(int(args.seconds) - 2), "--format", "raw",
                             "--output", str(samples), "--nonblocking"],
                            capture_output=True, check=True)  # fmt: skip
@@ -88,7 +94,10 @@ def main() -> None:
         counts: collections.Counter[str] = collections.Counter()
         for line in samples.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
-            counts[part_of(stack.split(";"))] += int(n)
+            frames = stack.split(";")
+            if waiting_for_work(frames):
+                continue
+            counts[part_of(frames)] += int(n)
     total = sum(counts.values())
     per_request = cpu / requests * 1e6
     print(f"model {args.model.name}: {requests:,} requests in {args.seconds:g} s; the server's "
