@@ -6,10 +6,9 @@ row-to-record mapping in ``_mapping``, connections and retries in ``_session``."
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import and_, func, select, text
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -22,7 +21,6 @@ from storage._mapping import (
     epoch_record,
     evaluation_record,
     finite,
-    prediction_record,
     study_record,
     trial_record,
 )
@@ -35,12 +33,12 @@ from storage._models import (
     ExportRow,
     ParamRangeRow,
     ParamValueRow,
-    PredictionRow,
     PromotionRow,
     StudyRow,
     TrialRow,
     utcnow,
 )
+from storage._prediction_log import PredictionLogStore
 from storage._queries import (
     label_order,
     param_label,
@@ -56,12 +54,10 @@ from storage._queries import (
     trial_row,
 )
 from storage._records import (
-    PREDICTION_FIELDS,
     ArtifactRecord,
     EpochRecord,
     EvaluationRecord,
     ExportRecord,
-    PredictionRecord,
     PromotionRecord,
     StudyRecord,
     StudyStamp,
@@ -86,9 +82,9 @@ from storage._session import (
 
 
 @retrying
-class TrialStore(DataQualityStore):
-    """Project data (studies, trials, epochs, artifacts, evaluations, champions, data reports)
-    in one database.
+class TrialStore(DataQualityStore, PredictionLogStore):
+    """Project data (studies, trials, epochs, artifacts, evaluations, champions, data reports,
+    the prediction log) in one database.
 
     ``create=False`` opens an existing store only: a missing SQLite file is an error rather than
     silently creating an empty database (what a read-only dashboard wants).
@@ -622,52 +618,6 @@ class TrialStore(DataQualityStore):
             trial = trial_row(session, study_name, number)
             row = session.scalar(select(EvaluationRow).where(EvaluationRow.trial_id == trial.id))
             return evaluation_record(row, number) if row else None
-
-    # -------------------------------------------------------------- predictions
-    def record_predictions(self, records: Sequence[PredictionRecord]) -> None:
-        """Append served answers in one transaction."""
-        self._insert_predictions([vars(r) for r in records])
-
-    def record_prediction_rows(self, rows: Sequence[tuple]) -> None:
-        """Append served answers given as tuples of PREDICTION_FIELDS, in one transaction (the
-        server's log writer batches them)."""
-        self._insert_predictions([dict(zip(PREDICTION_FIELDS, row)) for row in rows])
-
-    def _insert_predictions(self, values: list[dict[str, Any]]) -> None:
-        if not values:
-            return
-        with self._scope() as session:  # one executemany on the table: no ORM step per row
-            session.execute(insert(PredictionRow.__table__), values)
-
-    def predictions(
-        self, model_name: str, since: datetime, limit: int = 200_000
-    ) -> list[PredictionRecord]:
-        """A model's logged answers since ``since``, oldest first (at most the newest
-        ``limit``)."""
-        with self._scope() as session:
-            rows = session.scalars(
-                select(PredictionRow)
-                .where(PredictionRow.model_name == model_name, PredictionRow.created_at >= since)
-                .order_by(PredictionRow.created_at.desc(), PredictionRow.id.desc())
-                .limit(limit)
-            ).all()
-            return [prediction_record(row) for row in reversed(rows)]
-
-    def prune_predictions(self, before: datetime) -> int:
-        """Delete the answers logged before ``before``; returns how many were deleted."""
-        with self._scope() as session:
-            result = session.execute(delete(PredictionRow).where(PredictionRow.created_at < before))
-            return int(result.rowcount or 0)
-
-    def served_models(self) -> list[str]:
-        """Names of the models that have logged answers, most recent first."""
-        with self._scope() as session:
-            rows = session.execute(
-                select(PredictionRow.model_name, func.max(PredictionRow.created_at))
-                .group_by(PredictionRow.model_name)
-                .order_by(func.max(PredictionRow.created_at).desc())
-            )
-            return [name for name, _ in rows]
 
     # ---------------------------------------------------------------- champions
     def promote(self, study_name: str, number: int, note: str | None = None) -> PromotionRecord:
