@@ -143,12 +143,9 @@ class Admission:
         self.answering = 0
         self.bytes_held = 0
 
-    def slot(self) -> Admission:
-        """One answering slot while in its ``with`` block (503 past them all). Entered on
-        every request, so the admission is its own context manager, not a generator's."""
-        return self
-
     def __enter__(self) -> None:
+        """``with admission:`` holds one answering slot (503 past them all); a class's context
+        manager, not a generator's, since every request enters one."""
         if self.answering >= self.slots:  # really busy: shed the excess
             raise HTTPError(503, "too many requests at once: try again shortly")
         self.answering += 1

@@ -121,7 +121,7 @@ def test_body_bytes_held_at_once_are_bounded() -> None:
     assert busy.value.status == 503
     admission.release(600)
     admission.hold(1000)
-    with admission.slot(), admission.slot(), pytest.raises(HTTPError) as full, admission.slot():
+    with admission, admission, pytest.raises(HTTPError) as full, admission:
         pass
     assert full.value.status == 503 and admission.answering == 0
 
