@@ -71,6 +71,15 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def bare_server(model: Path, *flags: str) -> tuple[subprocess.Popen, int]:
+    """``bench/bare_server.py --model model``, the reference the server is measured against;
+    (process, port)."""
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).with_name("bare_server.py")),
+               "--model", str(model), "--port", str(port), *flags]  # fmt: skip
+    return start(command), port
+
+
 def automl_serve(model: Path, database: Path, *flags: str) -> tuple[subprocess.Popen, int]:
     """``automl serve --model model`` logging to the SQLite file ``database``; (process, port)."""
     port = free_port()

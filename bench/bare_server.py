@@ -130,8 +130,9 @@ def main() -> None:
     parser.add_argument("--http", default="auto", help="uvicorn's HTTP parser: h11, httptools")
     parser.add_argument("--loop", default="auto", help="uvicorn's event loop: asyncio, uvloop")
     args = parser.parse_args()
-    uvicorn.run(app_for(args.model, args.orjson, args.threads, args.grpc_port), host="127.0.0.1", port=args.port,
-                log_level="error", http=args.http, loop=args.loop)  # fmt: skip
+    app = app_for(args.model, args.orjson, args.threads, args.grpc_port)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="error", http=args.http,
+                loop=args.loop)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ server's CPU time per request (its process and the log writer's, from /proc) sho
 way costs the server itself, whatever the load generator on the same cores takes. With
 `--bare`, every row is measured on `bench/bare_server.py --orjson --grpc-port` too (uvicorn,
 grpc.aio and ONNX Runtime alone, the same JSON library): how far each encoding can go on this
-stack at all, and so how much of a gap between them is automl's. Loopback only; each run stops after
---seconds.
+stack at all, and so how much of a gap between them is automl's. Loopback only; each run
+stops after --seconds.
 
     .venv/bin/python bench/bench_protocols.py --model m.onnx [--seconds 15] [--bare]
         [--serve-args "--workers 2"]
@@ -22,13 +22,12 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
-from _serving import automl_serve, cpu_seconds, free_port, served_as, start
+from _serving import automl_serve, bare_server, cpu_seconds, free_port, served_as
 
 GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -124,10 +123,10 @@ def main() -> None:
         )  # fmt: skip
         servers = [("automl serve", process, port, grpc_port)]
         if args.bare:
-            bare_port, bare_grpc_port = free_port(), free_port()
-            bare = start([sys.executable, str(Path(__file__).with_name("bare_server.py")),
-                          "--model", str(args.model), "--port", str(bare_port), "--orjson",
-                          "--grpc-port", str(bare_grpc_port)])  # fmt: skip
+            bare_grpc_port = free_port()
+            bare, bare_port = bare_server(
+                args.model, "--orjson", "--grpc-port", str(bare_grpc_port)
+            )
             servers.append(("bare", bare, bare_port, bare_grpc_port))
         print(
             f"model {args.model.name} ({'x'.join(map(str, shape))}), hey -c 8 and "
@@ -166,9 +165,8 @@ def main() -> None:
                                    args.seconds, Path(folder) / f"grpc-{batch}.log")  # fmt: skip
                     # The bare server keeps no metrics: its row counts h2load's failed calls
                     # (an error status comes in HTTP 200; its answers are checked by hand).
-                    errors = (
-                        grpc_errors(port) - before if server == "automl serve" else got["failed"]
-                    )
+                    ours = server == "automl serve"
+                    errors = grpc_errors(port) - before if ours else got["failed"]
                     row(server, "gRPC", batch, {**got, "errors": errors})
         finally:
             for _, server_process, _, _ in servers:

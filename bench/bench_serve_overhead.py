@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from _serving import cpu_seconds, free_port, served_as, start
+from _serving import automl_serve, bare_server, cpu_seconds, served_as
 from bench_protocols import bodies, hey
 
 TOKEN = "bench-token-of-some-length"
@@ -35,28 +34,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)
-        ports = {"bare": free_port(), "automl serve": free_port()}
-        commands = {
-            "bare": [sys.executable, str(Path(__file__).with_name("bare_server.py")),
-                     "--model", str(args.model), "--port", str(ports["bare"]),
-                     *shlex.split(args.bare_args)],
-            "automl serve": [sys.executable, "-m", "automl.cli", "serve", "--model",
-                             str(args.model), "--port", str(ports["automl serve"]),
-                             "--token-file", str(token_file),
-                             "--storage", f"sqlite:///{folder}/predictions.db",
-                             *shlex.split(args.serve_args)],
-        }  # fmt: skip
-        processes = [start(command) for command in commands.values()]
+        servers = {"bare": bare_server(args.model, *shlex.split(args.bare_args))}
+        servers["automl serve"] = automl_serve(
+            args.model, Path(folder) / "predictions.db", "--token-file", str(token_file),
+            *shlex.split(args.serve_args),
+        )  # fmt: skip
         try:
             body, headers = bodies(shape, 1)["json"]
             path = Path(folder) / "one.json"
             path.write_bytes(body)
             headers = {**headers, "Authorization": f"Bearer {TOKEN}"}
-            results: dict[str, list[dict]] = {kind: [] for kind in ports}
+            results: dict[str, list[dict]] = {kind: [] for kind in servers}
             print("| server | round | req/s | p50 | p99 | errors | server CPU per request |")
             print("|---|---|---|---|---|---|---|")
             for round_ in range(1, args.rounds + 1):
-                for (kind, port), process in zip(ports.items(), processes):
+                for kind, (process, port) in servers.items():
                     url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
                     cpu = cpu_seconds(process.pid)
                     got = hey(url, path, headers, args.seconds)
@@ -78,7 +70,7 @@ def main() -> None:
             print(f"automl serve / bare: {rps:.2f}x the requests per second, {p99:.2f}x the p99, "
                   f"{cpu:.2f}x the CPU per request")  # fmt: skip
         finally:
-            for process in processes:
+            for process, _ in servers.values():
                 process.terminate()
                 process.wait(timeout=30)
 

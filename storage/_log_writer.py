@@ -13,8 +13,9 @@ from storage._store import TrialStore
 
 def serve_log_writes(fd: int) -> None:
     """On the connection at ``fd``: the store's URL first (a password stays off the command
-    line), then answer each request, ``("write", rows)`` (tuples of PREDICTION_FIELDS) or ``("prune", days)``, with
-    ``(True, result)`` or ``(False, why)``, until the server closes its end (or exits).
+    line), then answer each request, ``("write", rows)`` (tuples of PREDICTION_FIELDS) or
+    ``("prune", days)``, with ``(True, result)`` or ``(False, why)``, until the server closes
+    its end (or exits).
     Ctrl-C and SIGTERM are the server's to act on: it writes what is pending, then closes the
     connection."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
